@@ -1,0 +1,80 @@
+/** The validated, typed configuration the rest of the plugin reads. Built by load.ts from jambonz-app.json. */
+
+export type SipTransport = 'udp' | 'tcp' | 'tls';
+
+export interface BotCredentials {
+  /** Kore bot id, `st-…`, the `botId` query parameter */
+  botId: string;
+  /** Kore client id, `cs-…`: the JWT's `appId` must equal it */
+  clientId: string;
+  /** Kore client secret: the HS256 key of the JWT */
+  clientSecret: string;
+}
+
+/** Talkdesk values a SIP header can carry to the bot */
+export type TalkdeskField = 'callSid' | 'streamSid' | 'interactionId' | 'accountSid' | 'botId' | 'accountId' | 'sipuri';
+export const TALKDESK_FIELDS: readonly TalkdeskField[] = [
+  'callSid', 'streamSid', 'interactionId', 'accountSid', 'botId', 'accountId', 'sipuri',
+];
+
+/**
+ * One way a bot's BYE says "escalate". The rule matches when `header` is present and, with `match`, its (decoded)
+ * value matches the regular expression. The ring group is, in order: the JSON `field` of the decoded value, the
+ * first capture group of `match`, the rule's `ringGroup`, the default ring group.
+ */
+export interface EscalationRule {
+  name?: string;
+  header: string;
+  /** `uui`: User-to-User hex (with `;encoding=hex`) or text, parameters stripped. `text` (default): as is. */
+  decode?: 'text' | 'uui';
+  match?: string;
+  /** dot path into the decoded value parsed as JSON, e.g. `queue` or `routing.ringGroup` */
+  field?: string;
+  ringGroup?: string;
+}
+
+export interface PluginConfig {
+  listen: { host: string; port: number; tlsCertFile?: string; tlsKeyFile?: string };
+  bots: BotCredentials[];
+  /** true while a bot still uses the shipped example secret: then only loopback listening is allowed */
+  usesExampleSecret: boolean;
+  /** Talkdesk account ids allowed (start.accountSid / customParameters.account_id); empty = any */
+  talkdeskAccountAllowlist: string[];
+  sip: {
+    backend: 'embedded' | 'drachtio';
+    bindAddress: string;
+    /** local SIP port; 0 = any free port */
+    port: number;
+    /** address put in Via/Contact (NAT); defaults to bindAddress */
+    advertisedAddress: string;
+    ccaiHost: string;
+    ccaiPort: number;
+    ccaiTransport: SipTransport;
+    /** user part of From/Contact */
+    fromUser: string;
+    /** header name → Talkdesk value it carries */
+    headers: Record<string, TalkdeskField>;
+    inviteTimeoutMs: number;
+  };
+  rtp: {
+    bindAddress: string;
+    /** address put in the SDP c= line (NAT); defaults to bindAddress */
+    advertisedAddress: string;
+    portMin: number;
+    portMax: number;
+    /** bound on caller audio waiting for the 20 ms clock; older audio is dropped beyond it */
+    maxPlayoutMs: number;
+  };
+  escalation: { rules: EscalationRule[]; defaultRingGroup: string };
+  talkdesk: {
+    /** how long an authenticated socket may wait for `start` */
+    startTimeoutMs: number;
+    /** how long to wait for the echo of our farewell mark before `stop` */
+    markTimeoutMs: number;
+    /** how long to wait for Talkdesk to close after our `stop` */
+    closeWaitMs: number;
+    /** largest accepted WebSocket frame */
+    maxFrameBytes: number;
+  };
+  logLevel: string;
+}

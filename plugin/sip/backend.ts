@@ -1,0 +1,76 @@
+import type { Logger } from 'pino';
+
+/**
+ * The one port between a call and its SIP leg. The call places an INVITE through it and hears back through the
+ * delegate; it never builds or reads raw SIP. Two adapters implement it: `embedded` (our own RFC 3261 UAC) and
+ * `drachtio` (drachtio-srf in front of the gateway's drachtio-server). Both must pass the same contract tests.
+ */
+export interface SipBackend {
+  readonly name: 'embedded' | 'drachtio';
+  /** Bind sockets / connect; rejects with a message naming the setting at fault. */
+  start(): Promise<void>;
+  /** Release sockets and timers. Live legs are not touched: the registry ends calls first. */
+  stop(): Promise<void>;
+  /**
+   * Send an INVITE. Never throws: every failure arrives as a rejection of `answered` with a SipFailure.
+   * The backend owns SIP timers (RFC 3261 A/B/D/E/F/K); the call owns its own setup timeout and calls cancel().
+   */
+  invite(request: InviteRequest): OutgoingInvite;
+}
+
+/** A read-only view of a received SIP message: drachtio-srf's SipMessage in both adapters. */
+export interface SipMessageView {
+  readonly method?: string;
+  readonly status?: number;
+  readonly reason?: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+  /** case-insensitive, compact forms understood */
+  get(name: string): string | undefined;
+  has(name: string): boolean;
+}
+
+export interface InviteRequest {
+  /** full request-URI, e.g. `sip:+17345551234@ccai.example.com:5060;transport=udp` */
+  requestUri: string;
+  /** user part of our From/Contact */
+  fromUser: string;
+  /** extra headers (e.g. X-Talkdesk-Call-Sid); names as given */
+  headers: Record<string, string>;
+  /** our SDP offer */
+  sdp: string;
+  log: Logger;
+  delegate: LegDelegate;
+}
+
+/** What the leg reports to its call. Every callback is optional to the backend's timing but called at most once
+ * for terminal events (`onBye`). Callbacks must not throw; the backend guards them anyway. */
+export interface LegDelegate {
+  /** 1xx received (100 is not reported) */
+  onProgress?(status: number): void;
+  /** The far end sent BYE; the backend has already answered 200 OK. */
+  onBye(bye: SipMessageView): void;
+  /** A re-INVITE (or UPDATE) carried a new remote SDP; the backend answered with our current local SDP. */
+  onRemoteSdp(sdp: string): void;
+  /** An in-dialog INFO (e.g. application/dtmf-relay); the backend answered 200 OK. */
+  onInfo?(info: SipMessageView): void;
+}
+
+export interface OutgoingInvite {
+  /** Resolves on 2xx (after ACK is sent). Rejects with SipFailure: rejected, timeout, canceled, transport, unavailable. */
+  readonly answered: Promise<SipLeg>;
+  /**
+   * Give up on the attempt. Before any provisional response nothing can be cancelled yet (RFC 3261 §9.1): the
+   * backend sends CANCEL as soon as one arrives, and a 2xx that still races in is ACKed and BYEd. `answered` rejects
+   * with a `canceled` SipFailure at once. Idempotent; a no-op after `answered` settled.
+   */
+  cancel(): void;
+}
+
+export interface SipLeg {
+  readonly callId: string;
+  /** SDP of the 2xx answer */
+  readonly remoteSdp: string;
+  /** Send BYE (with optional headers) and resolve when it is answered or timed out. Idempotent. Never rejects. */
+  hangup(headers?: Record<string, string>): Promise<void>;
+}

@@ -1,0 +1,49 @@
+// rtp-packet 0.4.2 ships no types: only what this project calls, as read from its source (src/rtp.js, src/dtmf.js).
+declare module 'rtp-packet' {
+  export interface RtpPacketFields {
+    payloadType: number;
+    sequenceNumber: number;
+    timestamp: number;
+    ssrc: number;
+    marker?: boolean;
+    payload: Uint8Array;
+  }
+  export interface ParsedRtpPacket extends RtpPacketFields {
+    version: number;
+    padding: boolean;
+    extension: boolean;
+    csrcCount: number;
+    marker: boolean;
+    csrc: number[];
+    /** zero-copy view into the datagram */
+    payload: Buffer;
+    headerLength: number;
+  }
+  /** null when shorter than 12 bytes, version is not 2, or the CSRC list is truncated */
+  export function parse(buf: Uint8Array): ParsedRtpPacket | null;
+  /** allocates one new Buffer per call */
+  export function serialize(pkt: RtpPacketFields): Buffer;
+
+  export interface DtmfEvent {
+    event: number;
+    tone: string;
+    end: boolean;
+    volume: number;
+    duration: number;
+  }
+  /** RFC 4733 payload; null for a short payload or an event above 15 */
+  export function parseDtmf(payload: Uint8Array): DtmfEvent | null;
+
+  export class DtmfPacketizer {
+    constructor(opts: {
+      ssrc: number;
+      payloadType: number;
+      clockRate?: number;
+      nextSequenceNumber?: () => number;
+      initialSequenceNumber?: number;
+    });
+    startEvent(tone: string, rtpTimestamp: number): void;
+    update(deltaMs: number): Buffer;
+    endEvent(deltaMs: number): Buffer[];
+  }
+}
