@@ -31,8 +31,8 @@ declare module 'rtp-packet' {
     volume: number;
     duration: number;
   }
-  /** RFC 4733 payload; null for a short payload or an event above 15 */
-  export function parseDtmf(payload: Uint8Array): DtmfEvent | null;
+  /** RFC 4733 payload; null for a short payload or an event above 15. A Buffer: it reads with readUInt16BE. */
+  export function parseDtmf(payload: Buffer): DtmfEvent | null;
 
   export class DtmfPacketizer {
     constructor(opts: {

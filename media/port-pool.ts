@@ -1,0 +1,118 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv4 } from 'node:net';
+
+export interface RtpPortPoolOptions {
+  /** Local IPv4 address to bind RTP sockets to (0.0.0.0 for all interfaces). */
+  bindAddress: string;
+  /** Inclusive port range; only its even ports are used (RFC 3550 §11: RTP on even ports, RTCP on the next odd). */
+  min: number;
+  max: number;
+}
+
+export class RtpPortsExhaustedError extends Error {
+  override readonly name = 'RtpPortsExhaustedError';
+}
+
+/**
+ * Hands out bound UDP sockets on even ports of a fixed range. Released ports go to the back of the queue, so a
+ * port is reused as late as possible: stray packets of its old call (a bot still sending after BYE) drain away
+ * instead of reaching the next call.
+ */
+export class RtpPortPool {
+  private readonly bindAddress: string;
+  private readonly min: number;
+  private readonly max: number;
+  /** FIFO of free ports. Every port is either here or in `busy` (or being bound by open()). */
+  private readonly free: number[] = [];
+  private freeHead = 0;
+  private readonly busy = new Set<number>();
+  private readonly total: number;
+
+  constructor(opts: RtpPortPoolOptions) {
+    const { bindAddress, min, max } = opts;
+    if (!isIPv4(bindAddress)) throw new RangeError(`RtpPortPool: bindAddress must be a numeric IPv4 address, got "${bindAddress}"`);
+    if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
+      throw new RangeError(`RtpPortPool: need integers 1 <= min <= max <= 65535, got min=${min} max=${max}`);
+    }
+    for (let p = min % 2 === 0 ? min : min + 1; p <= max; p += 2) this.free.push(p);
+    if (this.free.length === 0) throw new RangeError(`RtpPortPool: range ${min}-${max} holds no even port`);
+    this.bindAddress = bindAddress;
+    this.min = min;
+    this.max = max;
+    this.total = this.free.length;
+  }
+
+  get inUse(): number {
+    return this.busy.size;
+  }
+
+  get capacity(): number {
+    return this.total;
+  }
+
+  /**
+   * Binds the next free port. Ports another process holds (EADDRINUSE) go to the back of the queue and the next one
+   * is tried; rejects with RtpPortsExhaustedError when none is left, or with the bind error for anything else
+   * (e.g. a bindAddress that is not local), which no other port would fix.
+   */
+  async open(): Promise<{ socket: Socket; port: number }> {
+    // Each free port is tried at most once per call; concurrent open()s may empty the queue meanwhile.
+    const attempts = this.freeCount();
+    for (let i = 0; i < attempts && this.freeCount() > 0; i++) {
+      const port = this.takeFree();
+      this.busy.add(port);
+      try {
+        const socket = await this.bind(port);
+        return { socket, port };
+      } catch (err) {
+        this.busy.delete(port);
+        this.free.push(port);
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+    throw new RtpPortsExhaustedError(
+      `no free RTP port: ${this.busy.size} of ${this.total} even ports in ${this.min}-${this.max} are in use` +
+        (this.busy.size < this.total ? ', the rest are taken by other processes' : ''),
+    );
+  }
+
+  /** Returns a port whose socket the caller has closed. Unknown or already released ports are ignored. */
+  release(port: number): void {
+    if (!this.busy.delete(port)) return;
+    this.free.push(port);
+  }
+
+  private freeCount(): number {
+    return this.free.length - this.freeHead;
+  }
+
+  private takeFree(): number {
+    const port = this.free[this.freeHead++]!;
+    // Compact now and then rather than shift() on every take, which is O(n) on a 10,000-port range.
+    if (this.freeHead >= 1024 && this.freeHead * 2 >= this.free.length) {
+      this.free.splice(0, this.freeHead);
+      this.freeHead = 0;
+    }
+    return port;
+  }
+
+  private bind(port: number): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = createSocket({ type: 'udp4' });
+      const onError = (err: Error): void => {
+        try {
+          socket.close();
+        } catch {
+          // already closed by dgram after the failed bind: nothing left to release
+        }
+        reject(err);
+      };
+      socket.once('error', onError);
+      // exclusive: under cluster, workers would otherwise share the primary's handle and bind the same port twice.
+      socket.bind({ port, address: this.bindAddress, exclusive: true }, () => {
+        socket.off('error', onError);
+        resolve(socket);
+      });
+    });
+  }
+}

@@ -1,0 +1,299 @@
+import { randomInt } from 'node:crypto';
+import type { RemoteInfo, Socket } from 'node:dgram';
+import type { Logger } from 'pino';
+import { parse } from 'rtp-packet';
+import type { FrameSink, MediaClock } from './clock.js';
+import { DtmfReceiver } from './dtmf.js';
+import { LogLimiter } from './log-limiter.js';
+import { PlayoutBuffer } from './playout.js';
+import type { RtpPortPool } from './port-pool.js';
+import { HOLD_ADDRESS, type RemoteMedia } from './sdp.js';
+
+export interface RtpDelegate {
+  /**
+   * PCMU payload of one bot packet. A zero-copy view into that packet's datagram, which Node allocates per
+   * datagram and never reuses, so it stays valid if kept.
+   */
+  onAudio(payload: Buffer): void;
+  /** One RFC 4733 digit, reported once per key press (see DtmfReceiver). */
+  onDtmf?(digit: string, durationMs: number): void;
+}
+
+export interface RtpSessionOptions {
+  pool: RtpPortPool;
+  clock: MediaClock;
+  log: Logger;
+  delegate: RtpDelegate;
+  /** Caller audio held before sending; the oldest is dropped beyond it. Default 60 ms. */
+  maxPlayoutMs?: number;
+}
+
+export interface RtpSessionStats {
+  packetsSent: number;
+  /** UDP payload bytes, RTP header included. */
+  bytesSent: number;
+  /** Every datagram that reached the socket, dropped ones included. */
+  packetsReceived: number;
+  bytesReceived: number;
+  /** Valid telephone-event packets (several per digit). */
+  dtmfPackets: number;
+  /** From an IP other than the answer's c= address, or before start(). */
+  droppedForeign: number;
+  /** Not RTP v2, truncated, an empty PCMU payload, or a telephone-event payload that is not a tone. */
+  droppedMalformed: number;
+  /** Neither PCMU nor the answer's telephone-event PT: comfort noise (13), RTCP sent to the RTP port (72-76), ... */
+  droppedUnknownPt: number;
+  /** Accepted anyway: sipp replays audio and DTMF pcaps with their recorded SSRCs (sip-notes §7). */
+  ssrcChanges: number;
+  /** Accepted anyway: loss, reordering, or a new pcap's sequence numbers. */
+  sequenceGaps: number;
+  silenceFramesSent: number;
+  playoutDroppedBytes: number;
+  maxPlayoutDepthMs: number;
+  /** Socket 'error' events (e.g. send to an unreachable network). */
+  socketErrors: number;
+  /** Delegate callbacks that threw. */
+  delegateErrors: number;
+}
+
+type Counters = Omit<RtpSessionStats, 'silenceFramesSent' | 'playoutDroppedBytes' | 'maxPlayoutDepthMs'>;
+
+const PT_PCMU = 0;
+const RTP_HEADER_BYTES = 12;
+/** 20 ms of PCMU: one frame per clock tick, and the RTP timestamp step (8 kHz clock). */
+const FRAME_BYTES = 160;
+const BYTES_PER_MS = 8;
+
+/**
+ * One call's RTP: a socket from the pool, one packet per clock frame to the bot, and the bot's packets filtered and
+ * handed to the delegate.
+ *
+ * The socket is never connect()ed: a connected UDP socket drops datagrams from any other source port, and peers
+ * such as sipp 3.7 send from a port other than their SDP one. Instead, packets are accepted from any port of the
+ * answer's IP.
+ */
+export class RtpSession {
+  readonly localPort: number;
+
+  private readonly socket: Socket;
+  private readonly pool: RtpPortPool;
+  private readonly clock: MediaClock;
+  private readonly log: Logger;
+  private readonly delegate: RtpDelegate;
+  private readonly playout: PlayoutBuffer;
+  private readonly dtmf: DtmfReceiver;
+  private readonly dropLog = new LogLimiter();
+  private readonly errorLog = new LogLimiter();
+  private readonly counters: Counters = {
+    packetsSent: 0,
+    bytesSent: 0,
+    packetsReceived: 0,
+    bytesReceived: 0,
+    dtmfPackets: 0,
+    droppedForeign: 0,
+    droppedMalformed: 0,
+    droppedUnknownPt: 0,
+    ssrcChanges: 0,
+    sequenceGaps: 0,
+    socketErrors: 0,
+    delegateErrors: 0,
+  };
+
+  private remote: RemoteMedia | null = null;
+  private dtmfPayloadType = -1;
+  private sending = false;
+  private removeSink: (() => void) | null = null;
+  private closed = false;
+
+  // RFC 3550 §5.1: random SSRC and random initial sequence number and timestamp.
+  private readonly ssrc = randomInt(0, 2 ** 32);
+  private seq = randomInt(0, 2 ** 16);
+  private timestamp = randomInt(0, 2 ** 32);
+  /** RFC 3551 §4.1: marker on the first packet of a talkspurt, i.e. the first one sent and after a pause. */
+  private marker = true;
+
+  private lastSsrc = -1;
+  private lastSeq = 0;
+
+  /** Binds a port from the pool and listens; sends nothing until start(). */
+  static async open(opts: RtpSessionOptions): Promise<RtpSession> {
+    const { socket, port } = await opts.pool.open();
+    return new RtpSession(opts, socket, port);
+  }
+
+  private constructor(opts: RtpSessionOptions, socket: Socket, port: number) {
+    this.socket = socket;
+    this.localPort = port;
+    this.pool = opts.pool;
+    this.clock = opts.clock;
+    this.delegate = opts.delegate;
+    this.log = opts.log.child({ rtpPort: port });
+    this.playout = new PlayoutBuffer({ frameBytes: FRAME_BYTES, maxMs: opts.maxPlayoutMs ?? 60 });
+    this.dtmf = new DtmfReceiver((digit, durationMs) => this.delegate.onDtmf?.(digit, durationMs));
+    socket.on('message', this.onMessage);
+    socket.on('error', this.onSocketError);
+  }
+
+  /**
+   * Starts sending one packet per 20 ms frame to remote.address:port and accepting the bot's packets. A second
+   * call acts as setRemote(). Ignored after close().
+   */
+  start(remote: RemoteMedia): void {
+    if (this.closed) return;
+    this.setRemote(remote);
+    if (this.removeSink === null) this.removeSink = this.clock.add(this.sink);
+  }
+
+  /**
+   * Applies a new answer (re-INVITE): destination, telephone-event PT and direction change; SSRC, sequence and
+   * timestamp carry on, as one RTP stream. Before start() it only records the answer.
+   */
+  setRemote(remote: RemoteMedia): void {
+    if (this.closed) return;
+    const wasSending = this.sending;
+    this.remote = remote;
+    this.dtmfPayloadType = remote.dtmfPayloadType ?? -1;
+    this.sending =
+      remote.address !== HOLD_ADDRESS && remote.port > 0 && (remote.direction === 'sendrecv' || remote.direction === 'recvonly');
+    if (this.sending && !wasSending) this.marker = true;
+  }
+
+  /** Caller audio (μ-law, any chunk size) for the bot. Ignored after close(). */
+  write(mulaw: Uint8Array): void {
+    if (this.closed) return;
+    this.playout.push(mulaw);
+  }
+
+  /** Idempotent: stops the frames, closes the socket, returns the port to the pool. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.removeSink?.();
+    this.removeSink = null;
+    try {
+      this.socket.close();
+    } catch (err) {
+      this.log.warn({ err }, 'closing RTP socket failed');
+    }
+    this.pool.release(this.localPort);
+    this.playout.clear();
+  }
+
+  get stats(): RtpSessionStats {
+    const p = this.playout.stats;
+    return {
+      ...this.counters,
+      silenceFramesSent: p.silenceFrames,
+      playoutDroppedBytes: p.droppedBytes,
+      maxPlayoutDepthMs: p.maxDepthBytes / BYTES_PER_MS,
+    };
+  }
+
+  private readonly sink: FrameSink = { onFrame: () => this.sendFrame() };
+
+  /*
+   * RFC 3550 §5.1 fixed header, written by hand straight into the packet that is sent: rtp-packet's serialize()
+   * would need the payload in a buffer of its own first (two allocations per packet instead of one).
+   *  0                   1                   2                   3
+   *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+   * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+   * |V=2|P|X|  CC   |M|     PT      |       sequence number         |
+   * |                           timestamp                           |
+   * |           synchronization source (SSRC) identifier            |
+   * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+   */
+  private sendFrame(): void {
+    if (this.closed) return;
+    if (!this.sending) {
+      // On hold / sendonly bot: the caller's audio of this frame is discarded, and the timestamp still advances so
+      // the stream resumes at the right media time (RFC 3550 §5.1: it counts sampling instants, sent or not).
+      this.playout.clear();
+      this.timestamp = (this.timestamp + FRAME_BYTES) >>> 0;
+      return;
+    }
+    const remote = this.remote!;
+    // A new Buffer every time: with an unconnected socket the sendmsg runs in a later tick, so a reused buffer
+    // could be overwritten while still queued (sip-notes §5).
+    const pkt = Buffer.allocUnsafe(RTP_HEADER_BYTES + FRAME_BYTES);
+    pkt[0] = 0x80;
+    pkt[1] = this.marker ? 0x80 | PT_PCMU : PT_PCMU;
+    pkt.writeUInt16BE(this.seq, 2);
+    pkt.writeUInt32BE(this.timestamp, 4);
+    pkt.writeUInt32BE(this.ssrc, 8);
+    this.playout.pullInto(pkt, RTP_HEADER_BYTES);
+    // Numeric IP (parseAnswer guarantees it), so dgram skips DNS.
+    this.socket.send(pkt, remote.port, remote.address);
+    this.marker = false;
+    this.seq = (this.seq + 1) & 0xffff;
+    this.timestamp = (this.timestamp + FRAME_BYTES) >>> 0;
+    this.counters.packetsSent++;
+    this.counters.bytesSent += pkt.length;
+  }
+
+  private readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+    if (this.closed) return;
+    const c = this.counters;
+    c.packetsReceived++;
+    c.bytesReceived += msg.length;
+    const remote = this.remote;
+    if (this.removeSink === null || remote === null || rinfo.address !== remote.address) {
+      c.droppedForeign++;
+      this.logDrop(this.removeSink === null ? 'before-start' : 'foreign-source', rinfo);
+      return;
+    }
+    const pkt = parse(msg);
+    if (pkt === null) {
+      c.droppedMalformed++;
+      this.logDrop('malformed', rinfo);
+      return;
+    }
+    const pt = pkt.payloadType;
+    if (pt !== PT_PCMU && pt !== this.dtmfPayloadType) {
+      c.droppedUnknownPt++;
+      this.logDrop('unknown-payload-type', rinfo, pt);
+      return;
+    }
+
+    if (pkt.ssrc !== this.lastSsrc) {
+      if (this.lastSsrc !== -1) c.ssrcChanges++;
+      this.lastSsrc = pkt.ssrc;
+    } else if (pkt.sequenceNumber !== ((this.lastSeq + 1) & 0xffff)) {
+      c.sequenceGaps++;
+    }
+    this.lastSeq = pkt.sequenceNumber;
+
+    try {
+      if (pt === PT_PCMU) {
+        if (pkt.payload.length === 0) {
+          c.droppedMalformed++;
+          this.logDrop('empty-payload', rinfo, pt);
+        } else {
+          this.delegate.onAudio(pkt.payload);
+        }
+      } else if (this.dtmf.receive(pkt.timestamp, pkt.payload)) {
+        c.dtmfPackets++;
+      } else {
+        c.droppedMalformed++;
+        this.logDrop('malformed-telephone-event', rinfo, pt);
+      }
+    } catch (err) {
+      c.delegateErrors++;
+      if (this.errorLog.take() >= 0) this.log.error({ err }, 'RTP delegate threw');
+    }
+  };
+
+  private readonly onSocketError = (err: Error): void => {
+    this.counters.socketErrors++;
+    const suppressed = this.errorLog.take();
+    if (suppressed >= 0) this.log.warn({ err, suppressed }, 'RTP socket error');
+  };
+
+  private logDrop(reason: string, rinfo: RemoteInfo, payloadType?: number): void {
+    const suppressed = this.dropLog.take();
+    if (suppressed < 0) return;
+    this.log.warn(
+      { reason, from: `${rinfo.address}:${rinfo.port}`, expected: this.remote?.address, payloadType, suppressed },
+      'dropping RTP packets (logged at most every 10 s)',
+    );
+  }
+}

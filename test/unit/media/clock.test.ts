@@ -1,0 +1,179 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MediaClock } from '../../../media/clock.js';
+
+/** A sink that records the (fake) time of each frame. */
+function recorder(): { times: number[]; onFrame(): void } {
+  const times: number[] = [];
+  return { times, onFrame: () => times.push(Date.now()) };
+}
+
+describe('MediaClock (fake time)', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 1_000_000 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const clock = (): MediaClock => new MediaClock({ now: () => Date.now() });
+
+  it('gives every sink exactly one frame per 20 ms, on its own phase of the 2 ms steps', () => {
+    const c = clock();
+    const t0 = Date.now();
+    const sinks = [recorder(), recorder(), recorder()];
+    for (const s of sinks) c.add(s);
+    expect(c.size).toBe(3);
+
+    vi.advanceTimersByTime(20 + 50 * 20);
+
+    sinks.forEach((s, slot) => {
+      // first frame: its slot's first step at least one frame after add
+      expect(s.times[0]).toBe(t0 + 20 + 2 * slot);
+      const gaps = s.times.slice(1).map((t, i) => t - s.times[i]!);
+      expect(new Set(gaps)).toEqual(new Set([20]));
+      expect(s.times.length).toBe(slot === 0 ? 51 : 50);
+    });
+    expect(c.stats.frames).toBe(151);
+    expect(c.stats.lateness.count).toBe(151);
+    expect(c.stats.lateness.maxMs).toBe(0);
+  });
+
+  it('places sinks in the least-loaded slot, so 20 sinks cover all 10 phases twice', () => {
+    const c = clock();
+    const t0 = Date.now();
+    const sinks = Array.from({ length: 20 }, recorder);
+    for (const s of sinks) c.add(s);
+    vi.advanceTimersByTime(40);
+    const phases = sinks.map((s) => (s.times[0]! - t0) % 20);
+    const perPhase = new Map<number, number>();
+    for (const p of phases) perPhase.set(p, (perPhase.get(p) ?? 0) + 1);
+    expect([...perPhase.keys()].sort((a, b) => a - b)).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+    expect(new Set(perPhase.values())).toEqual(new Set([2]));
+  });
+
+  // vi.setSystemTime moves Date.now() without firing timers: the next timer then runs that much late, as after a
+  // blocked event loop.
+  it('catches up every missed frame after the event loop was blocked, on the original grid', () => {
+    const c = clock();
+    const t0 = Date.now();
+    const s = recorder();
+    c.add(s);
+    vi.advanceTimersByTime(100); // frames at +20, +40, +60, +80, +100
+    expect(s.times.length).toBe(5);
+
+    vi.setSystemTime(Date.now() + 90);
+    vi.advanceTimersToNextTimer(); // fires at +210 what was due at +120
+    // +120 … +200 were missed: all five delivered at once
+    expect(s.times.length).toBe(10);
+    expect(new Set(s.times.slice(5))).toEqual(new Set([t0 + 210]));
+    expect(c.stats.lateness.maxMs).toBe(90);
+    expect(c.stats.resyncs).toBe(0);
+
+    vi.advanceTimersByTime(10); // back on the grid: next frame exactly at +220
+    expect(s.times.at(-1)).toBe(t0 + 220);
+    expect(s.times.length).toBe(11);
+  });
+
+  it('catches up at most 10 frames, then skips ahead and counts a resync', () => {
+    const c = clock();
+    const t0 = Date.now();
+    const s = recorder();
+    c.add(s);
+    vi.advanceTimersByTime(20);
+    expect(s.times).toEqual([t0 + 20]);
+
+    vi.setSystemTime(t0 + 20 + 1000);
+    vi.advanceTimersToNextTimer(); // now +1040: frames +40 … +1040 (51) are due
+    expect(s.times.length).toBe(1 + 10);
+    expect(c.stats.resyncs).toBe(1);
+    expect(c.stats.skippedFrames).toBe(41);
+
+    vi.advanceTimersByTime(20);
+    expect(s.times.at(-1)).toBe(t0 + 1060);
+    expect(s.times.length).toBe(12);
+  });
+
+  it('runs a timer only while it has sinks', () => {
+    const c = clock();
+    expect(vi.getTimerCount()).toBe(0);
+    const removeA = c.add(recorder());
+    const removeB = c.add(recorder());
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(100);
+    removeA();
+    removeA(); // idempotent
+    expect(c.size).toBe(1);
+    expect(vi.getTimerCount()).toBe(1);
+    removeB();
+    expect(c.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('starts a fresh grid after being idle instead of catching up the idle time', () => {
+    const c = clock();
+    const remove = c.add(recorder());
+    vi.advanceTimersByTime(50);
+    remove();
+    vi.advanceTimersByTime(10_000);
+    const s = recorder();
+    const tAdd = Date.now();
+    c.add(s);
+    vi.advanceTimersByTime(60);
+    expect(s.times).toEqual([tAdd + 20, tAdd + 40, tAdd + 60]);
+    expect(c.stats.resyncs).toBe(0);
+  });
+
+  it('keeps calling the other sinks when one throws, and counts the error', () => {
+    const c = clock();
+    const good = recorder();
+    c.add({
+      onFrame: () => {
+        throw new Error('boom');
+      },
+    });
+    c.add(good);
+    vi.advanceTimersByTime(20 * 5 + 2);
+    expect(good.times.length).toBe(5);
+    expect(c.stats.sinkErrors).toBe(5);
+  });
+
+  it('lets a sink remove itself or add another from inside onFrame', () => {
+    const c = clock();
+    const other = recorder();
+    let frames = 0;
+    const remove = c.add({
+      onFrame: () => {
+        frames++;
+        if (frames === 2) {
+          remove();
+          c.add(other);
+        }
+      },
+    });
+    vi.advanceTimersByTime(200);
+    expect(frames).toBe(2);
+    expect(other.times.length).toBeGreaterThanOrEqual(7);
+    expect(c.size).toBe(1);
+  });
+
+  it('rejects nonsense options', () => {
+    expect(() => new MediaClock({ frameMs: 0 })).toThrow(RangeError);
+    expect(() => new MediaClock({ slots: 2.5 })).toThrow(RangeError);
+  });
+});
+
+describe('MediaClock (real time)', () => {
+  it('delivers ~50 frames a second to each sink on the real event loop', async () => {
+    const c = new MediaClock();
+    const counts = [0, 0, 0];
+    const removes = counts.map((_, i) => c.add({ onFrame: () => void counts[i]!++ }));
+    await new Promise((r) => setTimeout(r, 520));
+    for (const r of removes) r();
+    // first frame after ~20-40 ms, so 500 ms of frames: loose bounds, the machine may be busy
+    for (const n of counts) {
+      expect(n).toBeGreaterThanOrEqual(20);
+      expect(n).toBeLessThanOrEqual(26);
+    }
+    expect(c.size).toBe(0);
+  });
+});

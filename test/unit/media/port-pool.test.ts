@@ -1,0 +1,67 @@
+import { createSocket, type Socket } from 'node:dgram';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RtpPortPool, RtpPortsExhaustedError } from '../../../media/port-pool.js';
+
+const open: Socket[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => new Promise<void>((r) => s.close(() => r()))));
+});
+
+async function take(pool: RtpPortPool): Promise<number> {
+  const { socket, port } = await pool.open();
+  open.push(socket);
+  expect(socket.address().port).toBe(port);
+  return port;
+}
+
+describe('RtpPortPool', () => {
+  it('hands out only even ports of the range, in order, until exhausted', async () => {
+    const pool = new RtpPortPool({ bindAddress: '127.0.0.1', min: 43001, max: 43010 });
+    expect(pool.capacity).toBe(5);
+    const ports: number[] = [];
+    for (let i = 0; i < 5; i++) ports.push(await take(pool));
+    expect(ports).toEqual([43002, 43004, 43006, 43008, 43010]);
+    expect(pool.inUse).toBe(5);
+    await expect(pool.open()).rejects.toThrow(RtpPortsExhaustedError);
+    await expect(pool.open()).rejects.toThrow(/no free RTP port: 5 of 5 even ports in 43001-43010 are in use/);
+  });
+
+  it('puts a released port at the back of the queue', async () => {
+    const pool = new RtpPortPool({ bindAddress: '127.0.0.1', min: 43100, max: 43104 });
+    const a = await take(pool);
+    const b = await take(pool);
+    open.shift()!.close();
+    pool.release(a);
+    pool.release(a); // twice: ignored
+    expect(pool.inUse).toBe(1);
+    expect(await take(pool)).toBe(43104); // never used yet, ahead of the released one
+    expect(await take(pool)).toBe(a);
+    expect(b).toBe(43102);
+  });
+
+  it('skips a port another socket holds and tries it again later', async () => {
+    const squatter = createSocket('udp4');
+    open.push(squatter);
+    await new Promise<void>((r) => squatter.bind(43200, '127.0.0.1', () => r()));
+    const pool = new RtpPortPool({ bindAddress: '127.0.0.1', min: 43200, max: 43202 });
+    expect(await take(pool)).toBe(43202);
+    expect(pool.inUse).toBe(1);
+    await expect(pool.open()).rejects.toThrow(/1 of 2 even ports .* the rest are taken by other processes/);
+  });
+
+  it('rejects with the bind error when the address is not local', async () => {
+    const pool = new RtpPortPool({ bindAddress: '192.0.2.1', min: 43300, max: 43310 });
+    await expect(pool.open()).rejects.toMatchObject({ code: 'EADDRNOTAVAIL' });
+    expect(pool.inUse).toBe(0);
+  });
+
+  it.each([
+    ['a hostname', { bindAddress: 'localhost', min: 40000, max: 40010 }],
+    ['min > max', { bindAddress: '127.0.0.1', min: 40010, max: 40000 }],
+    ['no even port', { bindAddress: '127.0.0.1', min: 40001, max: 40001 }],
+    ['port 0', { bindAddress: '127.0.0.1', min: 0, max: 10 }],
+    ['above 65535', { bindAddress: '127.0.0.1', min: 65534, max: 65536 }],
+  ])('refuses %s', (_name, opts) => {
+    expect(() => new RtpPortPool(opts)).toThrow(RangeError);
+  });
+});
