@@ -1,0 +1,184 @@
+import { readAppJson } from './app-json.js';
+import { parseBots, parseEscalationRules, parseSipHeaders, type Parsed } from './json-settings.js';
+import type { PluginConfig, SipTransport } from './schema.js';
+import { SIP_USER } from './sip-grammar.js';
+import { SettingsReader, type SettingType } from './settings.js';
+
+export { maskObscure } from './app-json.js';
+
+/**
+ * Every setting jambonz-app.json must describe, with the type the portal shows. Each is read from, in order: the
+ * environment variable of the same name, the file named by `<NAME>_FILE` (for secrets, e.g. BOTS_FILE from a
+ * Docker/Kubernetes secret), the entry's `value`, the entry's `default`.
+ */
+const SETTINGS = {
+  LISTEN_HOST: 'string',
+  LISTEN_PORT: 'number',
+  TLS_CERT_FILE: 'string',
+  TLS_KEY_FILE: 'string',
+  BOTS: 'string',
+  TALKDESK_ACCOUNT_ALLOWLIST: 'string',
+  SIP_BACKEND: 'string',
+  SIP_BIND_ADDRESS: 'string',
+  SIP_PORT: 'number',
+  SIP_ADVERTISED_ADDRESS: 'string',
+  SIP_FROM_USER: 'string',
+  CCAI_SIP_HOST: 'string',
+  CCAI_SIP_PORT: 'number',
+  CCAI_SIP_TRANSPORT: 'string',
+  SIP_HEADERS: 'string',
+  INVITE_TIMEOUT_MS: 'number',
+  RTP_BIND_ADDRESS: 'string',
+  RTP_ADVERTISED_ADDRESS: 'string',
+  RTP_PORT_MIN: 'number',
+  RTP_PORT_MAX: 'number',
+  MAX_PLAYOUT_MS: 'number',
+  ESCALATION_RULES: 'string',
+  DEFAULT_RING_GROUP: 'string',
+  START_TIMEOUT_MS: 'number',
+  MARK_TIMEOUT_MS: 'number',
+  CLOSE_WAIT_MS: 'number',
+  MAX_FRAME_BYTES: 'number',
+  LOG_LEVEL: 'string',
+} as const satisfies Record<string, SettingType>;
+
+type SettingName = keyof typeof SETTINGS;
+
+/** The client secret of the example bot shipped in jambonz-app.json; public, so it must never face a network. */
+export const EXAMPLE_CLIENT_SECRET = 'EXAMPLE-SECRET-change-me';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const TRANSPORTS: readonly SipTransport[] = ['udp', 'tcp', 'tls'];
+/** one hour: beyond that a value is a unit mistake (seconds typed as ms × 1000), and setTimeout caps at 2^31-1 */
+const MAX_TIMEOUT_MS = 3_600_000;
+/** Talkdesk hands ringGroup to the flow as is; a public bridge caps it near 256 (talkdesk-protocol.md §3.4) */
+const MAX_RING_GROUP_CHARS = 256;
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+const SIP_USER_RULE = "must be a SIP user part: letters, digits and -_.!~*'()&=+$,;?/ only";
+const MAX_PLAYOUT_RULE = 'must be an integer number of milliseconds between 20 (one RTP frame) and 2000';
+
+export type LoadResult =
+  | { ok: true; config: PluginConfig; appJson: Record<string, unknown> }
+  | { ok: false; errors: string[] };
+
+/**
+ * Read jambonz-app.json (and the environment), check every setting and build the typed config. Never throws: all
+ * problems come back together, each naming its setting and how to fix it, so one start-up shows them all.
+ */
+export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): LoadResult {
+  const read = readAppJson(opts.file);
+  if (!read.ok) return read;
+  const r = new SettingsReader<SettingName>(read.appJson, opts.file, opts.env ?? process.env, new Set(['BOTS']));
+  r.checkDeclarations(SETTINGS);
+
+  const timeout = (name: SettingName): number =>
+    r.integer(name, 1, MAX_TIMEOUT_MS, `must be an integer number of milliseconds between 1 and ${MAX_TIMEOUT_MS}`);
+  const json = <T>(name: SettingName, parse: (text: string) => Parsed<T>): T | undefined => {
+    const text = r.string(name);
+    if (text === '') return undefined;
+    const parsed = parse(text);
+    if (parsed.ok) return parsed.value;
+    r.errors.push(...parsed.errors);
+    return undefined;
+  };
+
+  const listenHost = r.ip('LISTEN_HOST');
+  const listenPort = r.integer('LISTEN_PORT', 1, 65535);
+  const tlsCertFile = r.readableFile('TLS_CERT_FILE');
+  const tlsKeyFile = r.readableFile('TLS_KEY_FILE');
+  if ((tlsCertFile === '') !== (tlsKeyFile === '')) {
+    const missing = tlsCertFile === '' ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE';
+    r.fail(missing, 'set TLS_CERT_FILE and TLS_KEY_FILE together for wss://, or neither for plain ws://');
+  }
+  const bots = json('BOTS', parseBots) ?? [];
+  const usesExampleSecret = bots.some((b) => b.clientSecret === EXAMPLE_CLIENT_SECRET);
+  if (usesExampleSecret && listenHost !== '' && !isLoopback(listenHost)) {
+    r.fail(
+      'LISTEN_HOST',
+      `${listenHost} is reachable from the network, but BOTS still holds the example client secret, with which ` +
+        'anyone can sign a valid token; put your Kore bot credentials in BOTS (or BOTS_FILE), or listen on 127.0.0.1',
+    );
+  }
+
+  const sipBind = r.ipv4('SIP_BIND_ADDRESS');
+  const rtpBind = r.ipv4('RTP_BIND_ADDRESS');
+  // even: RTP on the even port, RTCP on the odd one above it (RFC 3550 §11)
+  const rtpPortMin = r.integer('RTP_PORT_MIN', 1024, 65534, 'must be an even integer between 1024 and 65534', isEven);
+  const rtpPortMax = r.integer('RTP_PORT_MAX', 1025, 65535);
+  // a NaN (either bound already reported) compares false: no second error about the same value
+  if (rtpPortMax <= rtpPortMin) {
+    r.fail(
+      'RTP_PORT_MAX',
+      `must be greater than RTP_PORT_MIN (${rtpPortMin}) so the range holds at least one RTP/RTCP port pair (got ${rtpPortMax})`,
+    );
+  }
+
+  const config: PluginConfig = {
+    listen: { host: listenHost, port: listenPort },
+    bots,
+    usesExampleSecret,
+    talkdeskAccountAllowlist: r.list('TALKDESK_ACCOUNT_ALLOWLIST'),
+    sip: {
+      backend: r.oneOf('SIP_BACKEND', ['embedded', 'drachtio'] as const),
+      bindAddress: sipBind,
+      port: r.integer('SIP_PORT', 0, 65535, 'must be an integer between 0 (any free port) and 65535'),
+      advertisedAddress: advertised(r, 'SIP_ADVERTISED_ADDRESS', 'SIP_BIND_ADDRESS', sipBind),
+      ccaiHost: r.host('CCAI_SIP_HOST'),
+      ccaiPort: r.integer('CCAI_SIP_PORT', 1, 65535),
+      ccaiTransport: r.oneOf('CCAI_SIP_TRANSPORT', TRANSPORTS),
+      fromUser: r.checked('SIP_FROM_USER', (v) => SIP_USER.test(v), SIP_USER_RULE),
+      headers: json('SIP_HEADERS', parseSipHeaders) ?? {},
+      inviteTimeoutMs: timeout('INVITE_TIMEOUT_MS'),
+    },
+    rtp: {
+      bindAddress: rtpBind,
+      advertisedAddress: advertised(r, 'RTP_ADVERTISED_ADDRESS', 'RTP_BIND_ADDRESS', rtpBind),
+      portMin: rtpPortMin,
+      portMax: rtpPortMax,
+      maxPlayoutMs: r.integer('MAX_PLAYOUT_MS', 20, 2000, MAX_PLAYOUT_RULE),
+    },
+    escalation: {
+      rules: json('ESCALATION_RULES', parseEscalationRules) ?? [],
+      defaultRingGroup: r.checked(
+        'DEFAULT_RING_GROUP',
+        (v) => v.length <= MAX_RING_GROUP_CHARS && !CONTROL_CHARS.test(v),
+        `must be a ring group name of at most ${MAX_RING_GROUP_CHARS} characters without control characters`,
+      ),
+    },
+    talkdesk: {
+      startTimeoutMs: timeout('START_TIMEOUT_MS'),
+      markTimeoutMs: timeout('MARK_TIMEOUT_MS'),
+      closeWaitMs: timeout('CLOSE_WAIT_MS'),
+      maxFrameBytes: r.integer('MAX_FRAME_BYTES', 1024, 16_777_216),
+    },
+    logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS),
+  };
+  if (tlsCertFile !== '') {
+    config.listen.tlsCertFile = tlsCertFile;
+    config.listen.tlsKeyFile = tlsKeyFile;
+  }
+
+  if (r.errors.length > 0) return { ok: false, errors: r.errors };
+  return { ok: true, config, appJson: read.appJson };
+}
+
+/**
+ * The address peers are told to use. Empty means the bind address, which must then be one they can reach: a
+ * wildcard bind (0.0.0.0) in a Via or an SDP `c=` line would send their traffic nowhere.
+ */
+function advertised(r: SettingsReader<SettingName>, name: SettingName, bindName: SettingName, bind: string): string {
+  const value = r.ipv4(name, { allowEmpty: true });
+  if (value !== '') return value;
+  if (bind === '0.0.0.0') {
+    r.fail(name, `required while ${bindName} is 0.0.0.0: give the IPv4 address the CCAI side can reach`);
+  }
+  return bind;
+}
+
+function isEven(n: number): boolean {
+  return n % 2 === 0;
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1';
+}

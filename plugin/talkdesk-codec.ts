@@ -1,0 +1,203 @@
+/**
+ * Talkdesk External Voice Stream frames (talkdesk-protocol.md §2, §3): pure parsing and serialising, no I/O.
+ *
+ * Parsing is lenient where real senders vary (§8.2): counters may be strings or numbers, `streamSid` may sit in
+ * `start` or at the top level, optional blocks may be missing. It never throws: unknown or event-less frames
+ * (Talkdesk's keep-alives, §2.7) come back `ignored`, broken ones `malformed` with the reason, and the stream
+ * decides what to count and log.
+ */
+
+export interface MediaFormat {
+  encoding: string;
+  sampleRate: number;
+  channels: number;
+}
+
+export type TalkdeskFrame =
+  | { kind: 'connected' }
+  | {
+      kind: 'start';
+      streamSid: string;
+      accountSid?: string;
+      callSid?: string;
+      tracks: string[];
+      customParameters: Record<string, string>;
+      /** customParameters.interaction_id */
+      interactionId?: string;
+      /** customParameters.account_id */
+      accountId?: string;
+      mediaFormat?: MediaFormat;
+    }
+  | { kind: 'media'; track?: string; payload: Buffer; chunk?: number; sequenceNumber?: number }
+  | { kind: 'stop' }
+  | { kind: 'mark'; name: string }
+  | { kind: 'dtmf'; digit: string }
+  | { kind: 'ignored'; why: string }
+  | { kind: 'malformed'; why: string };
+
+type Json = Record<string, unknown>;
+
+/**
+ * A streamSid we will echo into every outgoing frame. Printable ASCII without `"` and `\`, so `mediaFrame` can
+ * splice it into JSON unescaped; Twilio-style ids (`MZ` + 32 hex) and UUIDs qualify with room to spare.
+ */
+const SAFE_STREAM_SID = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
+/** Strict base64 (RFC 4648 §4, padding optional): Buffer.from(…, 'base64') would silently skip bad characters. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
+/** RFC 4733 events 0–15 as Twilio names them */
+const DTMF_DIGIT = /^[0-9*#A-D]$/;
+
+export function parseFrame(text: string): TalkdeskFrame {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(text);
+  } catch {
+    return { kind: 'malformed', why: 'not JSON' };
+  }
+  if (!isObject(msg)) return { kind: 'malformed', why: 'not a JSON object' };
+  switch (msg['event']) {
+    case 'media': // first: some 50 a second per call, everything else a handful per call
+      return parseMedia(msg);
+    case 'connected':
+      return { kind: 'connected' };
+    case 'start':
+      return parseStart(msg);
+    case 'stop':
+      return { kind: 'stop' };
+    case 'mark': {
+      const name = objectAt(msg, 'mark')['name'];
+      return typeof name === 'string' ? { kind: 'mark', name } : { kind: 'malformed', why: 'mark without mark.name' };
+    }
+    case 'dtmf': {
+      const digit = objectAt(msg, 'dtmf')['digit'];
+      return typeof digit === 'string' && DTMF_DIGIT.test(digit)
+        ? { kind: 'dtmf', digit }
+        : { kind: 'malformed', why: 'dtmf without a digit 0-9, *, # or A-D' };
+    }
+    case undefined:
+      return { kind: 'ignored', why: 'no event' };
+    default:
+      return { kind: 'ignored', why: `unknown event ${JSON.stringify(msg['event']).slice(0, 40)}` };
+  }
+}
+
+function parseMedia(msg: Json): TalkdeskFrame {
+  const media = objectAt(msg, 'media');
+  const track = stringAt(media, 'track');
+  // `outbound` is the other party, which may be our own audio coming back (§2.3): never feed it to the bot
+  if (track === 'outbound') return { kind: 'ignored', why: 'outbound track' };
+  const payload = media['payload'];
+  if (typeof payload !== 'string') return { kind: 'malformed', why: 'media without a payload string' };
+  if (!BASE64.test(payload)) return { kind: 'malformed', why: 'media payload is not base64' };
+  const frame: TalkdeskFrame = { kind: 'media', payload: Buffer.from(payload, 'base64') };
+  if (track !== undefined) frame.track = track;
+  const chunk = counter(media['chunk']);
+  if (chunk !== undefined) frame.chunk = chunk;
+  const sequenceNumber = counter(msg['sequenceNumber']);
+  if (sequenceNumber !== undefined) frame.sequenceNumber = sequenceNumber;
+  return frame;
+}
+
+function parseStart(msg: Json): TalkdeskFrame {
+  const start = objectAt(msg, 'start');
+  const streamSid = stringAt(start, 'streamSid') ?? stringAt(msg, 'streamSid');
+  if (streamSid === undefined) return { kind: 'malformed', why: 'start without streamSid' };
+  if (!SAFE_STREAM_SID.test(streamSid)) return { kind: 'malformed', why: 'start streamSid has unexpected characters' };
+
+  const rawParams = objectAt(start, 'customParameters');
+  // fromEntries defines own properties, so a "__proto__" parameter stays a plain key
+  const customParameters = Object.fromEntries(
+    Object.entries(rawParams).flatMap(([k, v]) =>
+      typeof v === 'string' ? [[k, v]] : typeof v === 'number' || typeof v === 'boolean' ? [[k, String(v)]] : [],
+    ),
+  ) as Record<string, string>;
+  const rawTracks: unknown = start['tracks'];
+  const tracks = Array.isArray(rawTracks) ? rawTracks.filter((t): t is string => typeof t === 'string') : [];
+
+  const frame: TalkdeskFrame = { kind: 'start', streamSid, tracks, customParameters };
+  const accountSid = stringAt(start, 'accountSid');
+  if (accountSid !== undefined) frame.accountSid = accountSid;
+  const callSid = stringAt(start, 'callSid');
+  if (callSid !== undefined) frame.callSid = callSid;
+  const interactionId = stringAt(customParameters, 'interaction_id');
+  if (interactionId !== undefined) frame.interactionId = interactionId;
+  const accountId = stringAt(customParameters, 'account_id');
+  if (accountId !== undefined) frame.accountId = accountId;
+  const format = objectAt(start, 'mediaFormat');
+  const encoding = stringAt(format, 'encoding');
+  if (encoding !== undefined) {
+    // missing rate/channels: Talkdesk's only documented format is 8 kHz mono μ-law (§2.3)
+    const sampleRate = counter(format['sampleRate']) ?? 8000;
+    frame.mediaFormat = { encoding, sampleRate, channels: counter(format['channels']) ?? 1 };
+  }
+  return frame;
+}
+
+/**
+ * `{"event":"media","streamSid":…,"media":{"payload":…}}` (§3.1). The hot path, about 50 times a second per call,
+ * so built by concatenation: base64 needs no JSON escaping, and `streamSid` comes from a parsed `start`, which
+ * only accepts ids that need none either.
+ */
+export function mediaFrame(streamSid: string, payloadBase64: string): string {
+  return '{"event":"media","streamSid":"' + streamSid + '","media":{"payload":"' + payloadBase64 + '"}}';
+}
+
+/** §3.2: Talkdesk echoes it once the audio sent before it has played. */
+export function markFrame(streamSid: string, name: string): string {
+  return JSON.stringify({ event: 'mark', streamSid, mark: { name } });
+}
+
+/** §3.3: drops all audio Talkdesk has buffered (barge-in). */
+export function clearFrame(streamSid: string): string {
+  return JSON.stringify({ event: 'clear', streamSid });
+}
+
+export interface StopFrameFields {
+  streamSid?: string;
+  sequenceNumber?: number;
+  accountSid?: string;
+  callSid?: string;
+  /** the Studio exit: ok → Success, error → Execution error, escalate → Escalation (§3.4) */
+  command: 'ok' | 'error' | 'escalate';
+  /** used only with `escalate`; sent as null otherwise, as the public implementations do */
+  ringGroup?: string | null;
+}
+
+/**
+ * §3.4: the documented fields (`sequenceNumber` as a string, `stop.accountSid`, `stop.callSid`) plus the
+ * `command`/`ringGroup` pair known from implementations. Undefined fields are left out.
+ */
+export function stopFrame(report: StopFrameFields): string {
+  return JSON.stringify({
+    event: 'stop',
+    sequenceNumber: report.sequenceNumber === undefined ? undefined : String(report.sequenceNumber),
+    streamSid: report.streamSid,
+    stop: {
+      accountSid: report.accountSid,
+      callSid: report.callSid,
+      command: report.command,
+      ringGroup: report.command === 'escalate' ? (report.ringGroup ?? null) : null,
+    },
+  });
+}
+
+/** A counter sent as a number or a numeric string (§2.3); anything else is treated as absent, not an error. */
+function counter(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  if (typeof value === 'string' && /^\d{1,15}$/.test(value)) return Number(value);
+  return undefined;
+}
+
+function objectAt(obj: Json, key: string): Json {
+  const value = obj[key];
+  return isObject(value) ? value : {};
+}
+
+function stringAt(obj: Json, key: string): string | undefined {
+  const value = obj[key];
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function isObject(x: unknown): x is Json {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
