@@ -1,0 +1,31 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { SipFailure } from '../errors.js';
+import type { Destination, SipTransport } from './transport.js';
+import { parseSipUri } from './uri.js';
+
+/** RFC 3261 §19.1.2: the default port of sip: URIs */
+const DEFAULT_SIP_PORT = 5060;
+
+/**
+ * Where to send a request for `uri` (the request-URI or the first Route). Deviation from RFC 3263: no NAPTR/SRV,
+ * a single A/AAAA lookup (dns.lookup, so /etc/hosts works) and port 5060 when the URI has none. A URI asking for
+ * another transport than ours fails instead of silently switching. Rejects with a `transport` SipFailure.
+ */
+export async function resolveDestination(uri: string, transport: SipTransport): Promise<Destination> {
+  const parsed = parseSipUri(uri);
+  if (!parsed) throw new SipFailure('transport', `not a SIP URI: ${uri}`);
+  const wanted = (parsed.params.transport ?? (parsed.scheme === 'sips' ? 'tls' : 'udp')).toUpperCase();
+  if (wanted !== transport.protocol) {
+    throw new SipFailure('transport', `${uri} needs transport ${wanted}, but this SIP backend runs ${transport.protocol}`);
+  }
+  const port = parsed.port ?? DEFAULT_SIP_PORT;
+  const host = parsed.host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(host)) return { host, port };
+  try {
+    const { address } = await lookup(host, { family: transport.family });
+    return { host: address, port };
+  } catch (err) {
+    throw new SipFailure('transport', `DNS lookup of ${host} failed: ${(err as Error).message}`);
+  }
+}

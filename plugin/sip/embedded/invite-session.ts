@@ -1,0 +1,174 @@
+import type { InviteRequest, OutgoingInvite, SipLeg } from '../backend.js';
+import { SipFailure, isSipFailure } from '../errors.js';
+import type { ClientTransactionUser, InviteClientTransaction } from './client-transactions.js';
+import { callDelegate } from './delegate-guard.js';
+import { Dialog } from './dialog.js';
+import { newBranch, newCallId, newTag } from './ids.js';
+import { hasSdp, type IncomingMessage } from './message.js';
+import { extraHeaders, headerValue, requestInInviteTransaction, type OutgoingRequest } from './message-builder.js';
+import { EmbeddedLeg } from './leg.js';
+import { ALLOW, type SipStack } from './stack.js';
+import type { Destination } from './transport.js';
+import { parseSipUri, uriWithoutParams } from './uri.js';
+
+/** what a 2xx without SDP is reported as: the offer was not answered, which is what 488 means (RFC 3261 §21.4.26) */
+const NO_SDP_ANSWER = new SipFailure('rejected', 'INVITE answered without an SDP answer; sent ACK and BYE', 488, 'No SDP in 2xx');
+
+/**
+ * One outgoing INVITE, as the UA core of RFC 3261 §13.2 sees it: builds and sends the INVITE, reports progress,
+ * turns every 2xx into an ACKed leg, and handles CANCEL (§9.1). `answered` settles once; the transactions it
+ * started finish on their own timers afterwards.
+ */
+export class InviteSession implements OutgoingInvite, ClientTransactionUser {
+  readonly answered: Promise<SipLeg>;
+  private resolveAnswered!: (leg: SipLeg) => void;
+  private rejectAnswered!: (failure: SipFailure) => void;
+  private settled = false;
+  private canceled = false;
+  private cancelSent = false;
+  private sent: { invite: OutgoingRequest; destination: Destination; txn: InviteClientTransaction } | undefined;
+  /** the leg of every 2xx by its To tag: forks and retransmissions (§13.2.2.4) */
+  private readonly legs = new Map<string, EmbeddedLeg>();
+
+  constructor(
+    private readonly stack: SipStack,
+    private readonly request: InviteRequest,
+  ) {
+    this.answered = new Promise<SipLeg>((resolve, reject) => {
+      this.resolveAnswered = resolve;
+      this.rejectAnswered = reject;
+    });
+    // A rejection is an outcome, not a crash: the call may have stopped listening (e.g. after cancel()).
+    this.answered.catch(() => undefined);
+    void this.send();
+  }
+
+  cancel(): void {
+    if (this.settled) return;
+    this.canceled = true;
+    this.settle(new SipFailure('canceled', 'INVITE canceled before it was answered'));
+    // §9.1: CANCEL only once a provisional response arrived; otherwise onResponse sends it on the first one
+    if (this.sent?.txn.state === 'proceeding') this.sendCancel();
+  }
+
+  onResponse(response: IncomingMessage): void {
+    const status = response.sip.status!;
+    if (status < 200) this.onProvisional(status);
+    else if (status < 300) this.onAnswer(response).catch((err: unknown) => this.request.log.error({ err }, '2xx handling failed'));
+    else this.settle(SipFailure.rejected(status, response.sip.reason ?? ''));
+  }
+
+  onFailure(failure: SipFailure): void {
+    this.settle(failure);
+  }
+
+  private async send(): Promise<void> {
+    const { request } = this;
+    let destination: Destination;
+    try {
+      destination = await this.stack.resolve(request.requestUri);
+    } catch (err) {
+      this.settle(isSipFailure(err) ? err : new SipFailure('transport', String(err)));
+      return;
+    }
+    if (this.canceled) return; // canceled during the lookup: nothing was sent, nothing to cancel
+    const invite = this.buildInvite();
+    request.log.info({ callId: headerValue(invite, 'Call-ID'), to: request.requestUri, destination }, 'sending INVITE');
+    this.sent = { invite, destination, txn: this.stack.startInvite(invite, destination, request.log, this) };
+  }
+
+  /** §8.1.1 */
+  private buildInvite(): OutgoingRequest {
+    const { request, stack } = this;
+    const target = parseSipUri(request.requestUri)!; // resolve() has validated it
+    const extra = extraHeaders(request.headers, (name) => request.log.warn({ header: name }, 'invalid INVITE header dropped'));
+    return {
+      method: 'INVITE',
+      uri: request.requestUri,
+      headers: [
+        ['Via', stack.via(newBranch())],
+        ['Max-Forwards', '70'],
+        ['From', `<${stack.localUri(request.fromUser)}>;tag=${newTag()}`],
+        ['To', `<${uriWithoutParams(target)}>`],
+        ['Call-ID', newCallId()],
+        ['CSeq', '1 INVITE'],
+        ['Contact', stack.contact(request.fromUser)],
+        ['Allow', ALLOW],
+        ['User-Agent', stack.userAgent],
+        ...extra,
+        // exactly this: sipp only reads the remote RTP address from a body typed application/sdp, unparameterised
+        ['Content-Type', 'application/sdp'],
+      ],
+      body: request.sdp,
+    };
+  }
+
+  private onProvisional(status: number): void {
+    if (this.canceled) {
+      this.sendCancel();
+      return;
+    }
+    if (status > 100) callDelegate(this.request.log, 'onProgress', () => this.request.delegate.onProgress?.(status));
+  }
+
+  /** §9.1: CANCEL shares the INVITE's branch, Call-ID, From, To and CSeq number. Its outcome only gets logged. */
+  private sendCancel(): void {
+    if (this.cancelSent || !this.sent) return;
+    this.cancelSent = true;
+    const { invite, destination, txn } = this.sent;
+    const { log } = this.request;
+    const cancel = requestInInviteTransaction(invite, 'CANCEL', headerValue(invite, 'To')!);
+    this.stack.startRequest(cancel, destination, log, {
+      onResponse: (response) => log.debug({ status: response.sip.status }, 'CANCEL answered'),
+      onFailure: (failure) => log.warn({ reason: failure.message }, 'CANCEL unanswered'),
+    });
+    txn.guardCancel();
+  }
+
+  /**
+   * Every 2xx creates a dialog that must be ACKed (§13.2.2.4). The first one, if still wanted, becomes the call's
+   * leg; one that arrives after cancel() or from a second fork is ACKed and BYEd at once, so no leg is orphaned.
+   * A retransmitted 2xx only gets its ACK again.
+   */
+  private async onAnswer(response: IncomingMessage): Promise<void> {
+    const { request } = this;
+    const tag = response.toTag ?? '';
+    const known = this.legs.get(tag);
+    if (known) {
+      await known.acknowledge(response.cseq.seq);
+      return;
+    }
+    const leg = new EmbeddedLeg(this.stack, Dialog.fromAnswer(this.sent!.invite, response), {
+      fromUser: request.fromUser,
+      localSdp: request.sdp,
+      remoteSdp: response.sip.body ?? '',
+      delegate: request.delegate,
+      log: request.log,
+    });
+    this.legs.set(tag, leg);
+    this.stack.addDialog(leg);
+    if (!(await leg.acknowledge(response.cseq.seq))) {
+      leg.end();
+      this.settle(new SipFailure('transport', 'could not send the ACK for the 2xx'));
+      return;
+    }
+    if (this.settled) {
+      request.log.info({ canceled: this.canceled }, '2xx for an INVITE already settled: hanging up');
+      void leg.hangup();
+    } else if (!hasSdp(response.sip)) {
+      this.settle(NO_SDP_ANSWER);
+      void leg.hangup();
+    } else {
+      this.settled = true;
+      request.log.info({ callId: leg.callId }, 'INVITE answered');
+      this.resolveAnswered(leg);
+    }
+  }
+
+  private settle(failure: SipFailure): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.request.log.info({ cause: failure.cause, reason: failure.message }, 'INVITE failed');
+    this.rejectAnswered(failure);
+  }
+}

@@ -1,0 +1,171 @@
+import type { Logger } from 'pino';
+import type { LegDelegate, SipLeg } from '../backend.js';
+import { callDelegate } from './delegate-guard.js';
+import type { Dialog } from './dialog.js';
+import { newBranch } from './ids.js';
+import { hasSdp, type IncomingMessage } from './message.js';
+import { extraHeaders, type Header, type OutgoingRequest, type ResponseSpec } from './message-builder.js';
+import { InviteServerTransaction, type ServerTransaction } from './server-transactions.js';
+import { ALLOW, type DialogUser, type SipStack } from './stack.js';
+import type { Destination } from './transport.js';
+
+export interface EmbeddedLegOptions {
+  fromUser: string;
+  /** our SDP: the offer of the INVITE, re-sent in answers to re-INVITE/UPDATE */
+  localSdp: string;
+  /** the SDP of the 2xx */
+  remoteSdp: string;
+  delegate: LegDelegate;
+  log: Logger;
+}
+
+/**
+ * A confirmed call leg: sends the ACK for its 2xx, answers the bot's requests in the dialog, and ends with a BYE
+ * either way. Leaves the dialog table on the bot's BYE or once our BYE is answered or times out (Timer F).
+ */
+export class EmbeddedLeg implements SipLeg, DialogUser {
+  /** `ending`: our BYE is out; a BYE from the bot that crosses it is answered but not reported (the call is ending) */
+  private phase: 'up' | 'ending' | 'ended' = 'up';
+  private hangupDone: Promise<void> | undefined;
+  private ack: OutgoingRequest | undefined;
+  private nextHop: { uri: string; destination: Promise<Destination> } | undefined;
+  /** our 2xx to a re-INVITE, re-sent by its transaction until the ACK (§13.3.1.4) */
+  private unackedReinvite: { seq: number; txn: InviteServerTransaction } | undefined;
+
+  constructor(
+    private readonly stack: SipStack,
+    readonly dialog: Dialog,
+    private readonly opts: EmbeddedLegOptions,
+  ) {}
+
+  get callId(): string {
+    return this.dialog.callId;
+  }
+
+  get remoteSdp(): string {
+    return this.opts.remoteSdp;
+  }
+
+  /**
+   * §13.2.2.4: ACK the 2xx that created the dialog; called again for every retransmission of that 2xx, it re-sends
+   * the same ACK. Resolves false when it could not be sent.
+   */
+  async acknowledge(inviteSeq: number): Promise<boolean> {
+    this.ack ??= this.dialog.createRequest('ACK', { via: this.stack.via(newBranch()), seq: inviteSeq });
+    const ack = this.ack;
+    try {
+      return await this.stack.sendStateless(ack, await this.destination(), this.opts.log);
+    } catch (err) {
+      this.opts.log.warn({ err }, 'ACK not sent');
+      return false;
+    }
+  }
+
+  hangup(headers: Record<string, string> = {}): Promise<void> {
+    this.hangupDone ??= this.bye(headers);
+    return this.hangupDone;
+  }
+
+  /** Leaves the dialog table without a BYE: the dialog is over (BYE received) or was never usable. */
+  end(): void {
+    this.phase = 'ended';
+    this.stack.removeDialog(this);
+  }
+
+  receiveRequest(request: IncomingMessage, txn: ServerTransaction): void {
+    const { sip } = request;
+    const { delegate, log } = this.opts;
+    if (!this.dialog.acceptRemoteSeq(request)) {
+      txn.respond({ status: 500, reason: 'CSeq Out Of Order' });
+      return;
+    }
+    switch (sip.method) {
+      case 'BYE': {
+        // §15.1.2: answer 200, the dialog is over
+        txn.respond({ status: 200, reason: 'OK' });
+        const reported = this.phase === 'up';
+        this.end();
+        log.info({ reported }, 'BYE received');
+        if (reported) callDelegate(log, 'onBye', () => delegate.onBye(sip));
+        return;
+      }
+      case 'OPTIONS':
+        txn.respond({ status: 200, reason: 'OK', headers: [['Allow', ALLOW], ['Accept', 'application/sdp']] });
+        return;
+      case 'INFO':
+        txn.respond({ status: 200, reason: 'OK' });
+        callDelegate(log, 'onInfo', () => delegate.onInfo?.(sip));
+        return;
+      case 'INVITE':
+      case 'UPDATE':
+        this.answerSessionRefresh(request, txn);
+        return;
+      default:
+        txn.respond({ status: 501, reason: 'Not Implemented', headers: [['Allow', ALLOW]] });
+    }
+  }
+
+  receiveAck(ack: IncomingMessage): void {
+    if (this.unackedReinvite?.seq === ack.cseq.seq) {
+      this.unackedReinvite.txn.receiveAck();
+      this.unackedReinvite = undefined;
+    }
+    // the answer to the offer in our 2xx to an offerless re-INVITE (RFC 3261 §13.2.1, RFC 3264)
+    if (hasSdp(ack.sip)) callDelegate(this.opts.log, 'onRemoteSdp', () => this.opts.delegate.onRemoteSdp(ack.sip.body));
+  }
+
+  /**
+   * re-INVITE (§14.2) or UPDATE (RFC 3311): refresh the remote target, answer 200 with our unchanged SDP, report
+   * the bot's new SDP. A re-INVITE without an offer gets our SDP as the offer (its answer comes in the ACK); an
+   * UPDATE without an offer only refreshes the dialog.
+   */
+  private answerSessionRefresh(request: IncomingMessage, txn: ServerTransaction): void {
+    const { sip } = request;
+    this.dialog.refreshTarget(request);
+    const offer = hasSdp(sip) ? sip.body : undefined;
+    const headers: Header[] = [['Contact', this.stack.contact(this.opts.fromUser)], ['Allow', ALLOW]];
+    const withSdp = offer !== undefined || sip.method === 'INVITE';
+    const response: ResponseSpec = withSdp
+      ? { status: 200, reason: 'OK', headers: [...headers, ['Content-Type', 'application/sdp']], body: this.opts.localSdp }
+      : { status: 200, reason: 'OK', headers };
+    txn.respond(response);
+    if (txn instanceof InviteServerTransaction) this.unackedReinvite = { seq: request.cseq.seq, txn };
+    if (offer !== undefined) callDelegate(this.opts.log, 'onRemoteSdp', () => this.opts.delegate.onRemoteSdp(offer));
+  }
+
+  /** §15.1.1: BYE with the caller's headers; done on any final response, Timer F or a send error. Never rejects. */
+  private async bye(headers: Record<string, string>): Promise<void> {
+    if (this.phase === 'ended') return;
+    this.phase = 'ending';
+    const { log } = this.opts;
+    try {
+      const destination = await this.destination();
+      const extra = extraHeaders(headers, (name) => log.warn({ header: name }, 'invalid BYE header dropped'));
+      const request = this.dialog.createRequest('BYE', {
+        via: this.stack.via(newBranch()),
+        seq: this.dialog.nextSeq(),
+        headers: [['User-Agent', this.stack.userAgent], ...extra],
+      });
+      const outcome = await new Promise<string>((resolve) =>
+        this.stack.startRequest(request, destination, log, {
+          onResponse: (response) => {
+            if (response.sip.status! >= 200) resolve(`${response.sip.status} ${response.sip.reason ?? ''}`.trim());
+          },
+          onFailure: (failure) => resolve(failure.message),
+        }),
+      );
+      log.info({ outcome }, 'BYE done');
+    } catch (err) {
+      log.warn({ err }, 'BYE not sent');
+    } finally {
+      this.end();
+    }
+  }
+
+  /** The next hop's address, looked up once per next-hop URI (it changes only on a target refresh). */
+  private destination(): Promise<Destination> {
+    const uri = this.dialog.nextHopUri;
+    if (this.nextHop?.uri !== uri) this.nextHop = { uri, destination: this.stack.resolve(uri) };
+    return this.nextHop.destination;
+  }
+}

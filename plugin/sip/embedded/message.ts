@@ -1,0 +1,90 @@
+import SipMessage from 'drachtio-srf/lib/sip-parser/message.js';
+import { parseCSeq, parseVia, splitHeaderList, tagOf, type CSeq, type Via } from './header-fields.js';
+
+/**
+ * Largest message we accept. A UDP datagram cannot exceed 65,507 bytes anyway; stream transports (§18.3) must
+ * enforce the same bound while framing.
+ */
+export const MAX_MESSAGE_BYTES = 65_535;
+
+/** A received message that carries everything transactions and dialogs match on (RFC 3261 §8.1.1, §17.1.3, §17.2.3). */
+export interface IncomingMessage {
+  /** drachtio's parsed message; also the SipMessageView handed to delegates */
+  readonly sip: SipMessage;
+  readonly callId: string;
+  readonly cseq: CSeq;
+  /** the topmost Via */
+  readonly via: Via;
+  readonly branch: string;
+  readonly fromTag?: string;
+  readonly toTag?: string;
+}
+
+export type ParseResult = { ok: true; message: IncomingMessage } | { ok: false; reason: string };
+
+/**
+ * Parses one framed message. Never throws: drachtio's parser throws on a start line or header it cannot read, and
+ * anything else a peer can get wrong becomes `{ok: false, reason}` for the edge to count and drop.
+ */
+export function parseSipMessage(data: Buffer | string): ParseResult {
+  const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+  if (bytes > MAX_MESSAGE_BYTES) return { ok: false, reason: `oversized (${bytes} bytes > ${MAX_MESSAGE_BYTES})` };
+  const text = typeof data === 'string' ? data : data.toString('utf8');
+
+  let sip: SipMessage;
+  try {
+    sip = new SipMessage(text);
+  } catch {
+    return { ok: false, reason: 'unparseable start line or header' };
+  }
+  if (sip.type === 'unknown') return { ok: false, reason: 'unparseable start line' };
+
+  // §8.1.1: the headers every request and response must carry (Max-Forwards is not enforced: we never forward)
+  for (const name of ['via', 'cseq', 'call-id', 'from', 'to'] as const) {
+    if (!sip.get(name)) return { ok: false, reason: `missing ${name} header` };
+  }
+  const topVia = splitHeaderList(sip.get('via')!)[0];
+  const via = topVia === undefined ? undefined : parseVia(topVia);
+  if (!via) return { ok: false, reason: 'unreadable Via' };
+  // Deviation: RFC 2543 peers (Via without a z9hG4bK branch, §17.2.3's fallback matching) are not supported.
+  const branch = via.params.branch;
+  if (!branch) return { ok: false, reason: 'Via without branch' };
+  const cseq = parseCSeq(sip.get('cseq')!);
+  if (!cseq) return { ok: false, reason: 'unreadable CSeq' };
+  if (sip.method !== undefined && sip.method !== cseq.method) {
+    return { ok: false, reason: `CSeq method ${cseq.method} does not match request method ${sip.method}` };
+  }
+  const truncation = bodyShortfall(text, sip.get('content-length'));
+  if (truncation) return { ok: false, reason: truncation };
+
+  const fromTag = tagOf(sip.get('from'));
+  const toTag = tagOf(sip.get('to'));
+  return {
+    ok: true,
+    message: {
+      sip,
+      callId: sip.get('call-id')!.trim(),
+      cseq,
+      via,
+      branch,
+      ...(fromTag ? { fromTag } : {}),
+      ...(toTag ? { toTag } : {}),
+    },
+  };
+}
+
+/** §18.3: on UDP, a message whose body is shorter than its Content-Length is discarded. */
+function bodyShortfall(text: string, contentLength: string | undefined): string | undefined {
+  if (contentLength === undefined) return undefined;
+  const declared = Number(contentLength.trim());
+  if (!Number.isInteger(declared) || declared < 0) return `bad Content-Length ${contentLength}`;
+  const separator = text.indexOf('\r\n\r\n');
+  const actual = separator < 0 ? 0 : Buffer.byteLength(text.slice(separator + 4));
+  return actual < declared ? `body shorter (${actual} bytes) than Content-Length ${declared}` : undefined;
+}
+
+/** true when the body is an SDP (Content-Type application/sdp, parameters ignored) */
+export function hasSdp(sip: SipMessage): boolean {
+  const type = sip.get('content-type')?.split(';')[0]?.trim().toLowerCase();
+  return type === 'application/sdp' && (sip.body ?? '').trim().length > 0;
+}

@@ -1,0 +1,258 @@
+import type { Logger } from 'pino';
+import { Dialog } from './dialog.js';
+import { DropLog } from './drop-log.js';
+import { resolveDestination } from './destination.js';
+import { parseVia } from './header-fields.js';
+import {
+  InviteClientTransaction,
+  NonInviteClientTransaction,
+  type ClientTransaction,
+  type ClientTransactionUser,
+} from './client-transactions.js';
+import { parseSipMessage, type IncomingMessage } from './message.js';
+import { headerValue, serializeRequest, type OutgoingRequest } from './message-builder.js';
+import { InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction } from './server-transactions.js';
+import type { SipTimers } from './timers.js';
+import { transactionKey, type TransactionContext } from './transaction.js';
+import type { Destination, SipTransport } from './transport.js';
+
+/** Methods we accept (Allow, §20.5) */
+export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
+
+/** The UA-core side of a confirmed dialog: the leg. */
+export interface DialogUser {
+  readonly dialog: Dialog;
+  /** a new request in the dialog (not ACK), with its server transaction to answer on */
+  receiveRequest(request: IncomingMessage, txn: ServerTransaction): void;
+  /** an ACK with a new branch: the ACK for a 2xx we sent to a re-INVITE (§13.3.1.4) */
+  receiveAck(ack: IncomingMessage): void;
+}
+
+export interface SipStackOptions {
+  transport: SipTransport;
+  timers: SipTimers;
+  log: Logger;
+  advertisedAddress: string;
+  userAgent: string;
+}
+
+/**
+ * The transaction layer and dialog table of one transport (RFC 3261 §17, §12): creates client transactions,
+ * matches every received message to a transaction or dialog, answers what no dialog claims. `receive` is the edge:
+ * nothing a peer sends can make it throw.
+ */
+export class SipStack {
+  private readonly clientTransactions = new Map<string, ClientTransaction>();
+  private readonly serverTransactions = new Map<string, ServerTransaction>();
+  private readonly dialogs = new Map<string, DialogUser>();
+  private readonly malformed: DropLog;
+  private readonly stray: DropLog;
+  /** SIP scanners probe with INVITEs: refusing them is logged at the drop rate too */
+  private readonly refused: DropLog;
+  private disposed = false;
+
+  constructor(private readonly opts: SipStackOptions) {
+    this.malformed = new DropLog(opts.log, 'malformed SIP message dropped');
+    this.stray = new DropLog(opts.log, 'SIP message for no transaction or dialog dropped');
+    this.refused = new DropLog(opts.log, 'incoming INVITE refused: the embedded SIP backend only places calls');
+  }
+
+  get timers(): SipTimers {
+    return this.opts.timers;
+  }
+
+  get userAgent(): string {
+    return this.opts.userAgent;
+  }
+
+  get counts(): { transactions: number; dialogs: number } {
+    return { transactions: this.clientTransactions.size + this.serverTransactions.size, dialogs: this.dialogs.size };
+  }
+
+  private get sentBy(): string {
+    return `${this.opts.advertisedAddress}:${this.opts.transport.localPort}`;
+  }
+
+  /** our Via (§18.1.1) with rport (RFC 3581) so responses come back to the port we send from */
+  via(branch: string): string {
+    return `SIP/2.0/${this.opts.transport.protocol} ${this.sentBy};branch=${branch};rport`;
+  }
+
+  localUri(user: string): string {
+    return `sip:${user}@${this.sentBy}`;
+  }
+
+  contact(user: string): string {
+    return `<sip:${user}@${this.sentBy};transport=${this.opts.transport.protocol.toLowerCase()}>`;
+  }
+
+  resolve(uri: string): Promise<Destination> {
+    return resolveDestination(uri, this.opts.transport);
+  }
+
+  startInvite(invite: OutgoingRequest, destination: Destination, log: Logger, user: ClientTransactionUser): InviteClientTransaction {
+    const key = clientKey(invite);
+    return this.startClient(new InviteClientTransaction(key, invite, this.context(destination, log, this.clientTransactions), user));
+  }
+
+  startRequest(request: OutgoingRequest, destination: Destination, log: Logger, user: ClientTransactionUser): void {
+    const key = clientKey(request);
+    this.startClient(new NonInviteClientTransaction(key, request, this.context(destination, log, this.clientTransactions), user));
+  }
+
+  /** After stop() (e.g. a DNS lookup that finished late) a new transaction fails at once as `unavailable`. */
+  private startClient<T extends ClientTransaction>(txn: T): T {
+    if (this.disposed) {
+      txn.dispose();
+      return txn;
+    }
+    this.clientTransactions.set(txn.key, txn);
+    txn.start();
+    return txn;
+  }
+
+  /** ACK for a 2xx: its own transaction-less request (§13.2.2.4, §17.1.1.3). Resolves false on a send error. */
+  async sendStateless(request: OutgoingRequest, destination: Destination, log: Logger): Promise<boolean> {
+    try {
+      await this.opts.transport.send(serializeRequest(request), destination);
+      return true;
+    } catch (err) {
+      log.warn({ err, method: request.method }, 'SIP request could not be sent');
+      return false;
+    }
+  }
+
+  addDialog(user: DialogUser): void {
+    this.dialogs.set(user.dialog.id, user);
+  }
+
+  removeDialog(user: DialogUser): void {
+    if (this.dialogs.get(user.dialog.id) === user) this.dialogs.delete(user.dialog.id);
+  }
+
+  /** Clears every transaction timer and forgets every dialog (backend stop). */
+  dispose(): void {
+    this.disposed = true;
+    for (const txn of [...this.clientTransactions.values(), ...this.serverTransactions.values()]) txn.dispose();
+    this.dialogs.clear();
+  }
+
+  receive(data: Buffer, source: Destination): void {
+    const parsed = parseSipMessage(data);
+    if (!parsed.ok) {
+      this.malformed.note(parsed.reason, { source: `${source.host}:${source.port}`, bytes: data.length });
+      return;
+    }
+    try {
+      if (parsed.message.sip.type === 'response') this.receiveResponse(parsed.message);
+      else this.receiveRequest(parsed.message, source);
+    } catch (err) {
+      this.opts.log.error({ err, callId: parsed.message.callId }, 'SIP message handling failed');
+    }
+  }
+
+  private context<T>(destination: Destination, log: Logger, table: Map<string, T>): TransactionContext {
+    return {
+      transport: this.opts.transport,
+      timers: this.opts.timers,
+      log,
+      destination,
+      onTerminated: (key) => table.delete(key),
+    };
+  }
+
+  /** §17.1.3: a response belongs to the client transaction with its top Via branch and CSeq method. */
+  private receiveResponse(response: IncomingMessage): void {
+    const txn = this.clientTransactions.get(transactionKey(response.branch, response.cseq.method));
+    if (txn) txn.receiveResponse(response);
+    else this.stray.note('response matches no transaction', { callId: response.callId, status: response.sip.status });
+  }
+
+  /** §17.2.3 matching, then §12.2.2 dialog matching, then §8.2 for what is outside any dialog. */
+  private receiveRequest(request: IncomingMessage, source: Destination): void {
+    const method = request.sip.method!;
+    const key = transactionKey(request.branch, method);
+    if (method === 'ACK') {
+      this.receiveAck(request, key);
+      return;
+    }
+    const existing = this.serverTransactions.get(key);
+    if (existing) {
+      existing.receiveRetransmission();
+      return;
+    }
+    const ctx = this.context(responseDestination(request, source), this.opts.log, this.serverTransactions);
+    const txn =
+      method === 'INVITE' ? new InviteServerTransaction(key, request, ctx) : new NonInviteServerTransaction(key, request, ctx);
+    this.serverTransactions.set(key, txn);
+
+    try {
+      this.dispatchRequest(request, txn);
+    } finally {
+      // a throwing handler must not leave the transaction unanswered (it would never terminate)
+      if (!txn.answered) txn.respond({ status: 500, reason: 'Server Internal Error' });
+    }
+  }
+
+  private dispatchRequest(request: IncomingMessage, txn: ServerTransaction): void {
+    if (request.sip.method === 'CANCEL') {
+      // §9.2: every INVITE we serve was answered at once, so a matching CANCEL has nothing left to cancel
+      const cancelled = this.serverTransactions.has(transactionKey(request.branch, 'INVITE'));
+      txn.respond(cancelled ? { status: 200, reason: 'OK' } : { status: 481, reason: 'Call/Transaction Does Not Exist' });
+      return;
+    }
+    const dialog = request.toTag === undefined ? undefined : this.dialogs.get(dialogIdOf(request));
+    if (dialog) dialog.receiveRequest(request, txn);
+    else this.answerOutsideDialog(request, txn);
+  }
+
+  private receiveAck(ack: IncomingMessage, key: string): void {
+    const txn = this.serverTransactions.get(key);
+    if (txn instanceof InviteServerTransaction) {
+      txn.receiveAck(); // ACK for a non-2xx: same branch as its INVITE (§17.1.1.3)
+      return;
+    }
+    const dialog = this.dialogs.get(dialogIdOf(ack));
+    if (dialog) dialog.receiveAck(ack);
+    else this.stray.note('ACK matches no transaction or dialog', { callId: ack.callId });
+  }
+
+  /**
+   * A request no dialog of ours claims. With a To tag it names a dialog we do not have: 481 (§12.2.2). Without one
+   * it would start something new: OPTIONS gets 200 (§11.2, keep-alive probes), INVITE gets 403 because this
+   * backend only places calls, and anything else 481 (§15.1.2 for BYE).
+   */
+  private answerOutsideDialog(request: IncomingMessage, txn: ServerTransaction): void {
+    const method = request.sip.method!;
+    if (request.toTag === undefined && method === 'OPTIONS') {
+      txn.respond({ status: 200, reason: 'OK', headers: [['Allow', ALLOW], ['Accept', 'application/sdp']] });
+    } else if (request.toTag === undefined && method === 'INVITE') {
+      this.refused.note('403', { callId: request.callId, from: request.sip.get('from') });
+      txn.respond({ status: 403, reason: 'Forbidden (UAC only)' });
+    } else {
+      this.stray.note('request for an unknown dialog', { callId: request.callId, method });
+      txn.respond({ status: 481, reason: 'Call/Transaction Does Not Exist' });
+    }
+  }
+}
+
+function clientKey(request: OutgoingRequest): string {
+  const branch = parseVia(headerValue(request, 'Via')!)?.params.branch;
+  if (!branch) throw new Error(`${request.method} built without a Via branch`);
+  return transactionKey(branch, request.method);
+}
+
+/** the dialog an incoming request names: its To tag is our tag, its From tag the peer's (§12.2.2) */
+function dialogIdOf(request: IncomingMessage): string {
+  return Dialog.idOf(request.callId, request.toTag ?? '', request.fromTag ?? '');
+}
+
+/**
+ * §18.2.2 for unreliable transports: responses go to the address the request came from (`received`), and with
+ * `rport` (RFC 3581 §4) to its source port too; otherwise to the Via port. Deviation: maddr is ignored.
+ * Reliable transports will answer on the connection instead.
+ */
+function responseDestination(request: IncomingMessage, source: Destination): Destination {
+  const port = 'rport' in request.via.params ? source.port : (request.via.port ?? 5060);
+  return { host: source.host, port };
+}
