@@ -1,0 +1,82 @@
+import type { Logger } from 'pino';
+import type { PluginConfig } from '../config/schema.js';
+import { MediaClock } from '../media/clock.js';
+import { RtpPortPool } from '../media/port-pool.js';
+import { Call } from './call.js';
+import { CallEnds } from './call-end.js';
+import { compileRules } from './escalation.js';
+import { CallRegistry } from './registry.js';
+import { createTalkdeskServer } from './server.js';
+import type { SipBackend } from './sip/backend.js';
+import { EmbeddedSipBackend } from './sip/embedded/backend.js';
+
+export interface RunningApp {
+  /** the Talkdesk-facing port actually bound (LISTEN_PORT 0 picks one) */
+  port: number;
+  registry: CallRegistry;
+  backend: SipBackend;
+  ports: RtpPortPool;
+  clock: MediaClock;
+  /** stop accepting, end live calls (stop{error} + BYE), release everything */
+  stop(): Promise<void>;
+}
+
+function createBackend(config: PluginConfig, log: Logger): SipBackend {
+  switch (config.sip.backend) {
+    case 'embedded':
+      return new EmbeddedSipBackend({
+        bindAddress: config.sip.bindAddress,
+        port: config.sip.port,
+        advertisedAddress: config.sip.advertisedAddress,
+        transport: 'udp',
+        log: log.child({ component: 'sip' }),
+      });
+    case 'drachtio':
+      throw new Error('SIP_BACKEND=drachtio: the drachtio-srf backend is not built yet; use SIP_BACKEND=embedded');
+  }
+}
+
+/** Wires one process: a shared media clock and port pool, a SIP backend, the registry and the Talkdesk server. */
+export async function startApp(config: PluginConfig, log: Logger): Promise<RunningApp> {
+  if (config.sip.ccaiTransport !== 'udp') {
+    throw new Error(`CCAI_SIP_TRANSPORT=${config.sip.ccaiTransport}: only udp is carried by this version`);
+  }
+  const clock = new MediaClock();
+  const ports = new RtpPortPool({ bindAddress: config.rtp.bindAddress, min: config.rtp.portMin, max: config.rtp.portMax });
+  const escalation = compileRules(config.escalation.rules, config.escalation.defaultRingGroup);
+  const registry = new CallRegistry();
+  const backend = createBackend(config, log);
+  await backend.start();
+
+  const server = createTalkdeskServer(config, log, (ws, upgrade) => {
+    const call = new Call({ config, backend, clock, ports, escalation, log }, ws, upgrade, registry.nextId());
+    registry.add(call);
+  });
+  let port: number;
+  try {
+    port = await server.listen();
+  } catch (err) {
+    await backend.stop();
+    throw err;
+  }
+  log.info(
+    { port, tls: Boolean(config.listen.tlsCertFile), sipBackend: backend.name, ccai: `${config.sip.ccaiHost}:${config.sip.ccaiPort}` },
+    'talkdesk gateway listening',
+  );
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port,
+    registry,
+    backend,
+    ports,
+    clock,
+    stop: () =>
+      (stopping ??= (async () => {
+        const closed = server.close();
+        await registry.endAll(CallEnds.error('shutdown', 'gateway shutting down'));
+        await closed;
+        await backend.stop();
+      })()),
+  };
+}

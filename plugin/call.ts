@@ -1,0 +1,278 @@
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { PluginConfig } from '../config/schema.js';
+import type { MediaClock } from '../media/clock.js';
+import type { RtpPortPool } from '../media/port-pool.js';
+import { RtpSession } from '../media/rtp-session.js';
+import { buildOffer, parseAnswer } from '../media/sdp.js';
+import { accountAllowed, type AuthenticatedUpgrade } from './auth.js';
+import { CallEnds, stopCommandFor, type CallEnd } from './call-end.js';
+import type { EscalationPolicy } from './escalation.js';
+import type { SipBackend, SipLeg, SipMessageView, OutgoingInvite } from './sip/backend.js';
+import { isSipFailure } from './sip/errors.js';
+import { requestUri, talkdeskHeaders } from './sip/invite-target.js';
+import type { TalkdeskFrame } from './talkdesk-codec.js';
+import { TalkdeskStream } from './talkdesk-stream.js';
+
+export interface CallDeps {
+  config: PluginConfig;
+  backend: SipBackend;
+  clock: MediaClock;
+  ports: RtpPortPool;
+  escalation: EscalationPolicy;
+  log: Logger;
+}
+
+type StartFrame = Extract<TalkdeskFrame, { kind: 'start' }>;
+
+/**
+ * One Talkdesk stream and the SIP call it becomes, from the authenticated upgrade to the last released port.
+ *
+ *   waiting for `start` → INVITE (ringing) → connected: caller audio → RTP, bot RTP → `media` → end()
+ *
+ * Every way out (bot BYE, Talkdesk stop or close, INVITE failure, timeouts, shutdown) goes through `end()`, once.
+ * The call knows the SIP leg only through the SipBackend port, never which adapter carries it.
+ */
+export class Call {
+  readonly id: string;
+  private log: Logger;
+  private readonly stream: TalkdeskStream;
+  private start: StartFrame | undefined;
+  private rtp: RtpSession | undefined;
+  private invite: OutgoingInvite | undefined;
+  private leg: SipLeg | undefined;
+  /** the bot ended the SIP leg itself: nothing left to BYE */
+  private legEndedByBot = false;
+  /** the one setup deadline running: waiting for `start`, then for the bot to answer */
+  private deadline: NodeJS.Timeout | undefined;
+  private ending = false;
+  private resolveFinished!: (end: CallEnd) => void;
+  /** Resolves with how the call ended, once everything it held is released. Never rejects. */
+  readonly finished = new Promise<CallEnd>((resolve) => (this.resolveFinished = resolve));
+  private readonly startedAt = performance.now();
+  private answeredAt: number | undefined;
+  private digitsFromBot = 0;
+
+  constructor(
+    private readonly deps: CallDeps,
+    ws: WebSocket,
+    private readonly upgrade: AuthenticatedUpgrade,
+    id: string,
+  ) {
+    this.id = id;
+    this.log = deps.log.child({ call: id, botId: upgrade.params.botId });
+    this.stream = new TalkdeskStream(ws, this.log, {
+      onFrame: (frame) => this.onTalkdeskFrame(frame),
+      onClose: (code) => void this.end(CallEnds.talkdeskClosed(code)),
+    });
+    this.setDeadline(deps.config.talkdesk.startTimeoutMs, () =>
+      CallEnds.error('start-timeout', 'no start frame from Talkdesk'),
+    );
+    this.log.info({ sipuri: upgrade.params.sipuri, agentassist: upgrade.params.agentassist }, 'talkdesk stream accepted');
+  }
+
+  private onTalkdeskFrame(frame: Exclude<TalkdeskFrame, { kind: 'ignored' | 'malformed' | 'mark' }>): void {
+    switch (frame.kind) {
+      case 'start':
+        if (this.start) {
+          this.log.warn('second start frame ignored');
+          return;
+        }
+        this.start = frame;
+        void this.connect(frame);
+        return;
+      case 'media':
+        // Audio before the bot answers has nowhere to go; the playout buffer drops it until RTP starts.
+        this.rtp?.write(frame.payload);
+        return;
+      case 'stop':
+        void this.end(CallEnds.talkdeskStop());
+        return;
+      case 'dtmf':
+        this.log.info({ digit: frame.digit }, 'dtmf from talkdesk (not forwarded yet)');
+        return;
+      case 'connected':
+        return;
+    }
+  }
+
+  /** `start` → RTP port → INVITE → answer → media flowing. */
+  private async connect(start: StartFrame): Promise<void> {
+    const { config, backend, clock, ports } = this.deps;
+    this.log = this.log.child({ callSid: start.callSid, streamSid: start.streamSid, interactionId: start.interactionId });
+
+    if (!accountAllowed(config.talkdeskAccountAllowlist, start.accountSid, start.accountId)) {
+      await this.end(CallEnds.rejected('account-not-allowed', `talkdesk account ${start.accountSid ?? start.accountId ?? '(none)'}`));
+      return;
+    }
+
+    try {
+      this.rtp = await RtpSession.open({
+        pool: ports,
+        clock,
+        log: this.log,
+        maxPlayoutMs: config.rtp.maxPlayoutMs,
+        delegate: {
+          onAudio: (payload) => this.stream.sendMedia(payload),
+          onDtmf: (digit) => {
+            this.digitsFromBot++;
+            this.log.info({ digit }, 'dtmf from bot (RFC 4733)');
+          },
+        },
+      });
+    } catch (err) {
+      await this.end(CallEnds.error('no-rtp-port', (err as Error).message));
+      return;
+    }
+    if (this.ending) {
+      this.rtp.close();
+      return;
+    }
+
+    const params = this.upgrade.params;
+    this.invite = backend.invite({
+      requestUri: requestUri(params.sipuri, config.sip),
+      fromUser: config.sip.fromUser,
+      headers: talkdeskHeaders(config.sip.headers, {
+        callSid: start.callSid,
+        streamSid: start.streamSid,
+        interactionId: start.interactionId,
+        accountSid: start.accountSid,
+        botId: params.botId,
+        accountId: params.accountId,
+        sipuri: params.sipuri,
+      }),
+      sdp: buildOffer({ address: config.rtp.advertisedAddress, port: this.rtp.localPort }),
+      log: this.log,
+      delegate: {
+        onProgress: (status) => this.log.info({ status }, 'bot ringing'),
+        onBye: (bye) => this.onBotBye(bye),
+        onRemoteSdp: (sdp) => this.onRemoteSdp(sdp),
+        onInfo: (info) => this.log.info({ contentType: info.get('content-type') }, 'INFO from bot'),
+      },
+    });
+    this.setDeadline(config.sip.inviteTimeoutMs, () =>
+      CallEnds.error('invite-timeout', `bot did not answer within ${config.sip.inviteTimeoutMs} ms`),
+    );
+
+    let leg: SipLeg;
+    try {
+      leg = await this.invite.answered;
+    } catch (err) {
+      await this.end(isSipFailure(err) ? CallEnds.sipFailure(err) : CallEnds.error('sip-internal', String(err)));
+      return;
+    }
+    this.leg = leg;
+    this.log = this.log.child({ sipCallId: leg.callId });
+    if (this.ending) {
+      // end() ran between the 2xx and here, when there was no leg to BYE yet; hangup() is idempotent.
+      void leg.hangup({ 'X-Reason': 'ended-while-answering' });
+      return;
+    }
+    this.answeredAt = performance.now();
+    this.setDeadline(undefined);
+
+    const answer = parseAnswer(leg.remoteSdp);
+    if (!answer.ok) {
+      await this.end(CallEnds.error('bad-answer-sdp', answer.error));
+      return;
+    }
+    this.rtp.start(answer.value);
+    this.log.info({ remote: `${answer.value.address}:${answer.value.port}`, setupMs: Math.round(this.answeredAt - this.startedAt) }, 'bot answered');
+  }
+
+  private onBotBye(bye: SipMessageView): void {
+    this.legEndedByBot = true;
+    const verdict = this.deps.escalation(bye);
+    void this.end(CallEnds.botBye(verdict));
+  }
+
+  private onRemoteSdp(sdp: string): void {
+    const answer = parseAnswer(sdp);
+    if (!answer.ok) {
+      this.log.warn({ error: answer.error }, 're-INVITE SDP unusable; media unchanged');
+      return;
+    }
+    this.rtp?.setRemote(answer.value);
+    this.log.info({ remote: `${answer.value.address}:${answer.value.port}` }, 'bot moved its media');
+  }
+
+  /**
+   * The one way out; idempotent. Order, and why:
+   * 1. farewell drain (ok/escalate only): mark → echo, so Talkdesk plays the bot's last words before acting on stop;
+   * 2. `stop` to Talkdesk (unless Talkdesk ended it), so Studio takes the exit that matches the outcome;
+   * 3. BYE, or CANCEL while ringing, so the bot's leg never outlives the stream;
+   * 4. RTP socket closed and its port back to the pool;
+   * 5. the WebSocket closed (Talkdesk gets closeWaitMs to close first after our stop).
+   */
+  end(end: CallEnd): Promise<CallEnd> {
+    if (!this.ending) {
+      this.ending = true;
+      this.teardown(end).then(
+        () => this.resolveFinished(end),
+        (err: unknown) => {
+          this.log.error({ err }, 'teardown failed');
+          this.resolveFinished(end);
+        },
+      );
+    }
+    return this.finished;
+  }
+
+  private async teardown(end: CallEnd): Promise<CallEnd> {
+    const { talkdesk } = this.deps.config;
+    this.setDeadline(undefined);
+    const command = stopCommandFor(end.outcome);
+
+    if (command === 'ok' || command === 'escalate') {
+      // The bot's media is over (it hung up); stop sending it caller audio while Talkdesk plays out.
+      this.rtp?.close();
+      const drained = await this.stream.drain(talkdesk.markTimeoutMs);
+      this.log.debug({ drained }, 'farewell drain');
+    }
+    if (command) {
+      this.stream.sendStop({
+        command,
+        ringGroup: end.ringGroup,
+        accountSid: this.start?.accountSid,
+        callSid: this.start?.callSid,
+      });
+    }
+
+    const sipDone = this.endSipLeg(end);
+    this.rtp?.close();
+    await Promise.all([sipDone, this.stream.close(talkdesk.closeWaitMs)]);
+
+    this.log.info(
+      {
+        outcome: end.outcome,
+        cause: end.cause,
+        ringGroup: end.ringGroup,
+        detail: end.detail,
+        durationMs: Math.round(performance.now() - this.startedAt),
+        talkMs: this.answeredAt === undefined ? 0 : Math.round(performance.now() - this.answeredAt),
+        digitsFromBot: this.digitsFromBot,
+        talkdesk: this.stream.stats,
+        rtp: this.rtp?.stats,
+      },
+      'call ended',
+    );
+    return end;
+  }
+
+  private async endSipLeg(end: CallEnd): Promise<void> {
+    if (this.legEndedByBot) return;
+    if (this.leg) {
+      await this.leg.hangup({ 'X-Reason': end.cause });
+      return;
+    }
+    // Still ringing (or not yet sent): cancel. If the 2xx wins the race, the backend ACKs and BYEs it itself.
+    this.invite?.cancel();
+  }
+
+  /** Replaces the running deadline (or just clears it); when it fires, the call ends as `onExpiry` says. */
+  private setDeadline(ms: number | undefined, onExpiry?: () => CallEnd): void {
+    clearTimeout(this.deadline);
+    this.deadline = ms === undefined ? undefined : setTimeout(() => void this.end(onExpiry!()), ms);
+  }
+}

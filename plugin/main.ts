@@ -1,0 +1,38 @@
+import { pino } from 'pino';
+import { loadConfig } from '../config/load.js';
+import { startApp } from './app.js';
+
+/** `npm start`: load jambonz-app.json (or APP_CONFIG), start, and shut down cleanly on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  const file = process.env.APP_CONFIG ?? 'jambonz-app.json';
+  const loaded = loadConfig({ file, env: process.env });
+  if (!loaded.ok) {
+    process.stderr.write(`${file}: the gateway cannot start:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`);
+    process.exit(1);
+  }
+  const { config } = loaded;
+  const log = pino({ level: config.logLevel, base: { service: 'talkdesk-ccai-gateway' } });
+  if (config.usesExampleSecret) {
+    log.warn('BOTS still holds the shipped EXAMPLE bot secret: listening on loopback only until you set your own');
+  }
+
+  const app = await startApp(config, log).catch((err: Error) => {
+    log.fatal(err.message);
+    process.exit(1);
+  });
+
+  const shutdown = (signal: string): void => {
+    log.info({ signal, liveCalls: app.registry.size }, 'shutting down');
+    app.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,173 @@
+import type { Logger } from 'pino';
+import type { RawData, WebSocket } from 'ws';
+import { markFrame, mediaFrame, parseFrame, stopFrame, type TalkdeskFrame } from './talkdesk-codec.js';
+
+/**
+ * One Talkdesk WebSocket, speaking the protocol rules of shared/talkdesk-protocol.md §8 so the call does not have to:
+ * lenient parsing (ignored and malformed frames never close the socket), `stop` sent at most once and never after
+ * Talkdesk's own `stop`, marks matched to their echoes, and a close that waits for Talkdesk to hang up first.
+ */
+export interface TalkdeskStreamDelegate {
+  onFrame(frame: Exclude<TalkdeskFrame, { kind: 'ignored' | 'malformed' | 'mark' }>): void;
+  /** the socket is gone, whoever closed it */
+  onClose(code: number): void;
+}
+
+export interface StopReport {
+  command: 'ok' | 'error' | 'escalate';
+  ringGroup?: string;
+  accountSid?: string;
+  callSid?: string;
+}
+
+/** Above this much unsent data the client is not reading; drop bot audio rather than grow memory without bound. */
+const MAX_BUFFERED_BYTES = 512 * 1024;
+const LOG_EVERY_MS = 10_000;
+
+export class TalkdeskStream {
+  private streamSid: string | undefined;
+  private talkdeskStopped = false;
+  private stopSent = false;
+  private closed = false;
+  private readonly marks = new Map<string, () => void>();
+  private markCounter = 0;
+  private lastNoticeAt = -Infinity;
+  private readonly closedPromise: Promise<void>;
+  readonly stats = { framesIn: 0, framesOut: 0, ignored: 0, malformed: 0, mediaDropped: 0 };
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly log: Logger,
+    private readonly delegate: TalkdeskStreamDelegate,
+  ) {
+    this.closedPromise = new Promise((resolve) => {
+      ws.once('close', (code: number) => {
+        this.closed = true;
+        for (const resolveMark of this.marks.values()) resolveMark();
+        this.marks.clear();
+        resolve();
+        this.delegate.onClose(code);
+      });
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on('error', (err) => this.log.warn({ err: err.message }, 'talkdesk socket error'));
+  }
+
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Talkdesk said `stop`: from now on we send nothing (protocol notes §2.4). */
+  get stoppedByTalkdesk(): boolean {
+    return this.talkdeskStopped;
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    this.stats.framesIn++;
+    if (isBinary) {
+      this.notice('binary frame ignored: Talkdesk sends JSON text frames only');
+      this.stats.ignored++;
+      return;
+    }
+    const frame = parseFrame(data.toString());
+    switch (frame.kind) {
+      case 'ignored':
+        this.stats.ignored++;
+        return;
+      case 'malformed':
+        this.stats.malformed++;
+        this.notice(`malformed frame ignored: ${frame.why}`);
+        return;
+      case 'mark': {
+        const resolveMark = this.marks.get(frame.name);
+        if (resolveMark) {
+          this.marks.delete(frame.name);
+          resolveMark();
+        }
+        return;
+      }
+      case 'start':
+        this.streamSid = frame.streamSid;
+        break;
+      case 'stop':
+        this.talkdeskStopped = true;
+        break;
+    }
+    this.delegate.onFrame(frame);
+  }
+
+  private get canSend(): boolean {
+    return !this.closed && !this.talkdeskStopped && !this.stopSent && this.streamSid !== undefined;
+  }
+
+  /** Bot audio, forwarded as it arrives: Talkdesk queues and plays `media` in order (protocol notes §4). */
+  sendMedia(payload: Buffer): void {
+    if (!this.canSend) return;
+    if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      this.stats.mediaDropped++;
+      this.notice(`talkdesk is not reading: ${this.ws.bufferedAmount} bytes unsent, bot audio dropped`);
+      return;
+    }
+    this.stats.framesOut++;
+    this.ws.send(mediaFrame(this.streamSid!, payload.toString('base64')));
+  }
+
+  /**
+   * Resolves when Talkdesk echoes a mark sent now, i.e. has played all audio sent before it, or after `timeoutMs`
+   * (the echo is not confirmed for Talkdesk: protocol notes §2.5), or at once if nothing can be sent.
+   */
+  drain(timeoutMs: number): Promise<'echoed' | 'timeout' | 'skipped'> {
+    if (!this.canSend) return Promise.resolve('skipped');
+    const name = `drain-${++this.markCounter}`;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.marks.delete(name);
+        resolve('timeout');
+      }, timeoutMs);
+      this.marks.set(name, () => {
+        clearTimeout(timer);
+        resolve('echoed');
+      });
+      this.stats.framesOut++;
+      this.ws.send(markFrame(this.streamSid!, name));
+    });
+  }
+
+  /** At most once, and never after Talkdesk's own stop. Sent before we close, so Studio takes the right exit. */
+  sendStop(report: StopReport): boolean {
+    if (this.closed || this.talkdeskStopped || this.stopSent) return false;
+    this.stopSent = true;
+    this.stats.framesOut++;
+    this.ws.send(stopFrame({ streamSid: this.streamSid, ...report }));
+    return true;
+  }
+
+  /**
+   * After our `stop`, Talkdesk is given `waitMs` to close first (protocol notes §4: recommendation); otherwise, or
+   * after its own `stop`, we close with 1000. A socket that ignores the close handshake is terminated.
+   */
+  async close(waitMs: number): Promise<void> {
+    if (this.closed) return;
+    if (this.stopSent && !this.talkdeskStopped) await this.closedWithin(waitMs);
+    if (this.closed) return;
+    this.ws.close(1000);
+    if (!(await this.closedWithin(waitMs))) this.ws.terminate();
+  }
+
+  private closedWithin(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      this.closedPromise.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  private notice(message: string): void {
+    const now = performance.now();
+    if (now - this.lastNoticeAt < LOG_EVERY_MS) return;
+    this.lastNoticeAt = now;
+    this.log.warn({ ...this.stats }, message);
+  }
+}
