@@ -83,7 +83,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
   };
 
   const listenHost = r.ip('LISTEN_HOST');
-  const listenPort = r.integer('LISTEN_PORT', 1, 65535);
+  const listenPort = r.integer('LISTEN_PORT', 0, 65535, 'must be an integer between 0 (any free port) and 65535');
   const tlsCertFile = r.readableFile('TLS_CERT_FILE');
   const tlsKeyFile = r.readableFile('TLS_KEY_FILE');
   if ((tlsCertFile === '') !== (tlsKeyFile === '')) {

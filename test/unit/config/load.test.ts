@@ -176,10 +176,10 @@ describe('the settings file itself', () => {
 
 describe('each kind of bad value is an error naming the setting and what is allowed', () => {
   it.each([
-    ['LISTEN_PORT', '12a', /^LISTEN_PORT: must be an integer between 1 and 65535 \(got "12a" from environment variable LISTEN_PORT\)$/],
+    ['LISTEN_PORT', '12a', /^LISTEN_PORT: must be an integer between 0 \(any free port\) and 65535 \(got "12a" from environment variable LISTEN_PORT\)$/],
     ['LISTEN_PORT', '1e3', /^LISTEN_PORT: must be an integer/],
     ['LISTEN_PORT', ' 80', /^LISTEN_PORT: must be an integer/],
-    ['LISTEN_PORT', '0', /^LISTEN_PORT: must be an integer between 1 and 65535/],
+    ['LISTEN_PORT', '-1', /^LISTEN_PORT: must be an integer between 0 \(any free port\) and 65535/],
     ['SIP_PORT', '65536', /^SIP_PORT: must be an integer between 0 \(any free port\) and 65535/],
     ['CCAI_SIP_PORT', '', /^CCAI_SIP_PORT: must be an integer between 1 and 65535 \(got ""/],
     ['RTP_PORT_MIN', '2001', /^RTP_PORT_MIN: must be an even integer between 1024 and 65534 \(got "2001"/],
@@ -213,7 +213,7 @@ describe('each kind of bad value is an error naming the setting and what is allo
   it('a number setting given as a JSON string in the file is coerced strictly too', () => {
     expect(configFor({}, withEntries((app) => { app['LISTEN_PORT']!['value'] = '8443'; })).listen.port).toBe(8443);
     expect(errorsFor({}, withEntries((app) => { app['LISTEN_PORT']!['value'] = 80.5; }))).toEqual([
-      expect.stringMatching(/^LISTEN_PORT: must be an integer between 1 and 65535 \(got "80.5" from "value" in /),
+      expect.stringMatching(/^LISTEN_PORT: must be an integer between 0 \(any free port\) and 65535 \(got "80.5" from "value" in /),
     ]);
   });
 

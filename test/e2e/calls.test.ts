@@ -1,0 +1,171 @@
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { speechUlaw } from '../support/audio.js';
+import { FakeTalkdesk, makeToken, talkdeskUrl, UpgradeRefusedError } from '../support/fake-talkdesk.js';
+import { botPorts } from '../support/ports.js';
+import { expectSippSuccess, startSippBot } from '../support/sipp.js';
+import { CALLER_TEXT, dialGateway, EXAMPLE_BOT, packetRate, splitBotAudio } from '../support/talkdesk-call.js';
+import { linesWith, startGateway, type Gateway } from './gateway.js';
+
+// Real calls: the plugin in-process, a sipp bot over UDP on loopback, a fake Talkdesk client over a real WebSocket.
+const bot = botPorts(0);
+
+let gateway: Gateway | undefined;
+afterEach(async () => {
+  const gw = gateway;
+  gateway = undefined;
+  if (!gw) return;
+  await gw.stop();
+  // whatever the path, the call left nothing behind
+  expect(gw.app.registry.size).toBe(0);
+  expect(gw.app.ports.inUse).toBe(0);
+  expect(gw.app.clock.size).toBe(0);
+});
+
+async function expectLegReleased(gw: Gateway): Promise<void> {
+  await expect.poll(() => gw.app.registry.size, { timeout: 5_000 }).toBe(0);
+  expect(gw.app.ports.inUse).toBe(0);
+}
+
+describe('a Talkdesk stream becomes a SIP call to the bot', () => {
+  it('bot plays TTS, sends a digit and hangs up with escalation headers → stop{escalate, billing}', async () => {
+    const sipp = await startSippBot({ scenario: 'uas_escalate.xml', ...bot, rtpEcho: true });
+    gateway = await startGateway();
+    const td = await dialGateway(gateway.app.port);
+    void td.streamAudio(await speechUlaw(CALLER_TEXT));
+
+    const { stop } = await td.waitForStop(20_000);
+    expect(stop.stop).toMatchObject({
+      command: 'escalate',
+      ringGroup: 'billing',
+      accountSid: 'td-account-1',
+      callSid: 'CA-test-call-1',
+    });
+    expect(stop.streamSid).toBe('MZ18ad3ab5a668481ce02b83e7395059f0');
+    expectSippSuccess(await sipp.done);
+
+    // every TTS frame reached Talkdesk bit-exact and in order
+    const audio = splitBotAudio(td.received, sipp.ttsUlaw);
+    expect(audio.ttsFramesInOrder).toBe(audio.ttsFrames);
+    // the caller's audio reached the bot (which echoed it) at a steady 50 packets a second, silence filled in
+    expect(audio.echoed.length).toBeGreaterThan(200);
+    const rate = packetRate(audio.echoed);
+    expect(rate).toBeGreaterThan(48);
+    expect(rate).toBeLessThan(52);
+    // the drain mark went out before stop, and the bot's RFC 4733 digit was recognised
+    const events = td.received.map((r) => r.msg.event);
+    expect(events.lastIndexOf('mark')).toBeLessThan(events.indexOf('stop'));
+    expect(linesWith(gateway.logs, 'dtmf from bot (RFC 4733)').map((l) => l.digit)).toEqual(['1']);
+    await td.closed;
+    await expectLegReleased(gateway);
+  });
+
+  it('bot hangs up with a plain BYE → stop{ok}', async () => {
+    const sipp = await startSippBot({ scenario: 'uas_ok.xml', ...bot });
+    gateway = await startGateway();
+    const td = await dialGateway(gateway.app.port);
+    void td.streamAudio(await speechUlaw(CALLER_TEXT));
+
+    const { stop } = await td.waitForStop(20_000);
+    expect(stop.stop).toMatchObject({ command: 'ok', ringGroup: null });
+    expectSippSuccess(await sipp.done);
+    expect(splitBotAudio(td.received, sipp.ttsUlaw).ttsFramesInOrder).toBe(sipp.ttsUlaw.length / 160);
+    await td.closed;
+    await expectLegReleased(gateway);
+  });
+
+  it('bot answers 486 → stop{error} at once', async () => {
+    const sipp = await startSippBot({ scenario: 'uas_busy.xml', ...bot });
+    gateway = await startGateway();
+    const td = await dialGateway(gateway.app.port);
+    const t0 = performance.now();
+
+    const { stop, at } = await td.waitForStop(5_000);
+    expect(stop.stop).toMatchObject({ command: 'error' });
+    expect(at - t0).toBeLessThan(2_000);
+    expectSippSuccess(await sipp.done);
+    const ended = linesWith(gateway.logs, 'call ended');
+    expect(ended.map((l) => l.cause)).toEqual(['sip-486']);
+    await td.closed;
+    await expectLegReleased(gateway);
+  });
+
+  it('bot never answers → stop{error} when INVITE_TIMEOUT_MS runs out, and the INVITE is cancelled', async () => {
+    const sipp = await startSippBot({ scenario: 'uas_noanswer.xml', ...bot });
+    gateway = await startGateway({ INVITE_TIMEOUT_MS: '2000' });
+    const td = await dialGateway(gateway.app.port);
+    const t0 = performance.now();
+
+    const { stop, at } = await td.waitForStop(6_000);
+    expect(stop.stop).toMatchObject({ command: 'error' });
+    expect(at - t0).toBeGreaterThan(1_900);
+    expect(at - t0).toBeLessThan(3_000);
+    const result = await sipp.done;
+    expectSippSuccess(result);
+    expect(result.messages).toMatch(/^CANCEL sip:/m);
+    expect(linesWith(gateway.logs, 'call ended').map((l) => l.cause)).toEqual(['invite-timeout']);
+    await td.closed;
+    await expectLegReleased(gateway);
+  });
+
+  it('Talkdesk stops mid-call → BYE reaches the bot, and Talkdesk gets no stop back', async () => {
+    const sipp = await startSippBot({ scenario: 'uas_wait_bye.xml', ...bot });
+    gateway = await startGateway();
+    const td = await dialGateway(gateway.app.port);
+    void td.streamAudio(await speechUlaw(CALLER_TEXT));
+    await td.waitFor((r) => r.msg.event === 'media', 5_000, 'bot audio');
+
+    td.sendStop();
+    const closed = await td.closed;
+    expect(closed.code).toBe(1000);
+    const result = await sipp.done;
+    expectSippSuccess(result);
+    expect(result.messages).toMatch(/^BYE sip:/m);
+    expect(result.messages).toMatch(/X-Reason: talkdesk-stop/);
+    expect(td.received.filter((r) => r.msg.event === 'stop')).toEqual([]);
+    await expectLegReleased(gateway);
+  });
+
+  it('Talkdesk closes while the bot is ringing → CANCEL', async () => {
+    const sipp = await startSippBot({ scenario: 'uas_noanswer.xml', ...bot });
+    gateway = await startGateway();
+    const td = await dialGateway(gateway.app.port);
+    await expect.poll(() => linesWith(gateway!.logs, 'bot ringing').length, { timeout: 5_000 }).toBe(1);
+
+    await td.close(1001);
+    const result = await sipp.done;
+    expectSippSuccess(result);
+    expect(result.messages).toMatch(/^CANCEL sip:/m);
+    expect(linesWith(gateway.logs, 'call ended').map((l) => l.cause)).toEqual(['talkdesk-closed']);
+    await expectLegReleased(gateway);
+  });
+
+  it('a bad token is refused with 401 before the upgrade, and no INVITE is sent', async () => {
+    const ccai = createSocket('udp4');
+    ccai.bind(bot.sipPort, '127.0.0.1');
+    await once(ccai, 'listening');
+    const datagrams: Buffer[] = [];
+    ccai.on('message', (msg) => datagrams.push(msg));
+    try {
+      gateway = await startGateway();
+      const url = talkdeskUrl({
+        port: gateway.app.port,
+        sipuri: '+17345551234',
+        token: makeToken(EXAMPLE_BOT.clientId, 'not-the-secret'),
+        botId: EXAMPLE_BOT.botId,
+        accountId: 'acc',
+      });
+      const refused = await FakeTalkdesk.connect(url).catch((err: unknown) => err);
+      expect(refused).toBeInstanceOf(UpgradeRefusedError);
+      expect((refused as UpgradeRefusedError).status).toBe(401);
+      await sleep(300);
+      expect(datagrams).toEqual([]);
+      expect(gateway.app.registry.size).toBe(0);
+      expect(linesWith(gateway.logs, 'upgrade refused')).toHaveLength(1);
+    } finally {
+      ccai.close();
+    }
+  });
+});
