@@ -7,7 +7,7 @@ import { FakeTalkdesk, makeToken, talkdeskUrl, UpgradeRefusedError } from '../su
 import { botPorts } from '../support/ports.js';
 import { expectSippSuccess, startSippBot } from '../support/sipp.js';
 import { CALLER_TEXT, dialGateway, EXAMPLE_BOT, packetRate, splitBotAudio } from '../support/talkdesk-call.js';
-import { linesWith, startGateway, type Gateway } from './gateway.js';
+import { linesWith, startGateway, type Gateway } from '../support/gateway.js';
 
 // Real calls: the plugin in-process, a sipp bot over UDP on loopback, a fake Talkdesk client over a real WebSocket.
 const bot = botPorts(0);

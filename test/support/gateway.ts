@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { loadConfig } from '../../config/load.js';
 import { startApp, type RunningApp } from '../../plugin/app.js';
-import { botPorts } from '../support/ports.js';
+import { botPorts } from './ports.js';
 
 export interface LogLine {
   level: number;
@@ -22,7 +22,10 @@ export interface Gateway {
  * The real plugin, started in-process from the shipped jambonz-app.json with test overrides given the way an
  * operator gives them: as environment variables.
  */
-export async function startGateway(env: Record<string, string> = {}): Promise<Gateway> {
+export async function startGateway(
+  env: Record<string, string> = {},
+  onLog?: (line: LogLine) => void,
+): Promise<Gateway> {
   const loaded = loadConfig({
     file: 'jambonz-app.json',
     env: {
@@ -41,7 +44,12 @@ export async function startGateway(env: Record<string, string> = {}): Promise<Ga
   const logs: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as LogLine);
+      for (const text of chunk.toString().split('\n')) {
+        if (!text) continue;
+        const line = JSON.parse(text) as LogLine;
+        logs.push(line);
+        onLog?.(line);
+      }
       done();
     },
   });
