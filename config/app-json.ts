@@ -20,10 +20,19 @@ interface AppConfigValidator {
 }
 
 // The validator module alone, not the package index: the index pulls in the whole WebSocket endpoint. It is
-// CommonJS without typings, and prints one "Loading schema from …" line when first required.
-const { validateAppConfig } = createRequire(import.meta.url)(
-  '@jambonz/node-client-ws/lib/utils/validator.js',
-) as AppConfigValidator;
+// CommonJS without typings, and console.logs "Loading schema from …" when first required: on stdout, ahead of the
+// JSON log lines, that would break every log shipper that parses them. So it is required with console.log muted.
+const { validateAppConfig } = requireQuietly<AppConfigValidator>('@jambonz/node-client-ws/lib/utils/validator.js');
+
+function requireQuietly<T>(id: string): T {
+  const log = console.log;
+  console.log = () => {};
+  try {
+    return createRequire(import.meta.url)(id) as T;
+  } finally {
+    console.log = log;
+  }
+}
 
 /**
  * Read and check the app.json with the same validator the jambonz tooling uses, so a file that loads here also
