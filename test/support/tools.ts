@@ -7,6 +7,7 @@ const DEBIAN_PACKAGE = {
   'espeak-ng': 'espeak-ng',
   sox: 'sox',
   socat: 'socat',
+  openssl: 'openssl',
 } as const;
 
 export type Tool = keyof typeof DEBIAN_PACKAGE;
