@@ -1,14 +1,15 @@
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { InviteRequest, LegDelegate, SipLeg, SipMessageView } from '../../../plugin/sip/backend.js';
+import type { InviteRequest, LegDelegate, OutgoingInvite, SipLeg, SipMessageView } from '../../../plugin/sip/backend.js';
 import { SipFailure } from '../../../plugin/sip/errors.js';
-import { EmbeddedSipBackend } from '../../../plugin/sip/embedded/backend.js';
+import type { EmbeddedSipBackend } from '../../../plugin/sip/embedded/backend.js';
 import type { SipTimers } from '../../../plugin/sip/embedded/timers.js';
+import { loopbackBackend, sdpOffer } from './backend-fixture.js';
 import { BOT_SDP, FakeUas, testLog, type Received } from './fake-uas.js';
 
 /** short RFC timers: T1 10 ms makes B/F/H/J/L/M 640 ms */
 const FAST: Partial<SipTimers> = { T1: 10, T2: 40, T4: 40, D: 80 };
-const OUR_SDP = 'v=0\r\no=plugin 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\n';
+const OUR_SDP = sdpOffer(20000);
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -23,14 +24,7 @@ interface Setup {
 }
 
 async function setup(timers: Partial<SipTimers> = FAST): Promise<Setup> {
-  const backend = new EmbeddedSipBackend({
-    bindAddress: '127.0.0.1',
-    port: 0,
-    advertisedAddress: '127.0.0.1',
-    transport: 'udp',
-    log: testLog,
-    timers,
-  });
+  const backend = loopbackBackend({ timers });
   await backend.start();
   const uas = await FakeUas.start();
   cleanups.push(
@@ -49,10 +43,23 @@ async function setup(timers: Partial<SipTimers> = FAST): Promise<Setup> {
   return { backend, uas, delegate, request };
 }
 
+/** The backend sends the INVITE; resolves once it reached the fake UAS. */
+async function invited(s: Setup): Promise<{ outgoing: OutgoingInvite; invite: Received }> {
+  const outgoing = s.backend.invite(s.request);
+  return { outgoing, invite: await s.uas.next('INVITE') };
+}
+
+/** INVITE → 180, reported to the delegate: an early, cancelable call */
+async function ringingCall(s: Setup): Promise<{ outgoing: OutgoingInvite; invite: Received }> {
+  const call = await invited(s);
+  s.uas.reply(call.invite, 180, 'Ringing');
+  await vi.waitFor(() => expect(s.delegate.onProgress).toHaveBeenCalledWith(180));
+  return call;
+}
+
 /** INVITE → 200 with SDP → ACK: a confirmed leg */
 async function answeredCall(s: Setup): Promise<{ leg: SipLeg; invite: Received }> {
-  const outgoing = s.backend.invite(s.request);
-  const invite = await s.uas.next('INVITE');
+  const { outgoing, invite } = await invited(s);
   s.uas.reply(invite, 200, 'OK', { body: BOT_SDP });
   await s.uas.next('ACK');
   return { leg: await outgoing.answered, invite };
@@ -74,8 +81,7 @@ async function failureOf(promise: Promise<unknown>): Promise<SipFailure> {
 describe('EmbeddedSipBackend: INVITE client transaction', () => {
   it('builds the INVITE as specified', async () => {
     const s = await setup();
-    s.backend.invite(s.request);
-    const { message, raw } = await s.uas.next('INVITE');
+    const { message, raw } = (await invited(s)).invite;
     const port = s.backend.localPort;
     expect(raw.startsWith(`INVITE ${s.uas.uri} SIP/2.0\r\n`)).toBe(true);
     expect(message.sip.get('via')).toMatch(new RegExp(`^SIP/2\\.0/UDP 127\\.0\\.0\\.1:${port};branch=z9hG4bK[0-9a-f]+;rport$`));
@@ -111,8 +117,7 @@ describe('EmbeddedSipBackend: INVITE client transaction', () => {
 
   it('stops retransmitting on a provisional response and reports 180 but not 100', async () => {
     const s = await setup();
-    s.backend.invite(s.request);
-    const invite = await s.uas.next('INVITE');
+    const { invite } = await invited(s);
     s.uas.reply(invite, 100, 'Trying', { toTag: null });
     s.uas.reply(invite, 180, 'Ringing');
     await vi.waitFor(() => expect(s.delegate.onProgress).toHaveBeenCalledWith(180));
@@ -124,8 +129,7 @@ describe('EmbeddedSipBackend: INVITE client transaction', () => {
 
   it('ACKs a 486 in the INVITE transaction (same branch) and rejects with rejected(486)', async () => {
     const s = await setup();
-    const outgoing = s.backend.invite(s.request);
-    const invite = await s.uas.next('INVITE');
+    const { outgoing, invite } = await invited(s);
     s.uas.reply(invite, 486, 'Busy Here');
     const failure = await failureOf(outgoing.answered);
     expect(failure.kind).toBe('rejected');
@@ -147,10 +151,7 @@ describe('EmbeddedSipBackend: INVITE client transaction', () => {
 describe('EmbeddedSipBackend: cancel()', () => {
   it('after a 180: sends CANCEL, ACKs the 487 and rejects with canceled at once', async () => {
     const s = await setup();
-    const outgoing = s.backend.invite(s.request);
-    const invite = await s.uas.next('INVITE');
-    s.uas.reply(invite, 180, 'Ringing');
-    await vi.waitFor(() => expect(s.delegate.onProgress).toHaveBeenCalledWith(180));
+    const { outgoing, invite } = await ringingCall(s);
     outgoing.cancel();
     expect((await failureOf(outgoing.answered)).kind).toBe('canceled');
     const cancel = await s.uas.next('CANCEL');
@@ -171,8 +172,7 @@ describe('EmbeddedSipBackend: cancel()', () => {
 
   it('before any provisional: sends CANCEL only once the first provisional arrives (RFC 3261 §9.1)', async () => {
     const s = await setup({ ...FAST, T1: 50 });
-    const outgoing = s.backend.invite(s.request);
-    const invite = await s.uas.next('INVITE');
+    const { outgoing, invite } = await invited(s);
     outgoing.cancel();
     expect((await failureOf(outgoing.answered)).kind).toBe('canceled');
     await new Promise((r) => setTimeout(r, 120));
@@ -189,10 +189,7 @@ describe('EmbeddedSipBackend: cancel()', () => {
 
   it('a 2xx that races in after cancel() is ACKed and BYEd at once', async () => {
     const s = await setup();
-    const outgoing = s.backend.invite(s.request);
-    const invite = await s.uas.next('INVITE');
-    s.uas.reply(invite, 180, 'Ringing');
-    await vi.waitFor(() => expect(s.delegate.onProgress).toHaveBeenCalled());
+    const { outgoing, invite } = await ringingCall(s);
     outgoing.cancel();
     const cancel = await s.uas.next('CANCEL');
     s.uas.reply(cancel, 200, 'OK');
@@ -211,8 +208,7 @@ describe('EmbeddedSipBackend: cancel()', () => {
 describe('EmbeddedSipBackend: answered call', () => {
   it('ACKs the 2xx to the Contact, resolves a leg, and re-sends the ACK for a 2xx retransmission', async () => {
     const s = await setup();
-    const outgoing = s.backend.invite(s.request);
-    const invite = await s.uas.next('INVITE');
+    const { outgoing, invite } = await invited(s);
     const ok = s.uas.reply(invite, 200, 'OK', { body: BOT_SDP });
     const ack = await s.uas.next('ACK');
     expect(ack.raw.split('\r\n')[0]).toBe(`ACK sip:bot@127.0.0.1:${s.uas.port};transport=udp SIP/2.0`);
@@ -229,8 +225,7 @@ describe('EmbeddedSipBackend: answered call', () => {
 
   it('routes in-dialog requests through the Record-Route set, reversed', async () => {
     const s = await setup();
-    const outgoing = s.backend.invite(s.request);
-    const invite = await s.uas.next('INVITE');
+    const { outgoing, invite } = await invited(s);
     // both proxies are the fake UAS itself, so the requests still reach it
     const p = s.uas.port;
     s.uas.reply(invite, 200, 'OK', {
@@ -249,8 +244,7 @@ describe('EmbeddedSipBackend: answered call', () => {
 
   it('a 2xx without SDP is ACKed, BYEd and rejected (488)', async () => {
     const s = await setup();
-    const outgoing = s.backend.invite(s.request);
-    const invite = await s.uas.next('INVITE');
+    const { outgoing, invite } = await invited(s);
     s.uas.reply(invite, 200, 'OK');
     await s.uas.next('ACK');
     const failure = await failureOf(outgoing.answered);
@@ -425,18 +419,12 @@ describe('EmbeddedSipBackend: lifecycle and transport failures', () => {
     const blocker = createSocket('udp4');
     await new Promise<void>((resolve) => blocker.bind(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise((resolve) => blocker.close(() => resolve())));
-    const backend = new EmbeddedSipBackend({
-      bindAddress: '127.0.0.1',
-      port: blocker.address().port,
-      advertisedAddress: '127.0.0.1',
-      transport: 'udp',
-      log: testLog,
-    });
+    const backend = loopbackBackend({ port: blocker.address().port });
     await expect(backend.start()).rejects.toThrow(/SIP_PORT.*EADDRINUSE/);
   });
 
   it('invite() before start() rejects as unavailable', async () => {
-    const backend = new EmbeddedSipBackend({ bindAddress: '127.0.0.1', port: 0, advertisedAddress: '127.0.0.1', transport: 'udp', log: testLog });
+    const backend = loopbackBackend();
     const s = await setup();
     expect((await failureOf(backend.invite(s.request).answered)).kind).toBe('unavailable');
   });
@@ -454,8 +442,7 @@ describe('EmbeddedSipBackend: lifecycle and transport failures', () => {
 
   it('stop() ends pending INVITEs as unavailable and clears every timer', async () => {
     const s = await setup({ T1: 500 });
-    const outgoing = s.backend.invite(s.request);
-    await s.uas.next('INVITE');
+    const { outgoing } = await invited(s);
     await s.backend.stop();
     expect((await failureOf(outgoing.answered)).kind).toBe('unavailable');
     expect(s.backend.activeCounts).toEqual({ transactions: 0, dialogs: 0 });

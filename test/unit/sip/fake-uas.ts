@@ -87,24 +87,18 @@ export class FakeUas {
     const { sip } = request.message;
     const toTag = opts.toTag === null ? undefined : (opts.toTag ?? this.tag);
     const to = request.message.toTag || !toTag ? sip.get('to')! : `${sip.get('to')!};tag=${toTag}`;
-    const body = opts.body ?? '';
-    const lines = [
-      `SIP/2.0 ${status} ${reason}`,
-      `Via: ${sip.get('via')!}`,
-      `From: ${sip.get('from')!}`,
-      `To: ${to}`,
-      `Call-ID: ${request.message.callId}`,
-      `CSeq: ${sip.get('cseq')!}`,
-      `Contact: <sip:bot@127.0.0.1:${this.port};transport=udp>`,
-      ...(body ? ['Content-Type: application/sdp'] : []),
-      ...(opts.headers ?? []),
-      `Content-Length: ${Buffer.byteLength(body)}`,
-      '',
-      body,
-    ];
-    const raw = lines.join('\r\n');
-    this.send(raw, portOf(request));
-    return raw;
+    return this.sendToBackend(
+      request,
+      [
+        `SIP/2.0 ${status} ${reason}`,
+        `Via: ${sip.get('via')!}`,
+        `From: ${sip.get('from')!}`,
+        `To: ${to}`,
+        `Call-ID: ${request.message.callId}`,
+        `CSeq: ${sip.get('cseq')!}`,
+      ],
+      opts,
+    );
   }
 
   /**
@@ -114,16 +108,30 @@ export class FakeUas {
   requestInDialog(invite: Received, method: string, opts: { headers?: string[]; body?: string; toTag?: string } = {}): string {
     const { sip } = invite.message;
     const contact = /<([^>]+)>/.exec(sip.get('contact')!)![1]!;
-    const body = opts.body ?? '';
     const from = opts.toTag === undefined ? sip.get('from')! : sip.get('from')!.replace(/tag=[^;]+/, `tag=${opts.toTag}`);
+    return this.sendToBackend(
+      invite,
+      [
+        `${method} ${contact} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=z9hG4bK${randomBytes(6).toString('hex')}`,
+        `From: ${sip.get('to')!};tag=${this.tag}`,
+        `To: ${from}`,
+        `Call-ID: ${invite.message.callId}`,
+        `CSeq: ${++this.cseq} ${method}`,
+        'Max-Forwards: 70',
+      ],
+      opts,
+    );
+  }
+
+  /**
+   * Completes a message of ours after its start line and dialog headers (`head`): our Contact, the test's extra
+   * headers, then the body (SDP when there is one). Sends it to the backend port that `to` came from; returns it.
+   */
+  private sendToBackend(to: Received, head: string[], opts: { headers?: string[]; body?: string }): string {
+    const body = opts.body ?? '';
     const raw = [
-      `${method} ${contact} SIP/2.0`,
-      `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=z9hG4bK${randomBytes(6).toString('hex')}`,
-      `From: ${sip.get('to')!};tag=${this.tag}`,
-      `To: ${from}`,
-      `Call-ID: ${invite.message.callId}`,
-      `CSeq: ${++this.cseq} ${method}`,
-      'Max-Forwards: 70',
+      ...head,
       `Contact: <sip:bot@127.0.0.1:${this.port};transport=udp>`,
       ...(body ? ['Content-Type: application/sdp'] : []),
       ...(opts.headers ?? []),
@@ -131,7 +139,7 @@ export class FakeUas {
       '',
       body,
     ].join('\r\n');
-    this.send(raw, portOf(invite));
+    this.send(raw, portOf(to));
     return raw;
   }
 
