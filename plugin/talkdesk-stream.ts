@@ -22,6 +22,9 @@ export interface StopReport {
 
 /** Above this much unsent data the client is not reading; drop bot audio rather than grow memory without bound. */
 const MAX_BUFFERED_BYTES = 512 * 1024;
+
+/** echoed: Talkdesk played everything before the mark; skipped: no echo could come (stopped, closed, not started) */
+export type DrainResult = 'echoed' | 'timeout' | 'skipped';
 const LOG_EVERY_MS = 10_000;
 
 export class TalkdeskStream {
@@ -29,7 +32,8 @@ export class TalkdeskStream {
   private talkdeskStopped = false;
   private stopSent = false;
   private closed = false;
-  private readonly marks = new Map<string, () => void>();
+  /** pending drains by mark name; settled by the echo, or as skipped when no echo can come any more */
+  private readonly marks = new Map<string, (result: DrainResult) => void>();
   private markCounter = 0;
   private lastNoticeAt = -Infinity;
   private readonly closedPromise: Promise<void>;
@@ -43,8 +47,7 @@ export class TalkdeskStream {
     this.closedPromise = new Promise((resolve) => {
       ws.once('close', (code: number) => {
         this.closed = true;
-        for (const resolveMark of this.marks.values()) resolveMark();
-        this.marks.clear();
+        this.settleMarks('skipped');
         resolve();
         this.delegate.onClose(code);
       });
@@ -79,10 +82,10 @@ export class TalkdeskStream {
         this.notice(`malformed frame ignored: ${frame.why}`);
         return;
       case 'mark': {
-        const resolveMark = this.marks.get(frame.name);
-        if (resolveMark) {
+        const settle = this.marks.get(frame.name);
+        if (settle) {
           this.marks.delete(frame.name);
-          resolveMark();
+          settle('echoed');
         }
         return;
       }
@@ -91,13 +94,24 @@ export class TalkdeskStream {
         break;
       case 'stop':
         this.talkdeskStopped = true;
+        this.settleMarks('skipped'); // no echo follows Talkdesk's stop
         break;
     }
     this.delegate.onFrame(frame);
   }
 
+  private settleMarks(result: DrainResult): void {
+    for (const settle of this.marks.values()) settle(result);
+    this.marks.clear();
+  }
+
+  /** false from our close() or Talkdesk's close frame on, before the 'close' event: ws would drop the frame */
+  private get writable(): boolean {
+    return !this.closed && this.ws.readyState === this.ws.OPEN;
+  }
+
   private get canSend(): boolean {
-    return !this.closed && !this.talkdeskStopped && !this.stopSent && this.streamSid !== undefined;
+    return this.writable && !this.talkdeskStopped && !this.stopSent && this.streamSid !== undefined;
   }
 
   /** Bot audio, forwarded as it arrives: Talkdesk queues and plays `media` in order (protocol notes §4). */
@@ -116,7 +130,7 @@ export class TalkdeskStream {
    * Resolves when Talkdesk echoes a mark sent now, i.e. has played all audio sent before it, or after `timeoutMs`
    * (the echo is not confirmed for Talkdesk: protocol notes §2.5), or at once if nothing can be sent.
    */
-  drain(timeoutMs: number): Promise<'echoed' | 'timeout' | 'skipped'> {
+  drain(timeoutMs: number): Promise<DrainResult> {
     if (!this.canSend) return Promise.resolve('skipped');
     const name = `drain-${++this.markCounter}`;
     return new Promise((resolve) => {
@@ -124,9 +138,9 @@ export class TalkdeskStream {
         this.marks.delete(name);
         resolve('timeout');
       }, timeoutMs);
-      this.marks.set(name, () => {
+      this.marks.set(name, (result) => {
         clearTimeout(timer);
-        resolve('echoed');
+        resolve(result);
       });
       this.stats.framesOut++;
       this.ws.send(markFrame(this.streamSid!, name));
@@ -135,7 +149,7 @@ export class TalkdeskStream {
 
   /** At most once, and never after Talkdesk's own stop. Sent before we close, so Studio takes the right exit. */
   sendStop(report: StopReport): boolean {
-    if (this.closed || this.talkdeskStopped || this.stopSent) return false;
+    if (!this.writable || this.talkdeskStopped || this.stopSent) return false;
     this.stopSent = true;
     this.stats.framesOut++;
     this.ws.send(stopFrame({ streamSid: this.streamSid, ...report }));
@@ -151,7 +165,9 @@ export class TalkdeskStream {
     if (this.stopSent && !this.talkdeskStopped) await this.closedWithin(waitMs);
     if (this.closed) return;
     this.ws.close(1000);
-    if (!(await this.closedWithin(waitMs))) this.ws.terminate();
+    if (await this.closedWithin(waitMs)) return;
+    this.ws.terminate();
+    await this.closedPromise; // 'close' follows terminate() within a tick: resolve only when the socket is gone
   }
 
   private closedWithin(ms: number): Promise<boolean> {
