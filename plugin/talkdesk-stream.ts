@@ -90,7 +90,8 @@ export class TalkdeskStream {
         return;
       }
       case 'start':
-        this.streamSid = frame.streamSid;
+        // the first start names the stream for good: a second one (ignored by the call) must not rename it
+        this.streamSid ??= frame.streamSid;
         break;
       case 'stop':
         this.talkdeskStopped = true;

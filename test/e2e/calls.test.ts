@@ -44,7 +44,20 @@ describe('a Talkdesk stream becomes a SIP call to the bot', () => {
       callSid: 'CA-test-call-1',
     });
     expect(stop.streamSid).toBe('MZ18ad3ab5a668481ce02b83e7395059f0');
-    expectSippSuccess(await sipp.done);
+    const result = await sipp.done;
+    expectSippSuccess(result);
+    // the request-URI came from sipuri, and the Talkdesk ids travelled as the configured SIP headers
+    expect(result.messages).toContain('INVITE sip:+17345551234@127.0.0.1:5070;transport=udp SIP/2.0');
+    for (const header of [
+      'X-Talkdesk-Call-Sid: CA-test-call-1',
+      'X-Talkdesk-Stream-Sid: MZ18ad3ab5a668481ce02b83e7395059f0',
+      'X-Talkdesk-Interaction-Id: interaction-42',
+      'X-Talkdesk-Account-Sid: td-account-1',
+      'X-Kore-Bot-Id: st-00000000-0000-0000-0000-000000000000',
+      'X-Kore-Account-Id: 0123456789abcdef01234567',
+    ]) {
+      expect(result.messages).toContain(header);
+    }
 
     // every TTS frame reached Talkdesk bit-exact and in order
     const audio = splitBotAudio(td.received, sipp.ttsUlaw);
@@ -76,16 +89,20 @@ describe('a Talkdesk stream becomes a SIP call to the bot', () => {
     await expectLegReleased(gateway);
   });
 
-  it('bot answers 486 → stop{error} at once', async () => {
+  it('bot answers 486 → stop{error} at once; behind NAT the INVITE advertises the configured addresses', async () => {
     const sipp = await startSippBot({ scenario: 'uas_busy.xml', ...bot });
-    gateway = await startGateway();
+    gateway = await startGateway({ SIP_ADVERTISED_ADDRESS: '127.0.0.2', RTP_ADVERTISED_ADDRESS: '127.0.0.3' });
     const td = await dialGateway(gateway.app.port);
     const t0 = performance.now();
 
     const { stop, at } = await td.waitForStop(5_000);
     expect(stop.stop).toMatchObject({ command: 'error' });
     expect(at - t0).toBeLessThan(2_000);
-    expectSippSuccess(await sipp.done);
+    const result = await sipp.done;
+    expectSippSuccess(result);
+    expect(result.messages).toMatch(/^Via: SIP\/2\.0\/UDP 127\.0\.0\.2:\d+;/m);
+    expect(result.messages).toMatch(/^Contact: <sip:talkdesk-gw@127\.0\.0\.2:\d+;transport=udp>/m);
+    expect(result.messages).toContain('c=IN IP4 127.0.0.3');
     const ended = linesWith(gateway.logs, 'call ended');
     expect(ended.map((l) => l.cause)).toEqual(['sip-486']);
     await td.closed;

@@ -218,8 +218,7 @@ describe('robustness of a real call', () => {
       mediaJson(outbound.toString('base64'), 'outbound'),
     ];
     for (const frame of junk) {
-      // FakeTalkdesk sends text only; its socket is private to TypeScript, not to JavaScript
-      if (Buffer.isBuffer(frame)) td['ws'].send(frame);
+      if (Buffer.isBuffer(frame)) td.sendBinary(frame);
       else td.sendRaw(frame);
       await sleep(20);
     }

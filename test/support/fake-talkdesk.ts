@@ -164,6 +164,11 @@ export class FakeTalkdesk {
   }
 
   /** Anything else: keep-alives of unknown shape, junk (§2.7). */
+  /** Talkdesk documents JSON text frames only (§1); a binary frame is hostile input. */
+  sendBinary(data: Buffer): void {
+    this.ws.send(data, { binary: true });
+  }
+
   sendRaw(text: string): void {
     this.ws.send(text);
   }
