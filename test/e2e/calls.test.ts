@@ -1,28 +1,19 @@
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { speechUlaw } from '../support/audio.js';
 import { FakeTalkdesk, makeToken, talkdeskUrl, UpgradeRefusedError } from '../support/fake-talkdesk.js';
 import { botPorts } from '../support/ports.js';
 import { expectSippSuccess, startSippBot } from '../support/sipp.js';
 import { CALLER_TEXT, dialGateway, EXAMPLE_BOT, packetRate, splitBotAudio } from '../support/talkdesk-call.js';
-import { linesWith, startGateway, type Gateway } from '../support/gateway.js';
+import { linesWith, type Gateway } from '../support/gateway.js';
+import { gatewayPerTest } from './gateway-per-test.js';
 
 // Real calls: the plugin in-process, a sipp bot over UDP on loopback, a fake Talkdesk client over a real WebSocket.
 const bot = botPorts(0);
 
-let gateway: Gateway | undefined;
-afterEach(async () => {
-  const gw = gateway;
-  gateway = undefined;
-  if (!gw) return;
-  await gw.stop();
-  // whatever the path, the call left nothing behind
-  expect(gw.app.registry.size).toBe(0);
-  expect(gw.app.ports.inUse).toBe(0);
-  expect(gw.app.clock.size).toBe(0);
-});
+const startGateway = gatewayPerTest();
 
 async function expectLegReleased(gw: Gateway): Promise<void> {
   await expect.poll(() => gw.app.registry.size, { timeout: 5_000 }).toBe(0);
@@ -32,7 +23,7 @@ async function expectLegReleased(gw: Gateway): Promise<void> {
 describe('a Talkdesk stream becomes a SIP call to the bot', () => {
   it('bot plays TTS, sends a digit and hangs up with escalation headers → stop{escalate, billing}', async () => {
     const sipp = await startSippBot({ scenario: 'uas_escalate.xml', ...bot, rtpEcho: true });
-    gateway = await startGateway();
+    const gateway = await startGateway();
     const td = await dialGateway(gateway.app.port);
     void td.streamAudio(await speechUlaw(CALLER_TEXT));
 
@@ -77,7 +68,7 @@ describe('a Talkdesk stream becomes a SIP call to the bot', () => {
 
   it('bot hangs up with a plain BYE → stop{ok}', async () => {
     const sipp = await startSippBot({ scenario: 'uas_ok.xml', ...bot });
-    gateway = await startGateway();
+    const gateway = await startGateway();
     const td = await dialGateway(gateway.app.port);
     void td.streamAudio(await speechUlaw(CALLER_TEXT));
 
@@ -91,7 +82,7 @@ describe('a Talkdesk stream becomes a SIP call to the bot', () => {
 
   it('bot answers 486 → stop{error} at once; behind NAT the INVITE advertises the configured addresses', async () => {
     const sipp = await startSippBot({ scenario: 'uas_busy.xml', ...bot });
-    gateway = await startGateway({ SIP_ADVERTISED_ADDRESS: '127.0.0.2', RTP_ADVERTISED_ADDRESS: '127.0.0.3' });
+    const gateway = await startGateway({ SIP_ADVERTISED_ADDRESS: '127.0.0.2', RTP_ADVERTISED_ADDRESS: '127.0.0.3' });
     const td = await dialGateway(gateway.app.port);
     const t0 = performance.now();
 
@@ -111,7 +102,7 @@ describe('a Talkdesk stream becomes a SIP call to the bot', () => {
 
   it('bot never answers → stop{error} when INVITE_TIMEOUT_MS runs out, and the INVITE is cancelled', async () => {
     const sipp = await startSippBot({ scenario: 'uas_noanswer.xml', ...bot });
-    gateway = await startGateway({ INVITE_TIMEOUT_MS: '2000' });
+    const gateway = await startGateway({ INVITE_TIMEOUT_MS: '2000' });
     const td = await dialGateway(gateway.app.port);
     const t0 = performance.now();
 
@@ -129,7 +120,7 @@ describe('a Talkdesk stream becomes a SIP call to the bot', () => {
 
   it('Talkdesk stops mid-call → BYE reaches the bot, and Talkdesk gets no stop back', async () => {
     const sipp = await startSippBot({ scenario: 'uas_wait_bye.xml', ...bot });
-    gateway = await startGateway();
+    const gateway = await startGateway();
     const td = await dialGateway(gateway.app.port);
     void td.streamAudio(await speechUlaw(CALLER_TEXT));
     await td.waitFor((r) => r.msg.event === 'media', 5_000, 'bot audio');
@@ -147,9 +138,9 @@ describe('a Talkdesk stream becomes a SIP call to the bot', () => {
 
   it('Talkdesk closes while the bot is ringing → CANCEL', async () => {
     const sipp = await startSippBot({ scenario: 'uas_noanswer.xml', ...bot });
-    gateway = await startGateway();
+    const gateway = await startGateway();
     const td = await dialGateway(gateway.app.port);
-    await expect.poll(() => linesWith(gateway!.logs, 'bot ringing').length, { timeout: 5_000 }).toBe(1);
+    await expect.poll(() => linesWith(gateway.logs, 'bot ringing').length, { timeout: 5_000 }).toBe(1);
 
     await td.close(1001);
     const result = await sipp.done;
@@ -166,7 +157,7 @@ describe('a Talkdesk stream becomes a SIP call to the bot', () => {
     const datagrams: Buffer[] = [];
     ccai.on('message', (msg) => datagrams.push(msg));
     try {
-      gateway = await startGateway();
+      const gateway = await startGateway();
       const url = talkdeskUrl({
         port: gateway.app.port,
         sipuri: '+17345551234',

@@ -1,10 +1,11 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FRAME_BYTES, frames, speechUlaw } from '../support/audio.js';
 import { FakeTalkdesk, makeToken, talkdeskUrl } from '../support/fake-talkdesk.js';
-import { linesWith, startGateway, type Gateway, type LogLine } from '../support/gateway.js';
+import { linesWith, type Gateway, type LogLine } from '../support/gateway.js';
+import { gatewayPerTest } from './gateway-per-test.js';
 import { botPorts } from '../support/ports.js';
 import { expectSippSuccess, startSippBot, type SippBot } from '../support/sipp.js';
 import { CALLER_TEXT, dialGateway, EXAMPLE_BOT, packetRate, splitBotAudio } from '../support/talkdesk-call.js';
@@ -14,17 +15,7 @@ import { CALLER_TEXT, dialGateway, EXAMPLE_BOT, packetRate, splitBotAudio } from
 const bot = botPorts(0);
 const STREAM_SID = 'MZ18ad3ab5a668481ce02b83e7395059f0';
 
-let gateway: Gateway | undefined;
-afterEach(async () => {
-  const gw = gateway;
-  gateway = undefined;
-  if (!gw) return;
-  await gw.stop();
-  // whatever the path, the calls left nothing behind
-  expect(gw.app.registry.size).toBe(0);
-  expect(gw.app.ports.inUse).toBe(0);
-  expect(gw.app.clock.size).toBe(0);
-});
+const startGateway = gatewayPerTest();
 
 interface BotCall {
   sipp: SippBot;
@@ -42,7 +33,7 @@ async function callBot(opts: {
   onLog?: (line: LogLine) => void;
 }): Promise<BotCall> {
   const sipp = await startSippBot({ scenario: opts.scenario, ...bot, rtpEcho: opts.rtpEcho, extraArgs: opts.extraArgs });
-  const gw = (gateway = await startGateway(opts.env, opts.onLog));
+  const gw = (await startGateway(opts.env, opts.onLog));
   const td = await dialGateway(gw.app.port);
   return { sipp, gw, td };
 }
@@ -280,7 +271,7 @@ describe('robustness of a real call', () => {
   it('a socket that never sends start is ended with stop{error} after START_TIMEOUT_MS', async () => {
     const ccai = await udpRecorder(bot.sipPort);
     try {
-      const gw = (gateway = await startGateway({ START_TIMEOUT_MS: '500' }));
+      const gw = (await startGateway({ START_TIMEOUT_MS: '500' }));
       const td = await openStream(gw.app.port);
       const t0 = performance.now();
       td.sendConnected();
@@ -304,7 +295,7 @@ describe('robustness of a real call', () => {
   it('a stream from an account not on TALKDESK_ACCOUNT_ALLOWLIST gets stop{error} and no INVITE', async () => {
     // a busy bot: the allowed stream's INVITE gets a 486, which ends it quickly
     const sipp = await startSippBot({ scenario: 'uas_busy.xml', ...bot });
-    const gw = (gateway = await startGateway({ TALKDESK_ACCOUNT_ALLOWLIST: 'other-account' }));
+    const gw = (await startGateway({ TALKDESK_ACCOUNT_ALLOWLIST: 'other-account' }));
 
     const refused = await dialGateway(gw.app.port); // start.accountSid td-account-1
     const { stop } = await refused.waitForStop(3_000);
