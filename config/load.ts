@@ -26,6 +26,20 @@ const SETTINGS = {
   CCAI_SIP_HOST: 'string',
   CCAI_SIP_PORT: 'number',
   CCAI_SIP_TRANSPORT: 'string',
+  CCAI_SIP_SCHEME: 'string',
+  SIP_TLS_PORT: 'number',
+  SIP_TLS_CERT_FILE: 'string',
+  SIP_TLS_KEY_FILE: 'string',
+  CCAI_TLS_CA_FILE: 'string',
+  CCAI_TLS_VERIFY: 'boolean',
+  CCAI_TLS_SERVERNAME: 'string',
+  SRTP: 'string',
+  DRACHTIO_HOST: 'string',
+  DRACHTIO_PORT: 'number',
+  DRACHTIO_SECRET: 'string',
+  DRACHTIO_TLS: 'boolean',
+  DRACHTIO_TLS_CA_FILE: 'string',
+  JAMBONZ_SERVICE_PATH: 'string',
   SIP_HEADERS: 'string',
   INVITE_TIMEOUT_MS: 'number',
   RTP_BIND_ADDRESS: 'string',
@@ -49,6 +63,8 @@ export const EXAMPLE_CLIENT_SECRET = 'EXAMPLE-SECRET-change-me';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const TRANSPORTS: readonly SipTransport[] = ['udp', 'tcp', 'tls'];
+/** the Talkdesk WebSocket routes (plugin/server.ts): the jambonz service path must not shadow them */
+const TALKDESK_PATHS = ['/audiosocket/talkdesk', '/audiosocket/talkdesk/'];
 /** one hour: beyond that a value is a unit mistake (seconds typed as ms × 1000), and setTimeout caps at 2^31-1 */
 const MAX_TIMEOUT_MS = 3_600_000;
 /** Talkdesk hands ringGroup to the flow as is; a public bridge caps it near 256 (talkdesk-protocol.md §3.4) */
@@ -68,7 +84,7 @@ export type LoadResult =
 export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): LoadResult {
   const read = readAppJson(opts.file);
   if (!read.ok) return read;
-  const r = new SettingsReader<SettingName>(read.appJson, opts.file, opts.env ?? process.env, new Set(['BOTS']));
+  const r = new SettingsReader<SettingName>(read.appJson, opts.file, opts.env ?? process.env, new Set(['BOTS', 'DRACHTIO_SECRET']));
   r.checkDeclarations(SETTINGS);
 
   const timeout = (name: SettingName): number =>
@@ -113,29 +129,70 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
     );
   }
 
+  const sipBackend = r.oneOf('SIP_BACKEND', ['embedded', 'drachtio'] as const);
+  const ccaiTransport = r.oneOf('CCAI_SIP_TRANSPORT', TRANSPORTS);
+  const ccaiScheme = r.oneOf('CCAI_SIP_SCHEME', ['sip', 'sips'] as const);
+  if (ccaiScheme === 'sips' && ccaiTransport !== 'tls') {
+    r.fail('CCAI_SIP_SCHEME', `sips requires CCAI_SIP_TRANSPORT=tls (got ${ccaiTransport}); use sip, or switch to tls`);
+  }
+  const sipTlsCertFile = r.readableFile('SIP_TLS_CERT_FILE');
+  const sipTlsKeyFile = r.readableFile('SIP_TLS_KEY_FILE');
+  if ((sipTlsCertFile === '') !== (sipTlsKeyFile === '')) {
+    const missing = sipTlsCertFile === '' ? 'SIP_TLS_CERT_FILE' : 'SIP_TLS_KEY_FILE';
+    r.fail(missing, 'set SIP_TLS_CERT_FILE and SIP_TLS_KEY_FILE together, or neither');
+  }
+  const drachtioSecret = r.string('DRACHTIO_SECRET', { allowEmpty: true });
+  if (sipBackend === 'drachtio' && drachtioSecret === '') {
+    r.fail('DRACHTIO_SECRET', 'required with SIP_BACKEND=drachtio: the admin secret of the gateway\'s drachtio-server');
+  }
+  const servicePath = r.checked(
+    'JAMBONZ_SERVICE_PATH',
+    (v) => /^\/[A-Za-z0-9._~\-/]*$/.test(v) && !TALKDESK_PATHS.includes(v),
+    'must be a URL path such as /ccai, other than the Talkdesk paths, or empty to disable',
+    { allowEmpty: true },
+  );
+
   const config: PluginConfig = {
     listen: { host: listenHost, port: listenPort },
     bots,
     usesExampleSecret,
     talkdeskAccountAllowlist: r.list('TALKDESK_ACCOUNT_ALLOWLIST'),
     sip: {
-      backend: r.oneOf('SIP_BACKEND', ['embedded', 'drachtio'] as const),
+      backend: sipBackend,
       bindAddress: sipBind,
       port: r.integer('SIP_PORT', 0, 65535, 'must be an integer between 0 (any free port) and 65535'),
       advertisedAddress: advertised(r, 'SIP_ADVERTISED_ADDRESS', 'SIP_BIND_ADDRESS', sipBind),
       ccaiHost: r.host('CCAI_SIP_HOST'),
       ccaiPort: r.integer('CCAI_SIP_PORT', 1, 65535),
-      ccaiTransport: r.oneOf('CCAI_SIP_TRANSPORT', TRANSPORTS),
+      ccaiTransport,
+      ccaiScheme,
       fromUser: r.checked('SIP_FROM_USER', (v) => SIP_USER.test(v), SIP_USER_RULE),
       headers: json('SIP_HEADERS', parseSipHeaders) ?? {},
       inviteTimeoutMs: timeout('INVITE_TIMEOUT_MS'),
+      tls: {
+        port: r.integer('SIP_TLS_PORT', 0, 65535, 'must be an integer between 0 (any free port) and 65535'),
+        ...optional('certFile', sipTlsCertFile),
+        ...optional('keyFile', sipTlsKeyFile),
+        ...optional('caFile', r.readableFile('CCAI_TLS_CA_FILE')),
+        verify: r.boolean('CCAI_TLS_VERIFY'),
+        ...optional('serverName', r.host('CCAI_TLS_SERVERNAME', { allowEmpty: true })),
+      },
     },
+    drachtio: {
+      host: r.host('DRACHTIO_HOST'),
+      port: r.integer('DRACHTIO_PORT', 1, 65535),
+      secret: drachtioSecret,
+      tls: r.boolean('DRACHTIO_TLS'),
+      ...optional('caFile', r.readableFile('DRACHTIO_TLS_CA_FILE')),
+    },
+    jambonz: { servicePath },
     rtp: {
       bindAddress: rtpBind,
       advertisedAddress: advertised(r, 'RTP_ADVERTISED_ADDRESS', 'RTP_BIND_ADDRESS', rtpBind),
       portMin: rtpPortMin,
       portMax: rtpPortMax,
       maxPlayoutMs: r.integer('MAX_PLAYOUT_MS', 20, 2000, MAX_PLAYOUT_RULE),
+      srtp: r.oneOf('SRTP', ['off', 'optional', 'required'] as const),
     },
     escalation: {
       rules: json('ESCALATION_RULES', parseEscalationRules) ?? [],
@@ -173,6 +230,11 @@ function advertised(r: SettingsReader<SettingName>, name: SettingName, bindName:
     r.fail(name, `required while ${bindName} is 0.0.0.0: give the IPv4 address the CCAI side can reach`);
   }
   return bind;
+}
+
+/** `{ [key]: value }` for a non-empty value, `{}` for an empty one: unset optional settings stay absent */
+function optional<K extends string>(key: K, value: string): Partial<Record<K, string>> {
+  return value === '' ? {} : ({ [key]: value } as Record<K, string>);
 }
 
 function isEven(n: number): boolean {

@@ -33,6 +33,20 @@ export interface EscalationRule {
   ringGroup?: string;
 }
 
+export interface SipTlsConfig {
+  /** local port of the SIP-over-TLS listener behind our Contact (a bot may open a new connection for its BYE); 0 = any */
+  port: number;
+  /** our certificate: served by the listener and presented as a client certificate (mTLS) */
+  certFile?: string;
+  keyFile?: string;
+  /** CA bundle that signs the CCAI server certificate; system CAs when unset */
+  caFile?: string;
+  /** verify the CCAI server certificate (chain and name); turning it off is logged at every start */
+  verify: boolean;
+  /** name checked in the CCAI certificate and sent as SNI; the CCAI host when unset */
+  serverName?: string;
+}
+
 export interface PluginConfig {
   listen: { host: string; port: number; tlsCertFile?: string; tlsKeyFile?: string };
   bots: BotCredentials[];
@@ -52,10 +66,18 @@ export interface PluginConfig {
     ccaiTransport: SipTransport;
     /** user part of From/Contact */
     fromUser: string;
+    /** `sips:` request-URI (RFC 3261 §19.1.1); only with the tls transport */
+    ccaiScheme: 'sip' | 'sips';
     /** header name → Talkdesk value it carries */
     headers: Record<string, TalkdeskField>;
     inviteTimeoutMs: number;
+    /** SIP over TLS toward CCAI (embedded backend) */
+    tls: SipTlsConfig;
   };
+  /** the gateway's drachtio-server, for SIP_BACKEND=drachtio */
+  drachtio: { host: string; port: number; secret: string; tls: boolean; caFile?: string };
+  /** the jambonz portal side (node-client-ws): settings schema on OPTIONS, per-application values */
+  jambonz: { servicePath: string };
   rtp: {
     bindAddress: string;
     /** address put in the SDP c= line (NAT); defaults to bindAddress */
@@ -64,6 +86,8 @@ export interface PluginConfig {
     portMax: number;
     /** bound on caller audio waiting for the 20 ms clock; older audio is dropped beyond it */
     maxPlayoutMs: number;
+    /** SDES-SRTP (RFC 4568, AES_CM_128_HMAC_SHA1_80): off, offered but not insisted on, or a call fails without it */
+    srtp: 'off' | 'optional' | 'required';
   };
   escalation: { rules: EscalationRule[]; defaultRingGroup: string };
   talkdesk: {

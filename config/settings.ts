@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isEntry, type AppJson } from './app-json.js';
 
-export type SettingType = 'string' | 'number';
+export type SettingType = 'string' | 'number' | 'boolean';
 
 /** Where a setting's raw value came from, quoted in error messages so the operator knows which one to fix. */
 interface RawValue {
@@ -81,6 +81,21 @@ export class SettingsReader<Name extends string> {
     return n;
   }
 
+  /** A JSON boolean, or the strings `true`/`false` (environment variables are strings). Nothing else: no `1`, `yes`. */
+  boolean(name: Name): boolean {
+    const raw = this.raw(name);
+    if (raw === null) return false;
+    const rule = 'must be true or false';
+    if (raw === undefined) {
+      this.fail(name, `not set; ${rule}`);
+      return false;
+    }
+    if (raw.value === true || raw.value === 'true') return true;
+    if (raw.value === false || raw.value === 'false') return false;
+    this.fail(name, rule, raw);
+    return false;
+  }
+
   oneOf<T extends string>(name: Name, allowed: readonly T[]): T {
     const rule = `must be one of ${allowed.join(', ')}`;
     return this.checked(name, (v) => (allowed as readonly string[]).includes(v), rule) as T;
@@ -99,9 +114,9 @@ export class SettingsReader<Name extends string> {
   }
 
   /** An IPv4 address or a DNS host name (RFC 1123 labels). */
-  host(name: Name): string {
-    const rule = 'must be an IPv4 address or a DNS host name such as ccai.example.com';
-    return this.checked(name, (v) => isIP(v) === 4 || HOST_NAME.test(v), rule);
+  host(name: Name, opts: { allowEmpty?: boolean } = {}): string {
+    const rule = `must be an IPv4 address or a DNS host name such as ccai.example.com${opts.allowEmpty ? ', or empty' : ''}`;
+    return this.checked(name, (v) => isIP(v) === 4 || HOST_NAME.test(v), rule, opts);
   }
 
   /** A non-empty string that must also pass `test`. */

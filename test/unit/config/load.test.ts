@@ -81,12 +81,35 @@ describe('the shipped jambonz-app.json', () => {
     expect(shipped()['BOTS']!['obscure']).toBe(true);
   });
 
-  it('accepts every value of each enum it declares', () => {
+  it('accepts every value of each enum it declares (with the settings that value needs)', () => {
+    const needs: Record<string, Record<string, string>> = {
+      'SIP_BACKEND=drachtio': { DRACHTIO_SECRET: 'cymru' },
+      'CCAI_SIP_SCHEME=sips': { CCAI_SIP_TRANSPORT: 'tls' },
+    };
     for (const [name, entry] of Object.entries(shipped())) {
       for (const value of (entry['enum'] as string[] | undefined) ?? []) {
-        expect(loadConfig({ file: SHIPPED, env: { [name]: value } }).ok, `${name}=${value}`).toBe(true);
+        const env = { [name]: value, ...needs[`${name}=${value}`] };
+        expect(loadConfig({ file: SHIPPED, env }).ok, `${name}=${value}`).toBe(true);
       }
     }
+  });
+
+  it('a value that needs another setting says which', () => {
+    expect(errorsFor({ SIP_BACKEND: 'drachtio' })).toEqual([expect.stringMatching(/^DRACHTIO_SECRET: required with SIP_BACKEND=drachtio/)]);
+    expect(errorsFor({ CCAI_SIP_SCHEME: 'sips' })).toEqual([expect.stringMatching(/^CCAI_SIP_SCHEME: sips requires CCAI_SIP_TRANSPORT=tls/)]);
+    expect(errorsFor({ SIP_TLS_CERT_FILE: SHIPPED })).toEqual([expect.stringMatching(/^SIP_TLS_KEY_FILE: set SIP_TLS_CERT_FILE and SIP_TLS_KEY_FILE together/)]);
+    expect(errorsFor({ CCAI_TLS_VERIFY: 'yes' })).toEqual([expect.stringMatching(/^CCAI_TLS_VERIFY: must be true or false \(got "yes"/)]);
+    expect(errorsFor({ JAMBONZ_SERVICE_PATH: '/audiosocket/talkdesk' })).toEqual([expect.stringMatching(/^JAMBONZ_SERVICE_PATH: must be a URL path/)]);
+    expect(errorsFor({ DRACHTIO_SECRET: 'x', SIP_BACKEND: 'drachtio', DRACHTIO_TLS: 'maybe' })).toEqual([expect.stringMatching(/^DRACHTIO_TLS: must be true or false/)]);
+  });
+
+  it('the TLS, SRTP, drachtio and portal settings load typed, with their defaults', () => {
+    const config = configFor({ CCAI_TLS_VERIFY: 'false', CCAI_TLS_SERVERNAME: 'ccai.example.com', SRTP: 'required' });
+    expect(config.sip.tls).toEqual({ port: 5081, verify: false, serverName: 'ccai.example.com' });
+    expect(config.sip.ccaiScheme).toBe('sip');
+    expect(config.rtp.srtp).toBe('required');
+    expect(config.drachtio).toEqual({ host: '127.0.0.1', port: 9022, secret: '', tls: false });
+    expect(config.jambonz).toEqual({ servicePath: '/ccai' });
   });
 });
 
