@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { isIPv4 } from 'node:net';
+import type { SrtpKeys } from './sdes.js';
 
 /** What we offer the bot: PCMU (byte-for-byte what Talkdesk streams, so no transcoding) plus RFC 4733 DTMF. */
 export interface SdpOffer {
@@ -9,6 +10,12 @@ export interface SdpOffer {
   /** o= session id; a random one when omitted. Digits only. */
   sessionId?: string;
   dtmfPayloadType?: number;
+  /**
+   * SDES-SRTP (RFC 4568). 'required': `RTP/SAVP`, so a bot without SRTP must refuse the stream. 'optional':
+   * best-effort SRTP, `RTP/AVP` carrying a=crypto: the common practice, which plain-RTP peers ignore and SDES peers
+   * take up. The standard way to offer both (SDP capability negotiation, RFC 5939) is not done.
+   */
+  srtp?: { mode: 'optional' | 'required'; /** the a=crypto value, see formatCrypto() */ crypto: string };
 }
 
 export type MediaDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
@@ -21,6 +28,12 @@ export interface RemoteMedia {
   /** telephone-event PT from the answer; the bot's own number is the one it will send (sipp uses 96 or 101). */
   dtmfPayloadType?: number;
   direction: MediaDirection;
+  /** The m= transport was RTP/SAVP: the bot speaks SRTP only. Absent for RTP/AVP. */
+  savp?: true;
+  /** a=crypto values of the audio stream, in order (absent when none); see chooseCrypto(). */
+  crypto?: string[];
+  /** Set by the call, not by parseAnswer: SRTP keys agreed for this stream. Absent = plain RTP. */
+  srtp?: SrtpKeys;
 }
 
 export type SdpResult = { ok: true; value: RemoteMedia } | { ok: false; error: string };
@@ -46,18 +59,20 @@ export function buildOffer(o: SdpOffer): string {
   }
   const sessionId = o.sessionId ?? String(randomInt(1, 2 ** 47));
   if (!/^\d+$/.test(sessionId)) throw new RangeError(`buildOffer: sessionId must be digits, got "${sessionId}"`);
+  if (o.srtp !== undefined && /[\r\n]/.test(o.srtp.crypto)) throw new RangeError('buildOffer: crypto must be one line');
   return [
     'v=0',
     `o=- ${sessionId} ${sessionId} IN IP4 ${o.address}`,
     's=-',
     `c=IN IP4 ${o.address}`,
     't=0 0',
-    `m=audio ${o.port} RTP/AVP 0 ${dtmfPt}`,
+    `m=audio ${o.port} ${o.srtp?.mode === 'required' ? 'RTP/SAVP' : 'RTP/AVP'} 0 ${dtmfPt}`,
     'a=rtpmap:0 PCMU/8000',
     `a=rtpmap:${dtmfPt} telephone-event/8000`,
     `a=fmtp:${dtmfPt} 0-16`,
     'a=ptime:20',
     'a=sendrecv',
+    ...(o.srtp ? [`a=crypto:${o.srtp.crypto}`] : []),
     '',
   ].join('\r\n');
 }
@@ -65,7 +80,8 @@ export function buildOffer(o: SdpOffer): string {
 type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 /**
- * Reads the first m=audio of an answer (RFC 4566 / RFC 3264). Never throws.
+ * Reads the first m=audio of an answer (RFC 4566 / RFC 3264), or of a bot's re-INVITE offer. Never throws. Its
+ * a=crypto values are returned unjudged: whether SRTP is on is the call's decision (negotiateSrtp()).
  *
  * c=0.0.0.0 is the old (RFC 2543) way to put a call on hold, still sent by some PBXs in re-INVITEs (RFC 3264 §8.4):
  * it is accepted as `direction: 'inactive'` with address 0.0.0.0, so a re-INVITE pauses media instead of ending the
@@ -84,6 +100,7 @@ export function parseAnswer(sdp: string): SdpResult {
   let mediaDir: MediaDirection | undefined;
   let mline: string | undefined;
   const rtpmaps = new Map<string, string>();
+  const crypto: string[] = [];
   let section: 'session' | 'audio' | 'other' = 'session';
 
   for (; i < lines.length; i++) {
@@ -113,6 +130,9 @@ export function parseAnswer(sdp: string): SdpResult {
       } else if (section === 'audio' && value.startsWith('rtpmap:')) {
         const m = /^rtpmap:(\d+) +(.+)$/.exec(value);
         if (m !== null && !rtpmaps.has(m[1]!)) rtpmaps.set(m[1]!, m[2]!.trim().toLowerCase());
+      } else if (section === 'audio' && value.startsWith('crypto:')) {
+        // RFC 4568 §4: a media-level attribute only; a session-level one is ignored.
+        crypto.push(value.slice('crypto:'.length));
       }
     }
   }
@@ -120,7 +140,7 @@ export function parseAnswer(sdp: string): SdpResult {
   if (mline === undefined) return fail('answer has no m=audio line');
   const m = parseMediaLine(mline);
   if (!m.ok) return m;
-  const { port, formats } = m.value;
+  const { port, formats, savp } = m.value;
   if (port === 0) return fail('bot rejected the audio stream (m=audio port 0)');
   if (!formats.includes('0')) return fail(`answer has no PCMU (payload type 0); formats: ${formats.join(' ')}`);
 
@@ -140,20 +160,24 @@ export function parseAnswer(sdp: string): SdpResult {
   const direction = addr.value === HOLD_ADDRESS ? 'inactive' : (mediaDir ?? sessionDir ?? 'sendrecv');
   const value: RemoteMedia = { address: addr.value, port, audioPayloadType: 0, direction };
   if (dtmfPayloadType !== undefined) value.dtmfPayloadType = dtmfPayloadType;
+  if (savp) value.savp = true;
+  if (crypto.length > 0) value.crypto = crypto;
   return { ok: true, value };
 }
 
 /** `audio <port>[/<count>] <proto> <fmt> ...` */
-function parseMediaLine(value: string): Parsed<{ port: number; formats: string[] }> {
+function parseMediaLine(value: string): Parsed<{ port: number; formats: string[]; savp: boolean }> {
   const parts = value.split(/ +/);
   if (parts.length < 4) return fail(`malformed m= line: "m=${value}"`);
   const portText = parts[1]!.split('/')[0]!;
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port <= 65535)) return fail(`malformed port in "m=${value}"`);
-  if (parts[2] !== 'RTP/AVP') return fail(`unsupported audio transport ${parts[2]} (only RTP/AVP: no SRTP, no AVPF)`);
+  if (parts[2] !== 'RTP/AVP' && parts[2] !== 'RTP/SAVP') {
+    return fail(`unsupported audio transport ${parts[2]} (only RTP/AVP and RTP/SAVP: no AVPF, no DTLS)`);
+  }
   const formats = parts.slice(3);
   if (!formats.every((f) => /^\d{1,3}$/.test(f))) return fail(`malformed formats in "m=${value}"`);
-  return { ok: true, value: { port, formats } };
+  return { ok: true, value: { port, formats, savp: parts[2] === 'RTP/SAVP' } };
 }
 
 /** `IN IP4 <address>[/<ttl>]` */

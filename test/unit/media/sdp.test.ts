@@ -124,7 +124,8 @@ describe('parseAnswer', () => {
     ['no c=', answer('v=0', 'o=- 1 1 IN IP4 10.0.0.1', 's=-', 't=0 0', 'm=audio 5004 RTP/AVP 0'), /no c= line/],
     ['IPv6', answer('v=0', 'o=- 1 1 IN IP6 ::1', 's=-', 'c=IN IP6 2001:db8::1', 't=0 0', 'm=audio 5004 RTP/AVP 0'), /IPv6 .* not supported/],
     ['hostname', answer('v=0', 'o=- 1 1 IN IP4 h', 's=-', 'c=IN IP4 bot.example.com', 't=0 0', 'm=audio 5004 RTP/AVP 0'), /not a numeric IPv4/],
-    ['SRTP', answer('v=0', 'o=- 1 1 IN IP4 10.0.0.1', 's=-', 'c=IN IP4 10.0.0.1', 't=0 0', 'm=audio 5004 RTP/SAVP 0'), /unsupported audio transport RTP\/SAVP/],
+    ['AVPF (WebRTC)', answer('v=0', 'o=- 1 1 IN IP4 10.0.0.1', 's=-', 'c=IN IP4 10.0.0.1', 't=0 0', 'm=audio 5004 RTP/SAVPF 0'), /unsupported audio transport RTP\/SAVPF/],
+    ['DTLS-SRTP', answer('v=0', 'o=- 1 1 IN IP4 10.0.0.1', 's=-', 'c=IN IP4 10.0.0.1', 't=0 0', 'm=audio 5004 UDP/TLS/RTP/SAVP 0'), /unsupported audio transport UDP\/TLS/],
     ['bad port', answer('v=0', 'o=- 1 1 IN IP4 10.0.0.1', 's=-', 'c=IN IP4 10.0.0.1', 't=0 0', 'm=audio 99999 RTP/AVP 0'), /malformed port/],
     ['short m=', answer('v=0', 'o=- 1 1 IN IP4 10.0.0.1', 's=-', 'c=IN IP4 10.0.0.1', 't=0 0', 'm=audio 5004'), /malformed m= line/],
     ['garbage line', answer('v=0', 'hello world', 'm=audio 5004 RTP/AVP 0'), /malformed SDP line 2/],
@@ -138,5 +139,62 @@ describe('parseAnswer', () => {
 
   it('never throws, even on a non-string', () => {
     expect(parseAnswer(undefined as unknown as string)).toEqual({ ok: false, error: 'answer SDP is not a string' });
+  });
+});
+
+describe('SDES-SRTP in the offer and the answer', () => {
+  const CRYPTO = '1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz';
+
+  it("'required' offers RTP/SAVP with our a=crypto (golden)", () => {
+    expect(buildOffer({ address: '10.1.2.3', port: 40000, sessionId: '123456', srtp: { mode: 'required', crypto: CRYPTO } })).toBe(
+      'v=0\r\n' +
+        'o=- 123456 123456 IN IP4 10.1.2.3\r\n' +
+        's=-\r\n' +
+        'c=IN IP4 10.1.2.3\r\n' +
+        't=0 0\r\n' +
+        'm=audio 40000 RTP/SAVP 0 101\r\n' +
+        'a=rtpmap:0 PCMU/8000\r\n' +
+        'a=rtpmap:101 telephone-event/8000\r\n' +
+        'a=fmtp:101 0-16\r\n' +
+        'a=ptime:20\r\n' +
+        'a=sendrecv\r\n' +
+        `a=crypto:${CRYPTO}\r\n`,
+    );
+  });
+
+  it("'optional' offers best-effort SRTP: RTP/AVP carrying a=crypto", () => {
+    const sdp = buildOffer({ address: '10.1.2.3', port: 40000, srtp: { mode: 'optional', crypto: CRYPTO } });
+    expect(sdp).toContain('m=audio 40000 RTP/AVP 0 101\r\n');
+    expect(sdp).toContain(`\r\na=crypto:${CRYPTO}\r\n`);
+  });
+
+  it('refuses a crypto value that would inject SDP lines', () => {
+    expect(() => buildOffer({ address: '10.1.2.3', port: 40000, srtp: { mode: 'optional', crypto: `${CRYPTO}\r\na=recvonly` } })).toThrow(
+      RangeError,
+    );
+  });
+
+  it('reads an RTP/SAVP answer and its crypto attributes in order, media level only', () => {
+    const parsed = parseAnswer(
+      answer(
+        'v=0', 'o=- 1 1 IN IP4 10.0.0.1', 's=-', 'c=IN IP4 10.0.0.1', 't=0 0',
+        'a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:session-level-is-ignored',
+        'm=audio 5004 RTP/SAVP 0 101', 'a=rtpmap:101 telephone-event/8000',
+        'a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:AAAA', `a=crypto:${CRYPTO}|2^31`,
+        'm=video 0 RTP/SAVP 96', 'a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:video',
+      ),
+    );
+    expect(parsed).toEqual({
+      ok: true,
+      value: {
+        address: '10.0.0.1', port: 5004, audioPayloadType: 0, dtmfPayloadType: 101, direction: 'sendrecv',
+        savp: true, crypto: ['1 AES_CM_128_HMAC_SHA1_32 inline:AAAA', `${CRYPTO}|2^31`],
+      },
+    });
+  });
+
+  it('round-trips an SRTP offer through parseAnswer', () => {
+    const parsed = parseAnswer(buildOffer({ address: '192.0.2.7', port: 40010, sessionId: '1', srtp: { mode: 'required', crypto: CRYPTO } }));
+    expect(parsed.ok && parsed.value).toMatchObject({ savp: true, crypto: [CRYPTO] });
   });
 });
