@@ -7,12 +7,14 @@ import { DtmfReceiver } from './dtmf.js';
 import { LogLimiter } from './log-limiter.js';
 import { PlayoutBuffer } from './playout.js';
 import type { RtpPortPool } from './port-pool.js';
+import { sameMasterKey, type SrtpMasterKey } from './sdes.js';
+import { SrtpContext } from './srtp.js';
 import { HOLD_ADDRESS, type RemoteMedia } from './sdp.js';
 
 export interface RtpDelegate {
   /**
-   * PCMU payload of one bot packet. A zero-copy view into that packet's datagram, which Node allocates per
-   * datagram and never reuses, so it stays valid if kept.
+   * PCMU payload of one bot packet. A zero-copy view into that packet's datagram (or, with SRTP, its decrypted
+   * copy), which is allocated per packet and never reused, so it stays valid if kept.
    */
   onAudio(payload: Buffer): void;
   /** One RFC 4733 digit, reported once per key press (see DtmfReceiver). */
@@ -43,6 +45,8 @@ export interface RtpSessionStats {
   droppedMalformed: number;
   /** Neither PCMU nor the answer's telephone-event PT: comfort noise (13), RTCP sent to the RTP port (72-76), ... */
   droppedUnknownPt: number;
+  /** SRTP on, and the packet failed authentication (tampered, wrong key, plain RTP) or was a replay. */
+  droppedSrtp: number;
   /** Accepted anyway: sipp replays audio and DTMF pcaps with their recorded SSRCs (sip-notes §7). */
   ssrcChanges: number;
   /** Accepted anyway: loss, reordering, or a new pcap's sequence numbers. */
@@ -93,6 +97,7 @@ export class RtpSession {
     droppedForeign: 0,
     droppedMalformed: 0,
     droppedUnknownPt: 0,
+    droppedSrtp: 0,
     ssrcChanges: 0,
     sequenceGaps: 0,
     socketErrors: 0,
@@ -114,6 +119,14 @@ export class RtpSession {
 
   private lastSsrc = -1;
   private lastSeq = 0;
+
+  /** SRTP (RFC 3711) when the answer agreed SDES keys: one context per direction, each with its own master key. */
+  private sendSrtp: { key: SrtpMasterKey; context: SrtpContext } | null = null;
+  private recvSrtp: { key: SrtpMasterKey; context: SrtpContext } | null = null;
+  /** The receive context a re-key replaced, kept until the new key authenticates a packet (packets in flight). */
+  private previousRecvSrtp: SrtpContext | null = null;
+  /** The plain packet, built here and encrypted into a new buffer: reused, since protect() copies it at once. */
+  private readonly plainScratch = Buffer.allocUnsafe(RTP_HEADER_BYTES + FRAME_BYTES);
 
   /** Binds a port from the pool and listens; sends nothing until start(). */
   static async open(opts: RtpSessionOptions): Promise<RtpSession> {
@@ -147,15 +160,41 @@ export class RtpSession {
   /**
    * Applies a new answer (re-INVITE): destination, telephone-event PT and direction change; SSRC, sequence and
    * timestamp carry on, as one RTP stream. Before start() it only records the answer.
+   *
+   * `remote.srtp` turns SRTP on (or off, when absent). A new bot key re-keys what we receive (RFC 4568 §7.1.4): a
+   * new context, with the old one still tried until the new key has authenticated a packet. An unchanged key keeps
+   * its context, so its rollover counter and replay window carry on.
    */
   setRemote(remote: RemoteMedia): void {
     if (this.closed) return;
+    this.applyKeys(remote);
     const wasSending = this.sending;
     this.remote = remote;
     this.dtmfPayloadType = remote.dtmfPayloadType ?? -1;
     this.sending =
       remote.address !== HOLD_ADDRESS && remote.port > 0 && (remote.direction === 'sendrecv' || remote.direction === 'recvonly');
     if (this.sending && !wasSending) this.marker = true;
+  }
+
+  /** SRTP is on: every packet sent is encrypted, every one received must authenticate. */
+  get secure(): boolean {
+    return this.sendSrtp !== null;
+  }
+
+  private applyKeys(remote: RemoteMedia): void {
+    const keys = remote.srtp;
+    if (keys === undefined) {
+      this.sendSrtp = this.recvSrtp = this.previousRecvSrtp = null;
+      return;
+    }
+    if (this.sendSrtp === null || !sameMasterKey(this.sendSrtp.key, keys.ourKey)) {
+      this.sendSrtp = { key: keys.ourKey, context: new SrtpContext(keys.ourKey) };
+    }
+    if (this.recvSrtp === null || !sameMasterKey(this.recvSrtp.key, keys.theirKey)) {
+      this.previousRecvSrtp = this.recvSrtp?.context ?? null;
+      this.recvSrtp = { key: keys.theirKey, context: new SrtpContext(keys.theirKey) };
+      if (this.previousRecvSrtp !== null) this.log.info('bot re-keyed SRTP');
+    }
   }
 
   /** Caller audio (μ-law, any chunk size) for the bot. Ignored after close(). */
@@ -212,15 +251,24 @@ export class RtpSession {
       return;
     }
     const remote = this.remote!;
+    const srtp = this.sendSrtp;
     // A new Buffer every time: with an unconnected socket the sendmsg runs in a later tick, so a reused buffer
-    // could be overwritten while still queued (sip-notes §5).
-    const pkt = Buffer.allocUnsafe(RTP_HEADER_BYTES + FRAME_BYTES);
+    // could be overwritten while still queued (sip-notes §5). With SRTP the plain packet goes into the scratch
+    // buffer instead and protect() returns the new one that is queued: still one packet buffer per packet.
+    let pkt: Buffer = srtp === null ? Buffer.allocUnsafe(RTP_HEADER_BYTES + FRAME_BYTES) : this.plainScratch;
     pkt[0] = 0x80;
     pkt[1] = this.marker ? 0x80 | PT_PCMU : PT_PCMU;
     pkt.writeUInt16BE(this.seq, 2);
     pkt.writeUInt32BE(this.timestamp, 4);
     pkt.writeUInt32BE(this.ssrc, 8);
     this.playout.pullInto(pkt, RTP_HEADER_BYTES);
+    if (srtp !== null) {
+      // ~7 µs a packet (sip-notes §3.1); the AES and HMAC objects Node makes per packet are not avoidable through
+      // its crypto API. Never null for the RTP packet built above.
+      const encrypted = srtp.context.protect(pkt);
+      if (encrypted === null) return;
+      pkt = encrypted;
+    }
     // Numeric IP (parseAnswer guarantees it), so dgram skips DNS.
     this.socket.send(pkt, remote.port, remote.address);
     this.marker = false;
@@ -241,7 +289,29 @@ export class RtpSession {
       this.logDrop(this.removeSink === null ? 'before-start' : 'foreign-source', rinfo);
       return;
     }
-    const pkt = parse(msg);
+    let rtp: Buffer = msg;
+    if (this.recvSrtp !== null) {
+      // Cheap checks first, so RTCP (RFC 5761 §4: PT 64-95 on a shared port) and junk cost no HMAC.
+      if (msg.length < RTP_HEADER_BYTES || msg[0]! >> 6 !== 2) {
+        c.droppedMalformed++;
+        this.logDrop('malformed', rinfo);
+        return;
+      }
+      const pt = msg[1]! & 0x7f;
+      if (pt >= 64 && pt <= 95) {
+        c.droppedUnknownPt++;
+        this.logDrop('unknown-payload-type', rinfo, pt);
+        return;
+      }
+      const decrypted = this.decrypt(msg);
+      if (decrypted === null) {
+        c.droppedSrtp++;
+        this.logDrop('srtp-unauthenticated-or-replayed', rinfo);
+        return;
+      }
+      rtp = decrypted;
+    }
+    const pkt = parse(rtp);
     if (pkt === null) {
       c.droppedMalformed++;
       this.logDrop('malformed', rinfo);
@@ -281,6 +351,20 @@ export class RtpSession {
       if (this.errorLog.take() >= 0) this.log.error({ err }, 'RTP delegate threw');
     }
   };
+
+  /**
+   * ~9 µs a packet (sip-notes §3.1); null when it fails authentication or is a replay (RFC 3711 §3.3.2), not told
+   * apart: both mean the packet is not the bot's. After a re-key the old context is tried too, until the new key
+   * has worked.
+   */
+  private decrypt(msg: Buffer): Buffer | null {
+    const plain = this.recvSrtp!.context.unprotect(msg);
+    if (plain !== null) {
+      this.previousRecvSrtp = null;
+      return plain;
+    }
+    return this.previousRecvSrtp?.unprotect(msg) ?? null;
+  }
 
   private readonly onSocketError = (err: Error): void => {
     this.counters.socketErrors++;
