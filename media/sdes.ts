@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 
 /**
  * SDES keying for SRTP (RFC 4568): the `a=crypto` attribute we offer and the ones the bot answers with.
- * Pure: no sockets, no SRTP state. Only AES_CM_128_HMAC_SHA1_80 is spoken, because rtp-packet's SrtpSession has no
- * AES_CM_128_HMAC_SHA1_32 (sip-notes §3) and the AEAD suites are not defined for SDES by RFC 4568 itself.
+ * Pure: no sockets, no SRTP state. Only AES_CM_128_HMAC_SHA1_80 is spoken: RFC 3711's default transforms, the suite
+ * SDES peers offer first, and all SrtpContext (srtp.ts) implements; _32 and F8 are not.
  */
 
 /** The only suite we offer or accept (RFC 4568 §6.2.1). */
@@ -69,9 +69,9 @@ export function sameMasterKey(a: SrtpMasterKey, b: SrtpMasterKey): boolean {
  */
 
 /**
- * Parses one `a=crypto` value (what follows `a=crypto:`). Never throws. Anything rtp-packet's SrtpSession could not
- * honour is refused with the reason: another suite, an MKI (it writes no MKI field into packets), several keys, a
- * short lifetime, a key derivation rate, unencrypted/unauthenticated SRTP, FEC.
+ * Parses one `a=crypto` value (what follows `a=crypto:`). Never throws. Anything SrtpContext could not honour is
+ * refused with the reason: another suite, an MKI (its packets carry no MKI field), several keys, a short lifetime,
+ * a key derivation rate, unencrypted/unauthenticated SRTP, FEC.
  */
 export function parseCrypto(value: string): SdesResult<SdesCrypto> {
   if (typeof value !== 'string') return fail('crypto attribute is not a string');
@@ -140,7 +140,7 @@ function refusedSessionParam(param: string): string | undefined {
   const [name, arg] = param.split('=', 2) as [string, string | undefined];
   switch (name) {
     case 'KDR':
-      // Without KDR, session keys are derived once (RFC 3711 §4.3.1), which is all SrtpSession does.
+      // Without KDR, session keys are derived once (RFC 3711 §4.3.1), which is all SrtpContext does.
       return `key derivation rate 2^${arg ?? '?'} (only the default single derivation, no KDR)`;
     case 'UNENCRYPTED_SRTCP':
       return undefined; // we send no RTCP and drop what we receive
