@@ -1,18 +1,29 @@
 import type { Logger } from 'pino';
+import type { SipTlsConfig } from '../../../config/schema.js';
 import type { InviteRequest, OutgoingInvite, SipBackend } from '../backend.js';
 import { SipFailure } from '../errors.js';
 import { InviteSession } from './invite-session.js';
 import { SipStack } from './stack.js';
 import { resolveSipTimers, type SipTimers } from './timers.js';
+import type { SipTransport } from './transport.js';
+import { StreamTransport } from './transport-stream.js';
+import { TcpFlavor } from './transport-tcp.js';
+import { TlsFlavor } from './transport-tls.js';
 import { UdpTransport } from './transport-udp.js';
 
 export interface EmbeddedSipBackendOptions {
   bindAddress: string;
-  /** 0 = an ephemeral port (see localPort) */
+  /** UDP and TCP: the SIP port, 0 = an ephemeral port (see localPort). TLS listens on `tls.port` instead. */
   port: number;
   /** host put in Via, From and Contact (the address the bot can reach us at) */
   advertisedAddress: string;
-  transport: 'udp';
+  transport: 'udp' | 'tcp' | 'tls';
+  /** required with transport 'tls' */
+  tls?: SipTlsConfig;
+  /** CCAI_SIP_HOST, required with transport 'tls': the name its certificate must carry unless tls.serverName */
+  ccaiHost?: string;
+  /** TCP/TLS: a connection no transaction or dialog uses is closed after this long without traffic */
+  idleConnectionMs?: number;
   log: Logger;
   /** RFC 3261 timer overrides, for tests; unset ones keep RFC values derived from T1/T4 */
   timers?: Partial<SipTimers>;
@@ -20,17 +31,19 @@ export interface EmbeddedSipBackendOptions {
 }
 
 const DEFAULT_USER_AGENT = 'talkdesk-ccai-gateway';
+/** long enough for a call's last transactions to be retried on the same connection, short enough not to pile up */
+const DEFAULT_IDLE_CONNECTION_MS = 5_000;
 
-/** Our own RFC 3261 UAC over UDP: the SipBackend for hosts without drachtio-server. */
+/** Our own RFC 3261 UAC over UDP, TCP or TLS: the SipBackend for hosts without drachtio-server. */
 export class EmbeddedSipBackend implements SipBackend {
   readonly name = 'embedded';
   private readonly timers: SipTimers;
-  private readonly transport: UdpTransport;
+  private readonly transport: SipTransport;
   private stack: SipStack | undefined;
 
   constructor(private readonly opts: EmbeddedSipBackendOptions) {
     this.timers = resolveSipTimers(opts.timers);
-    this.transport = new UdpTransport(opts.bindAddress, opts.port);
+    this.transport = createTransport(opts);
   }
 
   get localPort(): number {
@@ -42,25 +55,34 @@ export class EmbeddedSipBackend implements SipBackend {
     return this.stack?.counts ?? { transactions: 0, dialogs: 0 };
   }
 
+  /** TCP/TLS connections open or opening now (0 on UDP): back to 0 once calls end and the idle grace passed */
+  get openConnections(): number {
+    return this.transport instanceof StreamTransport ? this.transport.connectionCount : 0;
+  }
+
   async start(): Promise<void> {
     if (this.stack) return;
-    const { bindAddress, port, advertisedAddress, log } = this.opts;
-    try {
-      await this.transport.start((data, source) => this.stack?.receive(data, source));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new Error(`embedded SIP backend cannot bind UDP ${bindAddress}:${port} (check SIP_BIND_ADDRESS and SIP_PORT): ${code}`, {
-        cause: err,
-      });
-    }
-    this.stack = new SipStack({
+    const { bindAddress, advertisedAddress, log } = this.opts;
+    const stack = new SipStack({
       transport: this.transport,
       timers: this.timers,
       log,
       advertisedAddress,
       userAgent: this.opts.userAgent ?? DEFAULT_USER_AGENT,
     });
-    log.info({ bindAddress, port: this.transport.localPort, advertisedAddress }, 'embedded SIP backend listening');
+    const { protocol } = this.transport;
+    const [port, portSetting] = protocol === 'TLS' ? [this.opts.tls?.port, 'SIP_TLS_PORT'] : [this.opts.port, 'SIP_PORT'];
+    try {
+      await this.transport.start(stack);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code
+        ? `cannot bind ${protocol} ${bindAddress}:${port} (check SIP_BIND_ADDRESS and ${portSetting}): ${code}`
+        : `cannot start: ${(err as Error).message}`;
+      throw new Error(`embedded SIP backend ${why}`, { cause: err });
+    }
+    this.stack = stack;
+    log.info({ bindAddress, protocol, port: this.transport.localPort, advertisedAddress }, 'embedded SIP backend listening');
   }
 
   async stop(): Promise<void> {
@@ -75,5 +97,22 @@ export class EmbeddedSipBackend implements SipBackend {
     const answered = Promise.reject(new SipFailure('unavailable', 'embedded SIP backend is not started'));
     answered.catch(() => undefined);
     return { answered, cancel: () => undefined };
+  }
+}
+
+function createTransport(opts: EmbeddedSipBackendOptions): SipTransport {
+  const { bindAddress, port, log } = opts;
+  const idleCloseMs = opts.idleConnectionMs ?? DEFAULT_IDLE_CONNECTION_MS;
+  switch (opts.transport) {
+    case 'udp':
+      return new UdpTransport(bindAddress, port);
+    case 'tcp':
+      return new StreamTransport(new TcpFlavor(), { bindAddress, port, log, idleCloseMs });
+    case 'tls': {
+      const { tls, ccaiHost } = opts;
+      if (!tls || ccaiHost === undefined) throw new Error('embedded SIP backend: transport tls needs the tls settings and ccaiHost');
+      const flavor = new TlsFlavor({ tls, ccaiHost, log });
+      return new StreamTransport(flavor, { bindAddress, port: tls.port, log, idleCloseMs });
+    }
   }
 }

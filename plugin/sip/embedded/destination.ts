@@ -4,22 +4,25 @@ import { SipFailure } from '../errors.js';
 import type { Destination, SipTransport } from './transport.js';
 import { parseSipUri } from './uri.js';
 
-/** RFC 3261 §19.1.2: the default port of sip: URIs */
+/** RFC 3261 §19.1.2: the default ports of sip: and sips: URIs; RFC 3263 §4.2 gives TLS 5061 too */
 const DEFAULT_SIP_PORT = 5060;
+const DEFAULT_TLS_PORT = 5061;
 
 /**
- * Where to send a request for `uri` (the request-URI or the first Route). Deviation from RFC 3263: no NAPTR/SRV,
- * a single A/AAAA lookup (dns.lookup, so /etc/hosts works) and port 5060 when the URI has none. A URI asking for
- * another transport than ours fails instead of silently switching. Rejects with a `transport` SipFailure.
+ * Where to send a request for `uri` (the request-URI or the first Route). Deviations from RFC 3263: no NAPTR/SRV,
+ * a single A/AAAA lookup (dns.lookup, so /etc/hosts works) and the default port when the URI has none; a URI
+ * without `;transport=` takes ours (§4.1 would pick UDP for sip:), since a bot's Contact often omits it on TCP and
+ * TLS dialogs. A URI asking for another transport than ours (explicitly, or by a sips: scheme) fails instead of
+ * silently switching. Rejects with a `transport` SipFailure.
  */
 export async function resolveDestination(uri: string, transport: SipTransport): Promise<Destination> {
   const parsed = parseSipUri(uri);
   if (!parsed) throw new SipFailure('transport', `not a SIP URI: ${uri}`);
-  const wanted = (parsed.params.transport ?? (parsed.scheme === 'sips' ? 'tls' : 'udp')).toUpperCase();
+  const wanted = parsed.scheme === 'sips' ? 'TLS' : (parsed.params.transport ?? transport.protocol).toUpperCase();
   if (wanted !== transport.protocol) {
     throw new SipFailure('transport', `${uri} needs transport ${wanted}, but this SIP backend runs ${transport.protocol}`);
   }
-  const port = parsed.port ?? DEFAULT_SIP_PORT;
+  const port = parsed.port ?? (transport.protocol === 'TLS' ? DEFAULT_TLS_PORT : DEFAULT_SIP_PORT);
   const host = parsed.host.replace(/^\[(.*)\]$/, '$1');
   if (isIP(host)) return { host, port };
   try {

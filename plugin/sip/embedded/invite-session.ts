@@ -92,7 +92,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
         ['To', `<${uriWithoutParams(target)}>`],
         ['Call-ID', newCallId()],
         ['CSeq', '1 INVITE'],
-        ['Contact', stack.contact(request.fromUser)],
+        ['Contact', stack.contact(request.fromUser, target.scheme)],
         ['Allow', ALLOW],
         ['User-Agent', stack.userAgent],
         ...extra,
@@ -138,8 +138,9 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
       await known.acknowledge(response.cseq.seq);
       return;
     }
-    const leg = new EmbeddedLeg(this.stack, Dialog.fromAnswer(this.sent!.invite, response), {
-      fromUser: request.fromUser,
+    const { invite } = this.sent!;
+    const leg = new EmbeddedLeg(this.stack, Dialog.fromAnswer(invite, response), {
+      contact: headerValue(invite, 'Contact')!,
       localSdp: request.sdp,
       remoteSdp: response.sip.body ?? '',
       delegate: request.delegate,

@@ -10,7 +10,8 @@ import { ALLOW, type DialogUser, type SipStack } from './stack.js';
 import type { Destination } from './transport.js';
 
 export interface EmbeddedLegOptions {
-  fromUser: string;
+  /** our Contact, as in the INVITE: repeated in answers to target refreshes (§12.2.2) */
+  contact: string;
   /** our SDP: the offer of the INVITE, re-sent in answers to re-INVITE/UPDATE */
   localSdp: string;
   /** the SDP of the 2xx */
@@ -29,6 +30,7 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   private hangupDone: Promise<void> | undefined;
   private ack: OutgoingRequest | undefined;
   private nextHop: { uri: string; destination: Promise<Destination> } | undefined;
+  private resolvedPeer: Destination | undefined;
   /** our 2xx to a re-INVITE, re-sent by its transaction until the ACK (§13.3.1.4) */
   private unackedReinvite: { seq: number; txn: InviteServerTransaction } | undefined;
 
@@ -44,6 +46,10 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
 
   get remoteSdp(): string {
     return this.opts.remoteSdp;
+  }
+
+  get peer(): Destination | undefined {
+    return this.resolvedPeer;
   }
 
   /**
@@ -123,7 +129,7 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     const { sip } = request;
     this.dialog.refreshTarget(request);
     const offer = hasSdp(sip) ? sip.body : undefined;
-    const headers: Header[] = [['Contact', this.stack.contact(this.opts.fromUser)], ['Allow', ALLOW]];
+    const headers: Header[] = [['Contact', this.opts.contact], ['Allow', ALLOW]];
     const withSdp = offer !== undefined || sip.method === 'INVITE';
     const response: ResponseSpec = withSdp
       ? { status: 200, reason: 'OK', headers: [...headers, ['Content-Type', 'application/sdp']], body: this.opts.localSdp }
@@ -165,7 +171,14 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   /** The next hop's address, looked up once per next-hop URI (it changes only on a target refresh). */
   private destination(): Promise<Destination> {
     const uri = this.dialog.nextHopUri;
-    if (this.nextHop?.uri !== uri) this.nextHop = { uri, destination: this.stack.resolve(uri) };
+    if (this.nextHop?.uri !== uri) {
+      const destination = this.stack.resolve(uri);
+      destination.then(
+        (peer) => (this.resolvedPeer = peer),
+        () => undefined, // the request that asked reports it
+      );
+      this.nextHop = { uri, destination };
+    }
     return this.nextHop.destination;
   }
 }

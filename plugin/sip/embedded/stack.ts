@@ -14,7 +14,7 @@ import { headerValue, serializeRequest, type OutgoingRequest } from './message-b
 import { InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction } from './server-transactions.js';
 import type { SipTimers } from './timers.js';
 import { transactionKey, type TransactionContext } from './transaction.js';
-import type { Destination, SipTransport } from './transport.js';
+import type { Destination, SipTransport, TransportUser } from './transport.js';
 
 /** Methods we accept (Allow, §20.5) */
 export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
@@ -26,6 +26,8 @@ export interface DialogUser {
   receiveRequest(request: IncomingMessage, txn: ServerTransaction): void;
   /** an ACK with a new branch: the ACK for a 2xx we sent to a re-INVITE (§13.3.1.4) */
   receiveAck(ack: IncomingMessage): void;
+  /** where the dialog's requests go, once looked up: a stream transport keeps its connection open meanwhile */
+  readonly peer: Destination | undefined;
 }
 
 export interface SipStackOptions {
@@ -41,7 +43,7 @@ export interface SipStackOptions {
  * matches every received message to a transaction or dialog, answers what no dialog claims. `receive` is the edge:
  * nothing a peer sends can make it throw.
  */
-export class SipStack {
+export class SipStack implements TransportUser {
   private readonly clientTransactions = new Map<string, ClientTransaction>();
   private readonly serverTransactions = new Map<string, ServerTransaction>();
   private readonly dialogs = new Map<string, DialogUser>();
@@ -82,8 +84,9 @@ export class SipStack {
     return `sip:${user}@${this.sentBy}`;
   }
 
-  contact(user: string): string {
-    return `<sip:${user}@${this.sentBy};transport=${this.opts.transport.protocol.toLowerCase()}>`;
+  /** §8.1.1.8: a sips request-URI needs a sips Contact; `;transport=` says where a new connection to us goes */
+  contact(user: string, scheme: 'sip' | 'sips'): string {
+    return `<${scheme}:${user}@${this.sentBy};transport=${this.opts.transport.protocol.toLowerCase()}>`;
   }
 
   resolve(uri: string): Promise<Destination> {
@@ -128,6 +131,21 @@ export class SipStack {
 
   removeDialog(user: DialogUser): void {
     if (this.dialogs.get(user.dialog.id) === user) this.dialogs.delete(user.dialog.id);
+  }
+
+  connectionLost(peer: Destination, error: Error): void {
+    this.opts.log.warn({ peer: `${peer.host}:${peer.port}`, reason: error.message }, 'SIP connection lost');
+    for (const txn of [...this.clientTransactions.values(), ...this.serverTransactions.values()]) {
+      if (sameDestination(txn.destination, peer)) txn.connectionLost(error);
+    }
+  }
+
+  uses(peer: Destination): boolean {
+    const sends = (to: Destination | undefined): boolean => to !== undefined && sameDestination(to, peer);
+    for (const txn of this.clientTransactions.values()) if (sends(txn.destination)) return true;
+    for (const txn of this.serverTransactions.values()) if (sends(txn.destination)) return true;
+    for (const dialog of this.dialogs.values()) if (sends(dialog.peer)) return true;
+    return false;
   }
 
   /** Clears every transaction timer and forgets every dialog (backend stop). */
@@ -181,7 +199,8 @@ export class SipStack {
       existing.receiveRetransmission();
       return;
     }
-    const ctx = this.context(responseDestination(request, source), this.opts.log, this.serverTransactions);
+    const destination = this.opts.transport.reliable ? source : responseDestination(request, source);
+    const ctx = this.context(destination, this.opts.log, this.serverTransactions);
     const txn =
       method === 'INVITE' ? new InviteServerTransaction(key, request, ctx) : new NonInviteServerTransaction(key, request, ctx);
     this.serverTransactions.set(key, txn);
@@ -247,10 +266,16 @@ function dialogIdOf(request: IncomingMessage): string {
   return Dialog.idOf(request.callId, request.toTag ?? '', request.fromTag ?? '');
 }
 
+function sameDestination(a: Destination, b: Destination): boolean {
+  return a.host === b.host && a.port === b.port;
+}
+
 /**
  * §18.2.2 for unreliable transports: responses go to the address the request came from (`received`), and with
  * `rport` (RFC 3581 §4) to its source port too; otherwise to the Via port. Deviation: maddr is ignored.
- * Reliable transports will answer on the connection instead.
+ * Reliable transports answer over the connection the request came on: the source is that connection's peer.
+ * Deviation: when that connection is gone we try a new one to its address, not to the Via sent-by port; for a
+ * connection the peer opened (from an ephemeral port) that fails and the response is lost, logged.
  */
 function responseDestination(request: IncomingMessage, source: Destination): Destination {
   const port = 'rport' in request.via.params ? source.port : (request.via.port ?? 5060);

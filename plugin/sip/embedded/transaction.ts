@@ -38,6 +38,16 @@ export abstract class Transaction<State extends string, TimerName extends string
     return this.current;
   }
 
+  /** where this transaction sends: a stream transport's connection is kept open while it lives */
+  get destination(): Destination {
+    return this.ctx.destination;
+  }
+
+  /** The connection to our destination was lost (RFC 3261 §17.1.4, §17.2.4): handled as a send error. */
+  connectionLost(err: Error): void {
+    if (this.current !== 'terminated') this.onSendError(err);
+  }
+
   /** Tears down at once (backend stop): clears all timers and leaves the table. */
   dispose(): void {
     if (this.current === 'terminated') return;

@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIP } from 'node:net';
-import type { Destination, MessageListener, SipTransport } from './transport.js';
+import type { Destination, SipTransport, TransportUser } from './transport.js';
 
 /** SIP over UDP (RFC 3261 §18): one datagram is one message, so there is no framing. */
 export class UdpTransport implements SipTransport {
@@ -21,7 +21,7 @@ export class UdpTransport implements SipTransport {
     return this.socket.address().port;
   }
 
-  start(onMessage: MessageListener): Promise<void> {
+  start(user: TransportUser): Promise<void> {
     const socket = createSocket(this.family === 6 ? 'udp6' : 'udp4');
     return new Promise((resolve, reject) => {
       socket.once('error', reject);
@@ -29,7 +29,7 @@ export class UdpTransport implements SipTransport {
         socket.off('error', reject);
         // After bind, socket errors are per-send (reported to send's callback); nothing else may crash the process.
         socket.on('error', () => undefined);
-        socket.on('message', (data, rinfo) => onMessage(data, { host: rinfo.address, port: rinfo.port }));
+        socket.on('message', (data, rinfo) => user.receive(data, { host: rinfo.address, port: rinfo.port }));
         this.socket = socket;
         resolve();
       });
