@@ -28,7 +28,9 @@ function createBackend(config: PluginConfig, log: Logger): SipBackend {
         bindAddress: config.sip.bindAddress,
         port: config.sip.port,
         advertisedAddress: config.sip.advertisedAddress,
-        transport: 'udp',
+        transport: config.sip.ccaiTransport,
+        tls: config.sip.tls,
+        ccaiHost: config.sip.ccaiHost,
         log: log.child({ component: 'sip' }),
       });
     case 'drachtio':
@@ -38,9 +40,6 @@ function createBackend(config: PluginConfig, log: Logger): SipBackend {
 
 /** Wires one process: a shared media clock and port pool, a SIP backend, the registry and the Talkdesk server. */
 export async function startApp(config: PluginConfig, log: Logger): Promise<RunningApp> {
-  if (config.sip.ccaiTransport !== 'udp') {
-    throw new Error(`CCAI_SIP_TRANSPORT=${config.sip.ccaiTransport}: only udp is carried by this version`);
-  }
   const clock = new MediaClock();
   const ports = new RtpPortPool({ bindAddress: config.rtp.bindAddress, min: config.rtp.portMin, max: config.rtp.portMax });
   const escalation = compileRules(config.escalation.rules, config.escalation.defaultRingGroup);
