@@ -5,6 +5,7 @@ import type { MediaClock } from '../media/clock.js';
 import type { RtpPortPool } from '../media/port-pool.js';
 import { RtpSession } from '../media/rtp-session.js';
 import { buildOffer, parseAnswer } from '../media/sdp.js';
+import { SrtpNegotiation } from '../media/srtp-negotiation.js';
 import { accountAllowed, type AuthenticatedUpgrade } from './auth.js';
 import { CallEnds, stopCommandFor, type CallEnd } from './call-end.js';
 import type { EscalationPolicy } from './escalation.js';
@@ -39,6 +40,8 @@ export class Call {
   private readonly stream: TalkdeskStream;
   private start: StartFrame | undefined;
   private rtp: RtpSession | undefined;
+  /** SDES-SRTP toward the bot as config.rtp.srtp says: the offer's key, then what each answer is worth */
+  private srtp: SrtpNegotiation | undefined;
   private invite: OutgoingInvite | undefined;
   private leg: SipLeg | undefined;
   /** the bot ended the SIP leg itself: nothing left to BYE */
@@ -130,6 +133,7 @@ export class Call {
     }
 
     const params = this.upgrade.params;
+    this.srtp = new SrtpNegotiation(config.rtp.srtp);
     this.invite = backend.invite({
       requestUri: requestUri(params.sipuri, config.sip),
       fromUser: config.sip.fromUser,
@@ -142,7 +146,7 @@ export class Call {
         accountId: params.accountId,
         sipuri: params.sipuri,
       }),
-      sdp: buildOffer({ address: config.rtp.advertisedAddress, port: this.rtp.localPort }),
+      sdp: buildOffer({ address: config.rtp.advertisedAddress, port: this.rtp.localPort, srtp: this.srtp.offer }),
       log: this.log,
       delegate: {
         onProgress: (status) => this.log.info({ status }, 'bot ringing'),
@@ -177,8 +181,17 @@ export class Call {
       await this.end(CallEnds.error('bad-answer-sdp', answer.error));
       return;
     }
-    this.rtp.start(answer.value);
-    this.log.info({ remote: `${answer.value.address}:${answer.value.port}`, setupMs: Math.round(this.answeredAt - this.startedAt) }, 'bot answered');
+    const media = this.srtp.answer(answer.value);
+    if (!media.ok) {
+      await this.end(CallEnds.error('srtp-refused', media.error));
+      return;
+    }
+    if (media.plainBecause) this.log.warn({ reason: media.plainBecause }, 'SRTP offered but not taken up: plain RTP for this call');
+    this.rtp.start(media.remote);
+    this.log.info(
+      { remote: `${answer.value.address}:${answer.value.port}`, srtp: this.srtp.secure, setupMs: Math.round(this.answeredAt - this.startedAt) },
+      'bot answered',
+    );
   }
 
   private onBotBye(bye: SipMessageView): void {
@@ -189,12 +202,13 @@ export class Call {
 
   private onRemoteSdp(sdp: string): void {
     const answer = parseAnswer(sdp);
-    if (!answer.ok) {
-      this.log.warn({ error: answer.error }, 're-INVITE SDP unusable; media unchanged');
+    const media = answer.ok ? this.srtp!.reoffer(answer.value) : answer;
+    if (!media.ok) {
+      this.log.warn({ error: media.error }, 're-INVITE SDP unusable; media unchanged');
       return;
     }
-    this.rtp?.setRemote(answer.value);
-    this.log.info({ remote: `${answer.value.address}:${answer.value.port}` }, 'bot moved its media');
+    this.rtp?.setRemote(media.remote);
+    this.log.info({ remote: `${media.remote.address}:${media.remote.port}`, srtp: this.srtp!.secure }, 'bot moved its media');
   }
 
   /**
