@@ -72,6 +72,14 @@ async function call(srtp: 'optional' | 'required') {
   return { uas, gw, td, invite, offer: readOffer(invite), media: await BotMedia.bind() };
 }
 
+async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** Caller audio that never contains 0xff (μ-law silence), so it can be told apart from silence fill. */
 const CALLER = Buffer.from(Array.from({ length: 160 * 25 }, (_, i) => (i * 7 + 1) % 255));
 
@@ -115,10 +123,44 @@ describe('SDES-SRTP toward the bot, end to end', () => {
     expect(bye.message.sip.get('x-reason')).toBe('srtp-refused');
     uas.reply(bye, 200, 'OK');
     await td.closed;
-    await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => linesWith(gw.logs, 'call ended').length === 1);
     const ended = linesWith(gw.logs, 'call ended')[0];
     expect(ended).toMatchObject({ outcome: 'error', cause: 'srtp-refused' });
     expect(String(ended?.detail)).toMatch(/no usable SRTP key from the bot \(no a=crypto attribute\), and rtp.srtp is "required"/);
+  });
+
+  it('a bot re-INVITE with a new key re-keys what we receive; one without a key is refused and SRTP stays', async () => {
+    const { uas, gw, td, invite, offer, media } = await call('optional');
+    const firstKey = newMasterKey();
+    uas.reply(invite, 200, 'OK', { body: botSdp(media.port, 'RTP/AVP', formatCrypto(firstKey, 1)) });
+    await uas.next('ACK');
+    const pcmu = (seq: number, fill: number) => serialize({ payloadType: 0, sequenceNumber: seq, timestamp: seq * 160, ssrc: 0xb07, payload: Buffer.alloc(160, fill) });
+    await media.send(new SrtpSession(firstKey.key, firstKey.salt).encryptRtp(pcmu(1, 0x21))!, offer.port);
+    await td.waitFor(() => td.mediaPayloads().length === 1, 3000, 'audio under the first key');
+
+    const secondKey = newMasterKey();
+    uas.requestInDialog(invite, 'INVITE', { body: botSdp(media.port, 'RTP/AVP', formatCrypto(secondKey, 1)) });
+    const ok = await uas.next('200');
+    expect(ok.message.sip.body).toContain(`a=crypto:${formatCrypto(offer.key!, 1)}`); // our key is unchanged
+    await new Promise((r) => setTimeout(r, 50));
+    await media.send(new SrtpSession(secondKey.key, secondKey.salt).encryptRtp(pcmu(2, 0x22))!, offer.port);
+    await td.waitFor(() => td.mediaPayloads().length === 2, 3000, 'audio under the second key');
+
+    uas.requestInDialog(invite, 'INVITE', { body: botSdp(media.port, 'RTP/AVP') });
+    await uas.next('200');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(linesWith(gw.logs, 're-INVITE SDP unusable; media unchanged').at(-1)?.error).toMatch(/staying on SRTP/);
+    await media.send(pcmu(3, 0x23), offer.port); // plain RTP: dropped
+    await media.send(new SrtpSession(secondKey.key, secondKey.salt).encryptRtp(pcmu(4, 0x24))!, offer.port);
+    await td.waitFor(() => td.mediaPayloads().length === 3, 3000, 'audio under the second key again');
+    expect(td.mediaPayloads().map((p) => p[0])).toEqual([0x21, 0x22, 0x24]);
+
+    td.sendStop();
+    const bye = await uas.next('BYE');
+    uas.reply(bye, 200, 'OK');
+    await td.closed;
+    await waitFor(() => linesWith(gw.logs, 'call ended').length === 1);
+    expect(linesWith(gw.logs, 'call ended')[0]).toMatchObject({ rtp: { droppedSrtp: 1 } });
   });
 
   it('optional: RTP/AVP + a=crypto offer; a plain answer gives a plain call, logged once', async () => {
