@@ -1,0 +1,152 @@
+import type Srf from 'drachtio-srf/lib/srf.js';
+import SipError from 'drachtio-srf/lib/sip_error.js';
+import type { InviteRequest, OutgoingInvite, SipLeg } from '../backend.js';
+import { SipFailure } from '../errors.js';
+import { callDelegate } from './delegate-guard.js';
+import { DrachtioLeg } from './leg.js';
+
+export interface InviteContext {
+  byeTimeoutMs: number;
+  /** the backend stops tracking the invite */
+  settled(invite: DrachtioInvite): void;
+}
+
+/** what a 2xx without SDP is reported as, as the embedded backend does: the offer was not answered (488) */
+const NO_SDP_ANSWER = new SipFailure('rejected', 'INVITE answered without an SDP answer; sent ACK and BYE', 488, 'No SDP in 2xx');
+
+/**
+ * One outgoing INVITE through srf.createUAC. drachtio-server runs the transaction (timers, ACK for non-2xx,
+ * retransmissions); this class keeps the port's promises: `answered` settles once, cancel() rejects it at once
+ * and sends CANCEL as soon as a provisional response allows it (RFC 3261 §9.1), and a 2xx that still comes in
+ * after cancel() is ACKed (by srf) and BYEd, so no dialog is orphaned.
+ */
+export class DrachtioInvite implements OutgoingInvite {
+  readonly answered: Promise<SipLeg>;
+  private resolveAnswered!: (leg: SipLeg) => void;
+  private rejectAnswered!: (failure: SipFailure) => void;
+  private settled = false;
+  private canceled = false;
+  private cancelSent = false;
+  /** the INVITE as drachtio-server sent it (cbRequest): what CANCEL needs */
+  private sent: Srf.Request | undefined;
+  private provisional = false;
+
+  constructor(
+    srf: Srf,
+    private readonly request: InviteRequest,
+    private readonly context: InviteContext,
+  ) {
+    this.answered = new Promise<SipLeg>((resolve, reject) => {
+      this.resolveAnswered = resolve;
+      this.rejectAnswered = reject;
+    });
+    this.answered.catch(() => undefined);
+    this.send(srf);
+  }
+
+  cancel(): void {
+    if (this.settled) return;
+    this.canceled = true;
+    this.fail(new SipFailure('canceled', 'INVITE canceled before it was answered'));
+    if (this.provisional) this.sendCancel();
+  }
+
+  /** Settles `answered` with a failure (also used by the backend when the control connection is lost). */
+  fail(failure: SipFailure): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.context.settled(this);
+    this.request.log.info({ cause: failure.cause, reason: failure.message }, 'INVITE failed');
+    this.rejectAnswered(failure);
+  }
+
+  private send(srf: Srf): void {
+    const { request } = this;
+    request.log.info({ to: request.requestUri }, 'sending INVITE via drachtio');
+    let dialog: Promise<Srf.Dialog>;
+    try {
+      dialog = srf.createUAC(
+        request.requestUri,
+        {
+          localSdp: request.sdp,
+          // From and Contact become sip:<fromUser>@<drachtio's address for this transport> (sip-notes §1.3)
+          callingNumber: request.fromUser,
+          headers: { ...request.headers },
+        },
+        {
+          cbRequest: (err, req) => {
+            if (!err && req) this.sent = req;
+          },
+          cbProvisional: (res) => this.onProvisional(res.status),
+        },
+      );
+    } catch (err) {
+      this.fail(failureOf(err));
+      return;
+    }
+    dialog.then(
+      (dlg) => this.onAnswer(dlg),
+      (err: unknown) => this.fail(failureOf(err)),
+    );
+  }
+
+  private onProvisional(status: number): void {
+    this.provisional = true;
+    if (this.canceled) {
+      this.sendCancel();
+      return;
+    }
+    if (status > 100) callDelegate(this.request.log, 'onProgress', () => this.request.delegate.onProgress?.(status));
+  }
+
+  /** srf turns the 487 that answers it into a rejection of createUAC, which `settled` already ignores */
+  private sendCancel(): void {
+    if (this.cancelSent || !this.sent) return;
+    this.cancelSent = true;
+    const { log } = this.request;
+    try {
+      this.sent.cancel({}, (err) => {
+        if (err) log.warn({ err: err.message }, 'CANCEL not sent');
+      });
+    } catch (err) {
+      log.warn({ err }, 'CANCEL not sent');
+    }
+  }
+
+  private onAnswer(dlg: Srf.Dialog): void {
+    const { request } = this;
+    const leg = new DrachtioLeg(dlg, {
+      localSdp: request.sdp,
+      delegate: request.delegate,
+      log: request.log,
+      byeTimeoutMs: this.context.byeTimeoutMs,
+    });
+    if (this.settled) {
+      request.log.info({ canceled: this.canceled, callId: leg.callId }, '2xx for an INVITE already settled: hanging up');
+      void leg.hangup();
+    } else if (!leg.remoteSdp) {
+      this.fail(NO_SDP_ANSWER);
+      void leg.hangup();
+    } else {
+      this.settled = true;
+      this.context.settled(this);
+      request.log.info({ callId: leg.callId }, 'INVITE answered');
+      this.resolveAnswered(leg);
+    }
+  }
+}
+
+/**
+ * srf's failures, classified (sip-notes §1.5): SipError is a final non-2xx response; an Error coded EDRACHTIO is
+ * drachtio-server refusing to send (e.g. "requested protocol/transport not available"); an AssertionError or a
+ * destroyed socket means the control connection is gone.
+ */
+export function failureOf(err: unknown): SipFailure {
+  if (err instanceof SipError) return SipFailure.rejected(err.status, err.reason ?? '');
+  const e = err as (Error & { code?: string }) | undefined;
+  const message = e?.message ?? String(err);
+  if (e?.name === 'AssertionError' || e?.code === 'ERR_ASSERTION' || e?.code === 'ESOCKETDESTROYED' || e?.code === 'EINVALIDSOCKET') {
+    return new SipFailure('unavailable', `drachtio-server is not connected: ${message}`);
+  }
+  return new SipFailure('transport', `drachtio-server could not send the INVITE: ${message}`);
+}
