@@ -1,0 +1,76 @@
+import { vi } from 'vitest';
+import pino from 'pino';
+import { DrachtioSipBackend } from '../../plugin/sip/drachtio/backend.js';
+import { FakeDrachtio, type BotReceived } from '../support/fake-drachtio.js';
+import { sipBackendContract, type ContractBot } from './sip-backend.contract.js';
+
+const log = pino({ level: process.env.SIP_TEST_LOG ?? 'silent' });
+
+/** The bot sits behind a fake drachtio-server that the unmodified drachtio-srf drives over its control protocol. */
+sipBackendContract('drachtio', async () => {
+  const fake = await FakeDrachtio.start();
+  const backend = new DrachtioSipBackend({ host: '127.0.0.1', port: fake.port, secret: fake.secret, transport: 'udp', log });
+  await backend.start();
+  return {
+    backend,
+    bot: drachtioBot(fake),
+    makeUnavailable: async () => {
+      await fake.stopListening();
+      await vi.waitFor(() => {
+        if (backend.isConnected) throw new Error('still connected');
+      });
+    },
+    dispose: async () => {
+      await backend.stop();
+      await fake.close();
+    },
+  };
+});
+
+function drachtioBot(fake: FakeDrachtio): ContractBot {
+  let invite: BotReceived | undefined;
+  const current = (): BotReceived => {
+    if (!invite) throw new Error('no INVITE yet');
+    return invite;
+  };
+  return {
+    requestUri: 'sip:+17345551234@127.0.0.1:5070;transport=udp',
+    async invite() {
+      const received = await fake.next('INVITE');
+      invite = received;
+      return { callId: received.sip.get('call-id')!, sdp: received.sip.body, header: (name) => received.sip.get(name) };
+    },
+    ring: (status) => fake.respond(current(), status, 'Ringing'),
+    async answer(sdp) {
+      fake.respond(current(), 200, 'OK', { body: sdp, headers: { 'Content-Type': 'application/sdp' } });
+      await fake.next('ACK');
+    },
+    async reject(status, reason) {
+      fake.respond(current(), status, reason);
+      await fake.next('ACK');
+    },
+    async cancelArrives() {
+      fake.respond(await fake.next('CANCEL'), 200, 'OK');
+    },
+    async terminate() {
+      fake.respond(current(), 487, 'Request Terminated');
+      await fake.next('ACK');
+    },
+    async bye(headers) {
+      fake.request(current(), 'BYE', { headers });
+      return (await fake.next('200')).sip.status!;
+    },
+    async reinvite(sdp) {
+      fake.request(current(), 'INVITE', { body: sdp });
+      const answer = await fake.next('200');
+      fake.ack(current());
+      return { status: answer.sip.status!, body: answer.sip.body };
+    },
+    async expectBye(timeoutMs) {
+      const bye = await fake.next('BYE', timeoutMs);
+      fake.respond(bye, 200, 'OK');
+      return { get: (name) => bye.sip.get(name) };
+    },
+    count: (method) => fake.count(method),
+  };
+}

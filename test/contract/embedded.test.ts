@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import { loopbackBackend } from '../unit/sip/backend-fixture.js';
+import { FakeUas, type Received } from '../unit/sip/fake-uas.js';
+import { sipBackendContract, type ContractBot } from './sip-backend.contract.js';
+
+/** The bot is a node:dgram UAS (the unit tests' FakeUas) talking to the embedded UAC over loopback UDP. */
+sipBackendContract('embedded', async () => {
+  const backend = loopbackBackend();
+  await backend.start();
+  const uas = await FakeUas.start();
+  return {
+    backend,
+    bot: embeddedBot(uas),
+    makeUnavailable: () => backend.stop(),
+    dispose: async () => {
+      await backend.stop();
+      await uas.close();
+    },
+  };
+});
+
+function embeddedBot(uas: FakeUas): ContractBot {
+  let invite: Received | undefined;
+  const current = (): Received => {
+    if (!invite) throw new Error('no INVITE yet');
+    return invite;
+  };
+  return {
+    requestUri: uas.uri,
+    async invite() {
+      const received = await uas.next('INVITE');
+      invite = received;
+      return { callId: received.message.callId, sdp: received.message.sip.body, header: (name) => received.message.sip.get(name) };
+    },
+    ring: (status) => void uas.reply(current(), status, 'Ringing'),
+    async answer(sdp) {
+      uas.reply(current(), 200, 'OK', { body: sdp });
+      await uas.next('ACK');
+    },
+    async reject(status, reason) {
+      uas.reply(current(), status, reason);
+      await uas.next('ACK');
+    },
+    async cancelArrives() {
+      uas.reply(await uas.next('CANCEL'), 200, 'OK');
+    },
+    async terminate() {
+      uas.reply(current(), 487, 'Request Terminated');
+      await uas.next('ACK');
+    },
+    async bye(headers) {
+      uas.requestInDialog(current(), 'BYE', { headers: Object.entries(headers).map(([name, value]) => `${name}: ${value}`) });
+      return (await uas.next('200')).message.sip.status!;
+    },
+    async reinvite(sdp) {
+      const raw = uas.requestInDialog(current(), 'INVITE', { body: sdp });
+      const answer = await uas.next('200');
+      uas.send(ackFor(raw), current().message.via.port!);
+      return { status: answer.message.sip.status!, body: answer.message.sip.body };
+    },
+    async expectBye(timeoutMs) {
+      const bye = await uas.next('BYE', timeoutMs);
+      uas.reply(bye, 200, 'OK');
+      return { get: (name) => bye.message.sip.get(name) };
+    },
+    count: (method) => uas.count(method),
+  };
+}
+
+/** The ACK for the 2xx to the bot's re-INVITE: same dialog and CSeq number, a new branch, no body (§17.1.1.3). */
+function ackFor(reinvite: string): string {
+  const head = reinvite.slice(0, reinvite.indexOf('\r\n\r\n')).split('\r\n');
+  const lines = head
+    .filter((line) => !/^(content-type|content-length):/i.test(line))
+    .map((line, i) => {
+      if (i === 0) return line.replace(/^INVITE /, 'ACK ');
+      if (/^cseq:/i.test(line)) return line.replace(/INVITE$/, 'ACK');
+      if (/^via:/i.test(line)) return line.replace(/branch=[^;]+/, `branch=z9hG4bK${randomBytes(6).toString('hex')}`);
+      return line;
+    });
+  return `${lines.join('\r\n')}\r\nContent-Length: 0\r\n\r\n`;
+}

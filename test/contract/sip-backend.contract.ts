@@ -1,0 +1,216 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import pino from 'pino';
+import type { InviteRequest, LegDelegate, SipBackend } from '../../plugin/sip/backend.js';
+import { SipFailure } from '../../plugin/sip/errors.js';
+
+/**
+ * The SipBackend contract: what the call may rely on whichever adapter it has (plugin/sip/backend.ts). Each adapter's
+ * test file calls `sipBackendContract` with a factory for a started backend and a scripted far end, the "bot",
+ * that offers the same steps over whatever sits behind that adapter (a UDP peer, a fake drachtio-server).
+ */
+
+/** The INVITE as it reached the bot. */
+export interface BotInvite {
+  readonly callId: string;
+  readonly sdp: string;
+  header(name: string): string | undefined;
+}
+
+/** A scripted far end for one call at a time; every step waits until the backend has done its part. */
+export interface ContractBot {
+  /** where to send the INVITE, with an explicit transport */
+  readonly requestUri: string;
+  /** waits for the INVITE */
+  invite(): Promise<BotInvite>;
+  ring(status: number): void;
+  /** 200 with SDP; resolves once the backend ACKed it */
+  answer(sdp: string): Promise<void>;
+  /** a final failure; resolves once it was ACKed */
+  reject(status: number, reason: string): Promise<void>;
+  /** waits for a CANCEL of the INVITE and answers it 200 (the INVITE stays open) */
+  cancelArrives(): Promise<void>;
+  /** 487 to the canceled INVITE; resolves once it was ACKed */
+  terminate(): Promise<void>;
+  /** the bot hangs up; resolves with the status the backend answered */
+  bye(headers: Record<string, string>): Promise<number>;
+  /** the bot re-INVITEs with a new offer and ACKs the answer; resolves with that answer */
+  reinvite(sdp: string): Promise<{ status: number; body: string }>;
+  /** waits for the backend's BYE, answers 200 and hands over its headers */
+  expectBye(timeoutMs?: number): Promise<{ get(name: string): string | undefined }>;
+  /** how many requests of `method` reached the bot so far */
+  count(method: string): number;
+}
+
+export interface ContractSetup {
+  backend: SipBackend;
+  bot: ContractBot;
+  /** after this, the backend cannot place calls: stopped, or its drachtio-server gone */
+  makeUnavailable(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export const OUR_SDP = sdp('plugin', 20000);
+export const BOT_SDP = sdp('bot', 16000);
+const MOVED_BOT_SDP = sdp('bot', 16002).replace('o=bot 1 1', 'o=bot 1 2');
+const log = pino({ level: process.env.SIP_TEST_LOG ?? 'silent' });
+
+function sdp(user: string, port: number): string {
+  return `v=0\r\no=${user} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`;
+}
+
+function delegateMock() {
+  return {
+    onProgress: vi.fn<NonNullable<LegDelegate['onProgress']>>(),
+    onBye: vi.fn<LegDelegate['onBye']>(),
+    onRemoteSdp: vi.fn<LegDelegate['onRemoteSdp']>(),
+    onInfo: vi.fn<NonNullable<LegDelegate['onInfo']>>(),
+  };
+}
+type Delegate = ReturnType<typeof delegateMock>;
+
+export function sipBackendContract(adapter: string, factory: () => Promise<ContractSetup>): void {
+  describe(`SipBackend contract: ${adapter}`, () => {
+    const setups: ContractSetup[] = [];
+    afterEach(async () => {
+      for (const setup of setups.splice(0)) await setup.dispose();
+    });
+
+    async function call(): Promise<ContractSetup & { delegate: Delegate; request: InviteRequest }> {
+      const setup = await factory();
+      setups.push(setup);
+      const delegate: Delegate = delegateMock();
+      const request: InviteRequest = {
+        requestUri: setup.bot.requestUri,
+        fromUser: 'talkdesk',
+        headers: { 'X-Talkdesk-Call-Sid': 'CA123' },
+        sdp: OUR_SDP,
+        log,
+        delegate,
+      };
+      return { ...setup, delegate, request };
+    }
+
+    async function failureOf(promise: Promise<unknown>): Promise<SipFailure> {
+      const err = await promise.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(SipFailure);
+      return err as SipFailure;
+    }
+
+    it('an answered INVITE becomes a leg with the Call-ID and the answer SDP; the bot saw our SDP and headers', async () => {
+      const { backend, bot, request } = await call();
+      const outgoing = backend.invite(request);
+      const invite = await bot.invite();
+      expect(invite.sdp).toBe(OUR_SDP);
+      expect(invite.header('x-talkdesk-call-sid')).toBe('CA123');
+      await bot.answer(BOT_SDP);
+      const leg = await outgoing.answered;
+      expect(leg.callId).toBe(invite.callId);
+      expect(leg.remoteSdp).toBe(BOT_SDP);
+      await Promise.all([leg.hangup(), bot.expectBye()]);
+    });
+
+    it('a 180 is reported as progress(180) before the answer', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      bot.ring(180);
+      await vi.waitFor(() => expect(delegate.onProgress).toHaveBeenCalledWith(180));
+      await bot.answer(BOT_SDP);
+      await Promise.all([(await outgoing.answered).hangup(), bot.expectBye()]);
+      expect(delegate.onProgress).toHaveBeenCalledTimes(1);
+    });
+
+    it('a bot BYE with escalation headers reaches onBye once, both headers readable case-insensitively', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      await bot.answer(BOT_SDP);
+      const leg = await outgoing.answered;
+      const status = await bot.bye({ 'X-Escalate': 'true', 'X-Escalation-Data': '{"queue":"billing"}' });
+      expect(status).toBe(200);
+      await vi.waitFor(() => expect(delegate.onBye).toHaveBeenCalledTimes(1));
+      const bye = delegate.onBye.mock.calls[0]![0];
+      expect(bye.get('x-escalate')).toBe('true');
+      expect(bye.get('X-ESCALATION-DATA')).toBe('{"queue":"billing"}');
+      expect(bye.has('X-Escalation-Data')).toBe(true);
+      await leg.hangup(); // after the bot's BYE: nothing to send, resolves
+      expect(bot.count('BYE')).toBe(0);
+    });
+
+    it('a 486 rejects `answered` with SipFailure rejected 486 (cause sip-486)', async () => {
+      const { backend, bot, request } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      await bot.reject(486, 'Busy Here');
+      const failure = await failureOf(outgoing.answered);
+      expect(failure.kind).toBe('rejected');
+      expect(failure.status).toBe(486);
+      expect(failure.cause).toBe('sip-486');
+    });
+
+    it('cancel() while ringing rejects `canceled` at once and the CANCEL reaches the bot', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      bot.ring(180);
+      await vi.waitFor(() => expect(delegate.onProgress).toHaveBeenCalledWith(180));
+      outgoing.cancel();
+      expect((await failureOf(outgoing.answered)).kind).toBe('canceled');
+      await bot.cancelArrives();
+      await bot.terminate();
+      outgoing.cancel(); // idempotent
+    });
+
+    it('cancel() before any provisional: the CANCEL goes once the bot rings, and a racing 2xx is ACKed and BYEd', async () => {
+      const { backend, bot, request } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      outgoing.cancel();
+      expect((await failureOf(outgoing.answered)).kind).toBe('canceled');
+      expect(bot.count('CANCEL')).toBe(0); // RFC 3261 §9.1: not before a provisional response
+      bot.ring(180);
+      await bot.cancelArrives();
+      await bot.answer(BOT_SDP); // the 2xx crossed the CANCEL
+      await bot.expectBye();
+    });
+
+    it('hangup(headers) sends one BYE carrying the headers; a second hangup sends nothing and never rejects', async () => {
+      const { backend, bot, request } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      await bot.answer(BOT_SDP);
+      const leg = await outgoing.answered;
+      const first = leg.hangup({ 'X-Reason': 'talkdesk-stop' });
+      const bye = await bot.expectBye();
+      expect(bye.get('x-reason')).toBe('talkdesk-stop');
+      await first;
+      await expect(leg.hangup({ 'X-Reason': 'again' })).resolves.toBeUndefined();
+      expect(bot.count('BYE')).toBe(1);
+    });
+
+    it('a re-INVITE reports the new remote SDP and is answered 200 with our SDP', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      await bot.answer(BOT_SDP);
+      const leg = await outgoing.answered;
+      const answer = await bot.reinvite(MOVED_BOT_SDP);
+      expect(answer.status).toBe(200);
+      expect(answer.body).toBe(OUR_SDP);
+      await vi.waitFor(() => expect(delegate.onRemoteSdp).toHaveBeenCalledWith(MOVED_BOT_SDP));
+      await Promise.all([leg.hangup(), bot.expectBye()]);
+    });
+
+    it('an INVITE while the backend is unavailable rejects `unavailable` and sends nothing', async () => {
+      const { backend, bot, request, makeUnavailable } = await call();
+      await makeUnavailable();
+      const outgoing = backend.invite(request);
+      expect((await failureOf(outgoing.answered)).kind).toBe('unavailable');
+      outgoing.cancel();
+      expect(bot.count('INVITE')).toBe(0);
+    });
+  });
+}
