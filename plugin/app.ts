@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { AppJson } from '../config/app-json.js';
 import type { PluginConfig } from '../config/schema.js';
 import { MediaClock } from '../media/clock.js';
 import { RtpPortPool } from '../media/port-pool.js';
@@ -38,8 +39,12 @@ function createBackend(config: PluginConfig, log: Logger): SipBackend {
   }
 }
 
-/** Wires one process: a shared media clock and port pool, a SIP backend, the registry and the Talkdesk server. */
-export async function startApp(config: PluginConfig, log: Logger): Promise<RunningApp> {
+/**
+ * Wires one process: a shared media clock and port pool, a SIP backend, the registry and the Talkdesk server.
+ * `appJson` (the loaded jambonz-app.json) is what the jambonz portal reads on the service path; without it the
+ * service path answers OPTIONS with 404.
+ */
+export async function startApp(config: PluginConfig, log: Logger, appJson?: AppJson): Promise<RunningApp> {
   const clock = new MediaClock();
   const ports = new RtpPortPool({ bindAddress: config.rtp.bindAddress, min: config.rtp.portMin, max: config.rtp.portMax });
   const escalation = compileRules(config.escalation.rules, config.escalation.defaultRingGroup);
@@ -50,7 +55,7 @@ export async function startApp(config: PluginConfig, log: Logger): Promise<Runni
   const server = createTalkdeskServer(config, log, (ws, upgrade) => {
     const call = new Call({ config, backend, clock, ports, escalation, log }, ws, upgrade, registry.nextId());
     registry.add(call);
-  });
+  }, { appJson });
   let port: number;
   try {
     port = await server.listen();

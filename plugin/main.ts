@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     log.warn('BOTS still holds the shipped EXAMPLE bot secret: listening on loopback only until you set your own');
   }
 
-  const app = await startApp(config, log).catch((err: Error) => {
+  const app = await startApp(config, log, loaded.appJson).catch((err: Error) => {
     log.fatal(err.message);
     process.exit(1);
   });

@@ -1,29 +1,39 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { AppJson } from '../config/app-json.js';
 import type { PluginConfig } from '../config/schema.js';
 import { authenticateUpgrade, type AuthenticatedUpgrade } from './auth.js';
+import { attachJambonzEndpoint, type PathUpgrades } from './jambonz-service.js';
+import { portalSchema } from './portal-schema.js';
+import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
 
 /** Kore's docs use the trailing slash, its flow export does not (protocol notes §1): both are the same route. */
-const TALKDESK_PATHS = new Set(['/audiosocket/talkdesk', '/audiosocket/talkdesk/']);
+const TALKDESK_PATHS = ['/audiosocket/talkdesk', '/audiosocket/talkdesk/'];
 
 export interface TalkdeskServer {
   listen(): Promise<number>;
-  /** stop accepting; live sockets are the calls' to close */
+  /** stop accepting; live Talkdesk sockets are the calls' to close, jambonz service sockets are closed here */
   close(): Promise<void>;
 }
 
+export interface TalkdeskServerOptions {
+  /** the loaded jambonz-app.json: `OPTIONS <JAMBONZ_SERVICE_PATH>` serves it to the jambonz portal, masked */
+  appJson?: AppJson;
+}
+
 /**
- * The HTTP(S) front: Talkdesk upgrades are authenticated before the upgrade completes, so a bad token costs one
- * HTTP response and never a call, a port or a SIP transaction.
+ * The HTTP(S) front, shared with @jambonz/node-client-ws (jambonz-service.ts): Talkdesk upgrades are authenticated
+ * before the upgrade completes, so a bad token costs one HTTP response and never a call, a port or a SIP
+ * transaction; the jambonz service path serves the settings schema to the portal.
  */
 export function createTalkdeskServer(
   config: PluginConfig,
   log: Logger,
   onStream: (ws: WebSocket, upgrade: AuthenticatedUpgrade) => void,
+  options: TalkdeskServerOptions = {},
 ): TalkdeskServer {
   const { listen } = config;
   const server =
@@ -36,30 +46,45 @@ export function createTalkdeskServer(
     perMessageDeflate: false, // 20 ms audio frames are base64 noise: compression costs CPU and saves nothing
   });
 
-  server.on('request', (req, res) => {
-    if (req.method === 'GET' && req.url === '/health') {
+  const talkdesk = (path: string): PathUpgrades => ({
+    path,
+    handleUpgrade(req, socket, head) {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const auth = authenticateUpgrade(url.searchParams, config.bots);
+      if (!auth.ok) {
+        rejectUpgrade(socket, auth.status, auth.reason);
+        const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+        log.warn({ remote, status: auth.status, reason: auth.reason, botId: url.searchParams.get('botId') }, 'upgrade refused');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => onStream(ws, auth));
+    },
+  });
+  const jambonz = attachJambonzEndpoint({
+    server,
+    log,
+    servicePath: config.jambonz.servicePath,
+    routes: TALKDESK_PATHS.map(talkdesk),
+  });
+
+  const portal = options.appJson ? portalSchema(options.appJson, config.jambonz.servicePath) : undefined;
+  if (portal && portal.dropped.length > 0) {
+    log.warn({ dropped: portal.dropped }, 'settings left out of the jambonz portal schema: keys must match ^[a-zA-Z0-9_]+$');
+  }
+  const portalBody = portal ? JSON.stringify(portal.schema) : undefined;
+
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const path = pathnameOf(req);
+    if (req.method === 'GET' && path === '/health') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       return;
     }
+    // the jambonz api-server asks this (Accept: application/json) when a call hook URL is saved in the portal
+    if (req.method === 'OPTIONS' && jambonz.isServicePath(path) && portalBody !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(portalBody);
+      return;
+    }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-  });
-
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', (err) => log.debug({ err: err.message }, 'upgrade socket error'));
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    if (!TALKDESK_PATHS.has(url.pathname)) {
-      rejectUpgrade(socket, 404, 'unknown path');
-      log.info({ remote, path: url.pathname }, 'upgrade refused: unknown path');
-      return;
-    }
-    const auth = authenticateUpgrade(url.searchParams, config.bots);
-    if (!auth.ok) {
-      rejectUpgrade(socket, auth.status, auth.reason);
-      log.warn({ remote, status: auth.status, reason: auth.reason, botId: url.searchParams.get('botId') }, 'upgrade refused');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => onStream(ws, auth));
   });
 
   return {
@@ -75,16 +100,10 @@ export function createTalkdeskServer(
       }),
     close: () =>
       new Promise((resolve) => {
+        jambonz.close();
         wss.close();
         server.close(() => resolve());
         server.closeIdleConnections();
       }),
   };
-}
-
-function rejectUpgrade(socket: Duplex, status: number, reason: string): void {
-  const body = `${reason}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
 }

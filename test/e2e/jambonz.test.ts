@@ -1,0 +1,307 @@
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import https from 'node:https';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { loadConfig } from '../../config/load.js';
+import { startApp, type RunningApp } from '../../plugin/app.js';
+import { JAMBONZ_SUBPROTOCOL, SETTINGS_ONLY_TEXT } from '../../plugin/jambonz-service.js';
+import { makeToken, talkdeskUrl } from '../support/fake-talkdesk.js';
+import { linesWith, type LogLine } from '../support/gateway.js';
+import { EXAMPLE_BOT } from '../support/talkdesk-call.js';
+import { requireTool } from '../support/tools.js';
+import { apiServerSchemaErrors, validateAppConfig } from '../unit/plugin/appenv-schema.js';
+
+// The jambonz side of the shared HTTP server (sip-notes §3.2, §3.4): the portal reads the settings schema with
+// OPTIONS on the service path, a jambonz feature-server connects there with subprotocol ws.jambonz.org, and neither
+// may disturb the Talkdesk routes or bring the process down.
+
+interface Running {
+  app: RunningApp;
+  logs: LogLine[];
+}
+
+let running: Running | undefined;
+afterEach(async () => {
+  const gw = running;
+  running = undefined;
+  if (!gw) return;
+  await gw.app.stop();
+  expect({ calls: gw.app.registry.size, rtpPorts: gw.app.ports.inUse }).toEqual({ calls: 0, rtpPorts: 0 });
+});
+
+/** The plugin as main.ts starts it, with the loaded jambonz-app.json, on ports no other test file uses. */
+async function startGateway(env: Record<string, string> = {}): Promise<Running> {
+  const loaded = loadConfig({
+    file: 'jambonz-app.json',
+    env: { LISTEN_PORT: '0', SIP_PORT: '0', RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24098', ...env },
+  });
+  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+  const logs: LogLine[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const text of chunk.toString().split('\n')) if (text) logs.push(JSON.parse(text) as LogLine);
+      done();
+    },
+  });
+  const app = await startApp(loaded.config, pino({ level: 'debug' }, sink), loaded.appJson);
+  return (running = { app, logs });
+}
+
+/** A jambonz feature-server's socket: open, with every message it receives parsed. */
+async function jambonzSocket(port: number, path = '/ccai'): Promise<{ ws: WebSocket; messages: Array<Record<string, unknown>> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, JAMBONZ_SUBPROTOCOL);
+  const messages: Array<Record<string, unknown>> = [];
+  ws.on('message', (data) => messages.push(JSON.parse(String(data)) as Record<string, unknown>));
+  await once(ws, 'open');
+  expect(ws.protocol).toBe(JAMBONZ_SUBPROTOCOL);
+  return { ws, messages };
+}
+
+/** What jambonz-feature-server sends first on a call whose hook is a ws URL (node-client-ws lib/client.js reads it). */
+function sessionNew(msgid: string, envVars: Record<string, unknown>): string {
+  const callSid = `call-${msgid}`;
+  return JSON.stringify({
+    type: 'session:new',
+    msgid,
+    call_sid: callSid,
+    hook: '/ccai',
+    data: {
+      call_sid: callSid,
+      account_sid: 'acct-1',
+      application_sid: 'app-1',
+      direction: 'inbound',
+      from: '+15550001111',
+      to: '+15550002222',
+      call_status: 'trying',
+      sip_status: 100,
+      env_vars: envVars,
+    },
+  });
+}
+
+/** Resolves with the status of a refused upgrade, or 101 when the socket opened (then closes it). */
+function upgradeStatus(url: string, opts: WebSocket.ClientOptions = {}, protocol?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocol, opts);
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** Every byte the server writes back to a raw upgrade request (after `before`, if given), until it closes. */
+async function rawUpgrade(port: number, path: string, opts: { headers?: string; before?: string } = {}): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(
+    `${opts.before ?? ''}GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${opts.headers ?? ''}\r\n`,
+  );
+  let text = '';
+  socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  await once(socket, 'close');
+  return text;
+}
+
+function goodTalkdeskUrl(port: number): string {
+  const token = makeToken(EXAMPLE_BOT.clientId, EXAMPLE_BOT.clientSecret);
+  return talkdeskUrl({ port, sipuri: '+17345551234', token, botId: EXAMPLE_BOT.botId, accountId: 'acc' });
+}
+
+async function options(port: number, path: string): Promise<{ status: number; type: string | null; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'OPTIONS', headers: { Accept: 'application/json' } });
+  return { status: res.status, type: res.headers.get('content-type'), body: await res.text() };
+}
+
+describe('the jambonz portal reads the settings with OPTIONS on the service path', () => {
+  it('gets the schema as JSON, valid for node-client-ws and the api-server, with no secret and no value in it', async () => {
+    const { app } = await startGateway({ DRACHTIO_SECRET: 'drachtio-admin-secret' });
+    const res = await options(app.port, '/ccai');
+    expect(res).toMatchObject({ status: 200, type: 'application/json' });
+    const schema = JSON.parse(res.body) as Record<string, Record<string, unknown>>;
+    expect(validateAppConfig(schema)).toEqual({ isValid: true, errors: [] });
+    expect(apiServerSchemaErrors(schema)).toEqual([]);
+    expect(schema['BOTS']).toMatchObject({ obscure: true, type: 'string' });
+    expect(schema['BOTS']).not.toHaveProperty('value');
+    expect(schema['DRACHTIO_SECRET']).toMatchObject({ obscure: true, default: '********' });
+    expect(res.body).not.toContain(EXAMPLE_BOT.clientSecret);
+    expect(res.body).not.toContain('drachtio-admin-secret');
+    expect(schema['LISTEN_PORT']).toMatchObject({ type: 'number', default: 8080 });
+
+    expect((await options(app.port, '/ccai/')).status).toBe(200);
+    expect((await options(app.port, '/ccai?x=1')).status).toBe(200);
+    expect((await options(app.port, '/other')).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${app.port}/health`)).status).toBe(200);
+  });
+
+  it('JAMBONZ_SERVICE_PATH="" turns the service off: OPTIONS and upgrades there get 404, Talkdesk still works', async () => {
+    const { app } = await startGateway({ JAMBONZ_SERVICE_PATH: '' });
+    expect((await options(app.port, '/ccai')).status).toBe(404);
+    expect(await upgradeStatus(`ws://127.0.0.1:${app.port}/ccai`, {}, JAMBONZ_SUBPROTOCOL)).toBe(404);
+    expect(await upgradeStatus(goodTalkdeskUrl(app.port))).toBe(101);
+  });
+});
+
+describe('a jambonz call on the service path', () => {
+  it('is acked with say + hangup, and logged with the env_vars names only', async () => {
+    const { app, logs } = await startGateway();
+    const { ws, messages } = await jambonzSocket(app.port);
+    ws.send(sessionNew('m-1', { BOTS: '[{"clientSecret":"portal-secret"}]', CCAI_SIP_HOST: '10.0.0.5' }));
+    await expect.poll(() => messages.length).toBe(1);
+    expect(messages[0]).toEqual({
+      type: 'ack',
+      msgid: 'm-1',
+      data: [
+        { verb: 'say', text: SETTINGS_ONLY_TEXT },
+        { verb: 'hangup', headers: { 'X-Reason': 'settings-endpoint' } },
+      ],
+    });
+    const [line] = linesWith(logs, 'jambonz call reached the settings endpoint: telling the caller and hanging up');
+    expect(line).toMatchObject({ callSid: 'call-m-1', from: '+15550001111', envVars: ['BOTS', 'CCAI_SIP_HOST'] });
+    expect(JSON.stringify(logs)).not.toContain('portal-secret');
+    ws.close();
+    await once(ws, 'close');
+  });
+
+  it('the service path wants the jambonz subprotocol: without it, 400', async () => {
+    const { app } = await startGateway();
+    expect(await upgradeStatus(`ws://127.0.0.1:${app.port}/ccai`)).toBe(400);
+    expect(await upgradeStatus(`ws://127.0.0.1:${app.port}/ccai/`, {}, JAMBONZ_SUBPROTOCOL)).toBe(101);
+  });
+
+  it('shutdown closes an open jambonz socket (1001) instead of waiting for it', async () => {
+    const gw = await startGateway();
+    running = undefined;
+    const { ws } = await jambonzSocket(gw.app.port);
+    const closed = once(ws, 'close');
+    await gw.app.stop();
+    const [code] = (await closed) as [number];
+    expect(code).toBe(1001);
+  });
+});
+
+describe('a malformed first frame on the service socket', () => {
+  it.each([
+    ['not JSON', 'garbage'],
+    ['a session:new without data', '{"type":"session:new","msgid":"m-2"}'],
+    ['no msgid', '{"type":"session:new","data":{}}'],
+    ['JSON null', 'null'],
+  ])('(%s) closes that socket only (1008): the process lives, other sockets go on', async (_name, frame) => {
+    const { app, logs } = await startGateway();
+    const bystander = await jambonzSocket(app.port);
+    const { ws } = await jambonzSocket(app.port);
+    const closed = once(ws, 'close');
+    ws.send(frame);
+    const [code] = (await closed) as [number];
+    expect(code).toBe(1008);
+    expect(linesWith(logs, 'jambonz socket closed: not a jambonz message')).toHaveLength(1);
+
+    // the socket opened before it, a Talkdesk upgrade and a new jambonz socket all still work
+    bystander.ws.send(sessionNew('m-3', {}));
+    await expect.poll(() => bystander.messages.length).toBe(1);
+    expect(bystander.messages[0]).toMatchObject({ type: 'ack', msgid: 'm-3' });
+    expect(await upgradeStatus(goodTalkdeskUrl(app.port))).toBe(101);
+    const later = await jambonzSocket(app.port);
+    later.ws.send(sessionNew('m-4', {}));
+    await expect.poll(() => later.messages.length).toBe(1);
+    bystander.ws.close();
+    later.ws.close();
+  });
+});
+
+describe('a jambonz message that makes a listener throw', () => {
+  it('closes that socket only (1011)', async () => {
+    const { app, logs } = await startGateway();
+    const { ws } = await jambonzSocket(app.port);
+    const closed = once(ws, 'close');
+    // node-client-ws copies every data field onto the Session: this one hides its say() from our handler
+    ws.send(JSON.stringify({ type: 'session:new', msgid: 'm-5', call_sid: 'c-5', data: { say: 'shadowed' } }));
+    const [code] = (await closed) as [number];
+    expect(code).toBe(1011);
+    expect(linesWith(logs, 'jambonz message handling failed: closing that socket')).toHaveLength(1);
+    expect(await upgradeStatus(goodTalkdeskUrl(app.port))).toBe(101);
+  });
+});
+
+describe('exactly one handler answers each upgrade', () => {
+  it('an unknown path gets one 404 with its reason, and the connection closes', async () => {
+    const { app, logs } = await startGateway();
+    const reply = await rawUpgrade(app.port, '/nope');
+    expect(reply.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    expect(reply).toMatch(/^HTTP\/1\.1 404 Not Found\r\n[\s\S]*\r\n\r\nunknown path\n$/);
+    expect(linesWith(logs, 'upgrade refused: unknown path')).toEqual([expect.objectContaining({ path: '/nope' })]);
+  });
+
+  it('a GET pipelined before an upgrade costs only that connection (node-client-ws would reject unhandled)', async () => {
+    const { app, logs } = await startGateway();
+    const before = 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+    for (const path of ['/nope', '/ccai']) {
+      const reply = await rawUpgrade(app.port, path, { before, headers: `Sec-WebSocket-Protocol: ${JAMBONZ_SUBPROTOCOL}\r\n` });
+      expect(reply).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+      expect(reply).not.toContain('101 Switching Protocols');
+    }
+    expect(linesWith(logs, 'upgrade failed: connection closed')).toHaveLength(2);
+    expect(await upgradeStatus(goodTalkdeskUrl(app.port))).toBe(101);
+    expect(await upgradeStatus(`ws://127.0.0.1:${app.port}/ccai`, {}, JAMBONZ_SUBPROTOCOL)).toBe(101);
+  });
+
+  it('a Talkdesk path without a token gets one 400, a bad token one 401, with reasons', async () => {
+    const { app } = await startGateway();
+    const missing = await rawUpgrade(app.port, '/audiosocket/talkdesk/?botId=x');
+    expect(missing.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    expect(missing).toMatch(/^HTTP\/1\.1 400 /);
+    const badUrl = goodTalkdeskUrl(app.port).replace(/token=[^&]+/, `token=${makeToken(EXAMPLE_BOT.clientId, 'wrong')}`);
+    const bad = await rawUpgrade(app.port, badUrl.slice(badUrl.indexOf('/audiosocket')));
+    expect(bad.match(/HTTP\/1\.1 /g)).toHaveLength(1);
+    expect(bad).toMatch(/^HTTP\/1\.1 401 /);
+  });
+});
+
+describe('Talkdesk over wss with the jambonz service on the same server', () => {
+  let dir: string;
+  let ca: Buffer;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'jambonz-wss-'));
+    await promisify(execFile)(requireTool('openssl'), [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
+    ]);
+    ca = await readFile(join(dir, 'cert.pem'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('a bad token gets 401, a good one opens; the portal reads the schema over https', async () => {
+    const { app } = await startGateway({ TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem') });
+    const good = goodTalkdeskUrl(app.port).replace('ws://', 'wss://');
+    const bad = good.replace(/token=[^&]+/, `token=${makeToken(EXAMPLE_BOT.clientId, 'wrong')}`);
+    expect(await upgradeStatus(bad, { ca })).toBe(401);
+    expect(await upgradeStatus(good, { ca })).toBe(101);
+    expect(await upgradeStatus(`wss://127.0.0.1:${app.port}/ccai`, { ca }, JAMBONZ_SUBPROTOCOL)).toBe(101);
+
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      https
+        .request({ host: '127.0.0.1', port: app.port, path: '/ccai', method: 'OPTIONS', ca }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        })
+        .on('error', reject)
+        .end();
+    });
+    expect(status).toBe(200);
+  });
+});
