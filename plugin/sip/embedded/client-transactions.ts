@@ -52,6 +52,11 @@ export class InviteClientTransaction extends Transaction<InviteClientState, 'A' 
     this.timers.start('B', this.ctx.timers.B, () => this.timeOut());
   }
 
+  /** no final response yet: a lost connection fails it (RFC 3261 §17.1.4) */
+  get awaitsFinalResponse(): boolean {
+    return this.state === 'calling' || this.state === 'proceeding';
+  }
+
   /**
    * RFC 3261 §9.1: once CANCEL is sent, a final response should follow; without one in 64*T1 the INVITE is
    * considered cancelled. Re-arms Timer B in Proceeding for that (Proceeding has no timer of its own).
@@ -149,8 +154,13 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
     });
   }
 
+  /** no final response yet: a lost connection fails it (RFC 3261 §17.1.4) */
+  get awaitsFinalResponse(): boolean {
+    return this.state === 'trying' || this.state === 'proceeding';
+  }
+
   receiveResponse(response: IncomingMessage): void {
-    if (this.state !== 'trying' && this.state !== 'proceeding') return; // Completed absorbs retransmissions
+    if (!this.awaitsFinalResponse) return; // Completed absorbs retransmissions
     if (response.sip.status! < 200) {
       if (this.state === 'trying') {
         this.transition('proceeding', ['F']);

@@ -134,10 +134,15 @@ export class SipStack implements TransportUser {
   }
 
   connectionLost(peer: Destination, error: Error): void {
-    this.opts.log.warn({ peer: `${peer.host}:${peer.port}`, reason: error.message }, 'SIP connection lost');
-    for (const txn of [...this.clientTransactions.values(), ...this.serverTransactions.values()]) {
-      if (sameDestination(txn.destination, peer)) txn.connectionLost(error);
-    }
+    // Only requests still waiting for their final response can fail; the rest finish on their own (zero) timers.
+    // A peer closing a connection nothing waits on is ordinary: a bot done with its calls.
+    const waiting = [...this.clientTransactions.values()].filter(
+      (txn) => txn.awaitsFinalResponse && sameDestination(txn.destination, peer),
+    );
+    const details = { peer: `${peer.host}:${peer.port}`, reason: error.message, transactions: waiting.length };
+    if (waiting.length > 0) this.opts.log.warn(details, 'SIP connection lost');
+    else this.opts.log.debug(details, 'SIP connection closed by the peer');
+    for (const txn of waiting) txn.connectionLost(error);
   }
 
   uses(peer: Destination): boolean {

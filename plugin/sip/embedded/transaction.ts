@@ -43,7 +43,7 @@ export abstract class Transaction<State extends string, TimerName extends string
     return this.ctx.destination;
   }
 
-  /** The connection to our destination was lost (RFC 3261 §17.1.4, §17.2.4): handled as a send error. */
+  /** The connection to our destination was lost (RFC 3261 §17.1.4): handled as a send error. */
   connectionLost(err: Error): void {
     if (this.current !== 'terminated') this.onSendError(err);
   }

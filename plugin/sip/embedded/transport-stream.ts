@@ -101,6 +101,7 @@ export class StreamTransport implements SipTransport {
 
   private open(peer: Destination): StreamConnection {
     const { socket, readyEvent } = this.flavor.connect(peer, this.opts.bindAddress);
+    this.opts.log.debug({ peer: `${peer.host}:${peer.port}` }, `SIP ${this.protocol} connection opened`);
     return this.track(peer, socket, readyEvent);
   }
 
