@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { requireTool } from '../../support/tools.js';
+import { requireTool } from './tools.js';
 
 const run = promisify(execFile);
 

@@ -51,6 +51,11 @@ export interface SippOptions {
   rtpEcho?: boolean;
   /** The process is killed (and the run fails) after this long. Default 25 s. */
   timeoutMs?: number;
+  /**
+   * The URI bot scenarios put in their Contact (`[contact]`). Default: sipp's own address and transport. Behind socat
+   * on TLS it must be socat's port and `;transport=tls`, or the plugin would bypass socat (sip-notes §2.4).
+   */
+  contact?: string;
   /** Appended to the command line, e.g. `['-s', 'bot']` or `['-key', 'rtp_port', '16510']`. */
   extraArgs?: string[];
 }
@@ -148,6 +153,7 @@ async function launch(opts: SippOptions, staging: Staging): Promise<SippProcess>
     ...['-sf', opts.scenario, '-t', transport, '-i', '127.0.0.1', '-p', String(opts.sipPort)],
     ...['-mi', '127.0.0.1', '-mp', String(opts.mediaPort)],
     ...(opts.rtpEcho === true ? ['-rtp_echo'] : []),
+    ...['-key', 'contact', opts.contact ?? `sip:bot@127.0.0.1:${opts.sipPort};transport=${transport === 'u1' ? 'udp' : 'tcp'}`],
     ...['-m', '1', '-nostdin'],
     ...['-trace_err', '-error_file', log('errors.log')],
     ...['-trace_msg', '-message_file', log('messages.log')],

@@ -10,7 +10,7 @@ import type { EmbeddedSipBackend } from '../../../plugin/sip/embedded/backend.js
 import { loopbackBackend, sdpOffer } from './backend-fixture.js';
 import { BOT_SDP } from './fake-uas.js';
 import { StreamPeer } from './stream-peer.js';
-import { CERT_NAME, makeTestPki, type KeyPair, type TestPki } from './test-pki.js';
+import { CERT_NAME, makeTestPki, type KeyPair, type TestPki } from '../../support/pki.js';
 
 // SIP over TLS against a Node TLS peer with certificates made by openssl: every verification failure must end the
 // INVITE with a transport SipFailure that says why, in words an operator can act on, and names the setting.
