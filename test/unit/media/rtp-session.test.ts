@@ -86,6 +86,9 @@ describe('RtpSession', () => {
     session.start(remoteOf(peer));
     await new Promise((r) => setTimeout(r, 1000));
     session.close();
+    // the last datagram may still be in flight when close() returns: compare once everything sent has arrived
+    const sent = session.stats.packetsSent;
+    await waitFor(() => peer.received.length >= sent);
 
     const got = peer.received;
     // ~49 frames (the first is 20-40 ms after start); loose bounds for a busy machine
