@@ -133,6 +133,13 @@ describe('EmbeddedSipBackend over TLS', () => {
     expect(failure.message).toMatch(/requires a client certificate.*; set SIP_TLS_CERT_FILE and SIP_TLS_KEY_FILE/);
   });
 
+  it('a CCAI server that resets the connection right after the handshake: a client certificate is named as the likely cause', async () => {
+    const s = await setup(pki.server, {});
+    s.peer.server.prependListener('secureConnection', (socket: TLSSocket) => socket.destroy());
+    const failure = await failureOf(s);
+    expect(failure.message).toMatch(/requires a client certificate \((closed right after the handshake|ECONNRESET)\); set SIP_TLS_CERT_FILE/);
+  });
+
   it('mutual TLS: presents SIP_TLS_CERT_FILE, and a bot opening a new TLS connection to our Contact is heard', async () => {
     const s = await setup(
       pki.server,
