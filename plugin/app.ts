@@ -7,7 +7,7 @@ import { Call } from './call.js';
 import { CallEnds } from './call-end.js';
 import { compileRules } from './escalation.js';
 import { CallRegistry } from './registry.js';
-import { createTalkdeskServer } from './server.js';
+import { createTalkdeskServer, type TalkdeskServer } from './server.js';
 import type { SipBackend } from './sip/backend.js';
 import { EmbeddedSipBackend } from './sip/embedded/backend.js';
 
@@ -20,6 +20,8 @@ export interface RunningApp {
   clock: MediaClock;
   /** stop accepting, end live calls (stop{error} + BYE), release everything */
   stop(): Promise<void>;
+  /** re-read the wss certificate and key (SIGHUP); live sockets keep theirs */
+  reloadCertificate: TalkdeskServer['reloadCertificate'];
 }
 
 function createBackend(config: PluginConfig, log: Logger): SipBackend {
@@ -75,6 +77,7 @@ export async function startApp(config: PluginConfig, log: Logger, appJson?: AppJ
     backend,
     ports,
     clock,
+    reloadCertificate: (trigger) => server.reloadCertificate(trigger),
     stop: () =>
       (stopping ??= (async () => {
         const closed = server.close();

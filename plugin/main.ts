@@ -31,6 +31,13 @@ async function main(): Promise<void> {
       },
     );
   };
+  // certbot/cert-manager renewals are also picked up by watching the files; SIGHUP is the explicit nudge (a deploy
+  // hook's `kill -HUP`). Without a listener Node would end the process on SIGHUP.
+  process.on('SIGHUP', () => {
+    void app.reloadCertificate('SIGHUP').then((result) => {
+      if (!result.ok && !config.listen.tlsCertFile) log.info({ signal: 'SIGHUP' }, result.reason);
+    });
+  });
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
 }

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from 'pino';
@@ -8,6 +7,7 @@ import type { PluginConfig } from '../config/schema.js';
 import { authenticateUpgrade, type AuthenticatedUpgrade } from './auth.js';
 import { attachJambonzEndpoint, type PathUpgrades } from './jambonz-service.js';
 import { portalSchema } from './portal-schema.js';
+import { CertificateReloader, readCertificatePair, type CertificateReload } from './tls-reload.js';
 import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
 
 /** Kore's docs use the trailing slash, its flow export does not (protocol notes §1): both are the same route. */
@@ -17,6 +17,11 @@ export interface TalkdeskServer {
   listen(): Promise<number>;
   /** stop accepting; live Talkdesk sockets are the calls' to close, jambonz service sockets are closed here */
   close(): Promise<void>;
+  /**
+   * Re-read TLS_CERT_FILE/TLS_KEY_FILE (SIGHUP); the files are also watched. New connections get the new pair, live
+   * ones keep theirs; a pair that does not load leaves the current one in place. Without TLS there is nothing to do.
+   */
+  reloadCertificate(trigger?: string): Promise<CertificateReload>;
 }
 
 export interface TalkdeskServerOptions {
@@ -36,10 +41,17 @@ export function createTalkdeskServer(
   options: TalkdeskServerOptions = {},
 ): TalkdeskServer {
   const { listen } = config;
-  const server =
-    listen.tlsCertFile && listen.tlsKeyFile
-      ? https.createServer({ cert: readFileSync(listen.tlsCertFile), key: readFileSync(listen.tlsKeyFile) })
-      : http.createServer();
+  let server: http.Server;
+  let tls: CertificateReloader | undefined;
+  if (listen.tlsCertFile && listen.tlsKeyFile) {
+    const files = { certFile: listen.tlsCertFile, keyFile: listen.tlsKeyFile };
+    const pair = readCertificatePair(files);
+    const secure = https.createServer(pair);
+    tls = new CertificateReloader(secure, files, pair, log.child({ component: 'tls' }));
+    server = secure;
+  } else {
+    server = http.createServer();
+  }
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.talkdesk.maxFrameBytes, // larger frames: ws closes with 1009
@@ -87,6 +99,8 @@ export function createTalkdeskServer(
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
 
+  if (tls) tls.watch();
+
   return {
     listen: () =>
       new Promise((resolve, reject) => {
@@ -100,10 +114,15 @@ export function createTalkdeskServer(
       }),
     close: () =>
       new Promise((resolve) => {
+        tls?.close();
         jambonz.close();
         wss.close();
         server.close(() => resolve());
         server.closeIdleConnections();
       }),
+    reloadCertificate: (trigger = 'request') =>
+      tls
+        ? tls.reload(trigger)
+        : Promise.resolve({ ok: false, reason: 'no TLS_CERT_FILE/TLS_KEY_FILE: this server speaks plain ws://' }),
   };
 }
