@@ -63,7 +63,7 @@ const CLOSE_GRACE_MS = 1_000;
 export const SETTINGS_ONLY_TEXT =
   'This number is routed to the Talkdesk gateway settings endpoint, which does not take calls. Goodbye.';
 
-/** An upgrade handler for one exact pathname, run by node-client-ws before any of its own code. */
+/** The handler of one exact pathname (query ignored), which node-client-ws delegates to before any of its own code. */
 export interface PathUpgrades {
   path: string;
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
@@ -127,7 +127,7 @@ export function attachJambonzEndpoint(opts: JambonzEndpointOptions): JambonzEndp
     server: { on: (event, listener) => event === 'upgrade' && upgradeListeners.push(listener) },
     logger: log,
     middlewares: [serviceUpgradeGate],
-    externalWss: opts.routes.map((route) => ({ path: route.path, wss: asExternalWss(route, log) })),
+    externalWss: opts.routes.map((route) => ({ path: route.path, wss: asExternalWss(route) })),
   });
   const [routeUpgrade] = upgradeListeners;
   if (upgradeListeners.length !== 1 || !routeUpgrade) {
@@ -168,19 +168,11 @@ export function attachJambonzEndpoint(opts: JambonzEndpointOptions): JambonzEndp
 
 /**
  * node-client-ws hands a delegated upgrade to `wss.handleUpgrade(req, socket, head, cb)` and expects `cb(ws)` to
- * emit 'connection'. Our route reports its sockets itself (with what it authenticated), so `cb` is not needed; what
- * matters is that nothing thrown escapes, because the caller is an async 'upgrade' listener without a catch.
+ * emit 'connection'. Our route reports its sockets itself, with what it authenticated, so `cb` and `emit` go unused.
  */
-function asExternalWss(route: PathUpgrades, log: Logger): ExternalWss {
+function asExternalWss(route: PathUpgrades): ExternalWss {
   return {
-    handleUpgrade: (req, socket, head) => {
-      try {
-        route.handleUpgrade(req, socket, head);
-      } catch (err) {
-        log.error({ err, path: route.path }, 'upgrade handler failed');
-        socket.destroy();
-      }
-    },
+    handleUpgrade: (req, socket, head) => route.handleUpgrade(req, socket, head),
     emit: () => false,
   };
 }
