@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, realpathSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { Logger } from 'pino';
 
@@ -46,10 +46,13 @@ export const CERT_RELOAD_DEBOUNCE_MS = 500;
  * The directories are watched, not the files: certbot and cert-manager replace files by rename (a watch on the old
  * inode would go deaf after the first renewal). The directory of each file's real path is watched too (certbot's
  * `live/` symlinks point into `archive/`), and the set of watched directories is re-armed after every reload,
- * because Kubernetes secret volumes point the symlinks at a fresh timestamped directory each update.
+ * because Kubernetes secret volumes point the symlinks at a fresh timestamped directory each update. Only events
+ * naming one of those files (or a Kubernetes `..` entry) count, so a busy shared directory causes no reloads.
  */
 export class CertificateReloader {
   private readonly watchers = new Map<string, FSWatcher>();
+  /** the names in the watched directories whose change means the pair may have changed */
+  private readonly names = new Set<string>();
   private debounce: NodeJS.Timeout | undefined;
   /** reloads run one at a time, in order: a SIGHUP during a watch-triggered reload waits for it */
   private queue: Promise<unknown> = Promise.resolve();
@@ -128,8 +131,9 @@ export class CertificateReloader {
     return { ok: true, changed: true, ...described };
   }
 
-  private onDirectoryEvent(): void {
-    if (this.closed) return;
+  private onDirectoryEvent(filename: string | null): void {
+    // other files in a shared directory (/etc/ssl/private) are not ours; Kubernetes swaps `..data`
+    if (this.closed || (filename !== null && !this.names.has(filename) && !filename.startsWith('..'))) return;
     clearTimeout(this.debounce);
     this.debounce = setTimeout(() => void this.reload('file change'), this.debounceMs);
     this.debounce.unref();
@@ -138,10 +142,14 @@ export class CertificateReloader {
   /** Watch exactly the directories the files (and their symlink targets) live in now. */
   private rearm(): void {
     const wanted = new Set<string>();
+    this.names.clear();
     for (const file of [this.files.certFile, this.files.keyFile]) {
       wanted.add(dirname(file));
+      this.names.add(basename(file));
       try {
-        wanted.add(dirname(realpathSync(file)));
+        const real = realpathSync(file);
+        wanted.add(dirname(real));
+        this.names.add(basename(real));
       } catch {
         // mid-rename: the next event re-arms
       }
@@ -154,7 +162,7 @@ export class CertificateReloader {
     for (const dir of wanted) {
       if (this.watchers.has(dir)) continue;
       try {
-        const watcher = watch(dir, { persistent: false }, () => this.onDirectoryEvent());
+        const watcher = watch(dir, { persistent: false }, (_event, filename) => this.onDirectoryEvent(filename));
         watcher.on('error', (err) => {
           this.log.warn({ dir, err: err.message }, 'TLS certificate directory watch failed: reload with SIGHUP');
           watcher.close();

@@ -178,6 +178,15 @@ describe('wss certificate reload', () => {
     await expect.poll(() => servedFingerprint(gw.app.port), { timeout: 5_000, interval: 100 }).toBe(certs.b.fingerprint);
   });
 
+  it('other files changing in the same directory cause no reload', async () => {
+    const files = await liveDir(certs.a);
+    const gw = await gatewayWith(files);
+    await renameOver(join(files.cert, '..', 'README'), 'not ours\n');
+    await writeFile(join(files.cert, '..', 'other.log'), 'busy\n');
+    await new Promise((resolve) => setTimeout(resolve, 800)); // past the 500 ms debounce
+    expect(gw.logs.filter((l) => l['component'] === 'tls')).toEqual([]);
+  });
+
   it('without TLS there is nothing to reload', async () => {
     const gw = await startGateway({ RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24098' });
     expect(await gw.app.reloadCertificate('SIGHUP')).toEqual({ ok: false, reason: expect.stringMatching(/plain ws:\/\//) });
