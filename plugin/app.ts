@@ -9,6 +9,7 @@ import { compileRules } from './escalation.js';
 import { CallRegistry } from './registry.js';
 import { createTalkdeskServer, type TalkdeskServer } from './server.js';
 import type { SipBackend } from './sip/backend.js';
+import { DrachtioSipBackend } from './sip/drachtio/backend.js';
 import { EmbeddedSipBackend } from './sip/embedded/backend.js';
 
 export interface RunningApp {
@@ -37,16 +38,15 @@ function createBackend(config: PluginConfig, log: Logger): SipBackend {
         log: log.child({ component: 'sip' }),
       });
     case 'drachtio':
-      throw new Error('SIP_BACKEND=drachtio: the drachtio-srf backend is not built yet; use SIP_BACKEND=embedded');
+      return new DrachtioSipBackend(DrachtioSipBackend.optionsFrom(config, log.child({ component: 'sip' })));
   }
 }
 
 /**
  * Wires one process: a shared media clock and port pool, a SIP backend, the registry and the Talkdesk server.
- * `appJson` (the loaded jambonz-app.json) is what the jambonz portal reads on the service path; without it the
- * service path answers OPTIONS with 404.
+ * `appJson` (the loaded jambonz-app.json) is what the jambonz portal reads on the service path.
  */
-export async function startApp(config: PluginConfig, log: Logger, appJson?: AppJson): Promise<RunningApp> {
+export async function startApp(config: PluginConfig, log: Logger, appJson: AppJson): Promise<RunningApp> {
   const clock = new MediaClock();
   const ports = new RtpPortPool({ bindAddress: config.rtp.bindAddress, min: config.rtp.portMin, max: config.rtp.portMax });
   const escalation = compileRules(config.escalation.rules, config.escalation.defaultRingGroup);

@@ -5,16 +5,13 @@ import https from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
-import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { loadConfig } from '../../config/load.js';
-import { startApp, type RunningApp } from '../../plugin/app.js';
 import { JAMBONZ_SUBPROTOCOL, SETTINGS_ONLY_TEXT } from '../../plugin/jambonz-service.js';
 import { makeToken, talkdeskUrl } from '../support/fake-talkdesk.js';
-import { linesWith, type LogLine } from '../support/gateway.js';
+import { linesWith, type Gateway } from '../support/gateway.js';
+import { gatewayPerTest } from './gateway-per-test.js';
 import { EXAMPLE_BOT } from '../support/talkdesk-call.js';
 import { requireTool } from '../support/tools.js';
 import { apiServerSchemaErrors, validateAppConfig } from '../unit/plugin/appenv-schema.js';
@@ -23,37 +20,10 @@ import { apiServerSchemaErrors, validateAppConfig } from '../unit/plugin/appenv-
 // OPTIONS on the service path, a jambonz feature-server connects there with subprotocol ws.jambonz.org, and neither
 // may disturb the Talkdesk routes or bring the process down.
 
-interface Running {
-  app: RunningApp;
-  logs: LogLine[];
-}
-
-let running: Running | undefined;
-afterEach(async () => {
-  const gw = running;
-  running = undefined;
-  if (!gw) return;
-  await gw.app.stop();
-  expect({ calls: gw.app.registry.size, rtpPorts: gw.app.ports.inUse }).toEqual({ calls: 0, rtpPorts: 0 });
-});
-
-/** The plugin as main.ts starts it, with the loaded jambonz-app.json, on ports no other test file uses. */
-async function startGateway(env: Record<string, string> = {}): Promise<Running> {
-  const loaded = loadConfig({
-    file: 'jambonz-app.json',
-    env: { LISTEN_PORT: '0', SIP_PORT: '0', RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24098', ...env },
-  });
-  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  const logs: LogLine[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString().split('\n')) if (text) logs.push(JSON.parse(text) as LogLine);
-      done();
-    },
-  });
-  const app = await startApp(loaded.config, pino({ level: 'debug' }, sink), loaded.appJson);
-  return (running = { app, logs });
-}
+/** The plugin as main.ts starts it, with the loaded jambonz-app.json, on RTP ports no other test file uses. */
+const startGatewayPerTest = gatewayPerTest();
+const startGateway = (env: Record<string, string> = {}): Promise<Gateway> =>
+  startGatewayPerTest({ RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24098', ...env });
 
 /** A jambonz feature-server's socket: open, with every message it receives parsed. */
 async function jambonzSocket(port: number, path = '/ccai'): Promise<{ ws: WebSocket; messages: Array<Record<string, unknown>> }> {
@@ -185,7 +155,6 @@ describe('a jambonz call on the service path', () => {
 
   it('shutdown closes an open jambonz socket (1001) instead of waiting for it', async () => {
     const gw = await startGateway();
-    running = undefined;
     const { ws } = await jambonzSocket(gw.app.port);
     const closed = once(ws, 'close');
     await gw.app.stop();

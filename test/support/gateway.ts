@@ -54,7 +54,7 @@ export async function startGateway(
     },
   });
   const log = pino({ level: 'debug' }, sink);
-  const app = await startApp(loaded.config, log);
+  const app = await startApp(loaded.config, log, loaded.appJson);
   return { app, logs, stop: () => app.stop() };
 }
 
