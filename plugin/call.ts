@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws';
 import type { PluginConfig } from '../config/schema.js';
 import type { MediaClock } from '../media/clock.js';
 import type { RtpPortPool } from '../media/port-pool.js';
-import { RtpSession } from '../media/rtp-session.js';
+import { RtpSession, type RtpSessionStats } from '../media/rtp-session.js';
 import { buildOffer, parseAnswer } from '../media/sdp.js';
 import { SrtpNegotiation } from '../media/srtp-negotiation.js';
 import { accountAllowed, type AuthenticatedUpgrade } from './auth.js';
@@ -25,6 +25,17 @@ export interface CallDeps {
 }
 
 type StartFrame = Extract<TalkdeskFrame, { kind: 'start' }>;
+
+/** The end of a call with what it carried: the 'call ended' log line, and what metrics count. */
+export interface CallSummary extends CallEnd {
+  durationMs: number;
+  /** from the authenticated upgrade to the bot's answer; absent when it never answered */
+  setupMs?: number;
+  talkMs: number;
+  digitsFromBot: number;
+  talkdesk: TalkdeskStream['stats'];
+  rtp?: RtpSessionStats;
+}
 
 /**
  * One Talkdesk stream and the SIP call it becomes, from the authenticated upgrade to the last released port.
@@ -49,9 +60,9 @@ export class Call {
   /** the one setup deadline running: waiting for `start`, then for the bot to answer */
   private deadline: NodeJS.Timeout | undefined;
   private ending = false;
-  private resolveFinished!: (end: CallEnd) => void;
-  /** Resolves with how the call ended, once everything it held is released. Never rejects. */
-  readonly finished = new Promise<CallEnd>((resolve) => (this.resolveFinished = resolve));
+  private resolveFinished!: (summary: CallSummary) => void;
+  /** Resolves with how the call ended and what it carried, once everything it held is released. Never rejects. */
+  readonly finished = new Promise<CallSummary>((resolve) => (this.resolveFinished = resolve));
   private readonly startedAt = performance.now();
   private answeredAt: number | undefined;
   private digitsFromBot = 0;
@@ -219,21 +230,21 @@ export class Call {
    * 4. RTP socket closed and its port back to the pool;
    * 5. the WebSocket closed (Talkdesk gets closeWaitMs to close first after our stop).
    */
-  end(end: CallEnd): Promise<CallEnd> {
+  end(end: CallEnd): Promise<CallSummary> {
     if (!this.ending) {
       this.ending = true;
       this.teardown(end).then(
-        () => this.resolveFinished(end),
+        () => this.resolveFinished(this.summarize(end)),
         (err: unknown) => {
           this.log.error({ err }, 'teardown failed');
-          this.resolveFinished(end);
+          this.resolveFinished(this.summarize(end));
         },
       );
     }
     return this.finished;
   }
 
-  private async teardown(end: CallEnd): Promise<CallEnd> {
+  private async teardown(end: CallEnd): Promise<void> {
     const { talkdesk } = this.deps.config;
     this.setDeadline(undefined);
     const command = stopCommandFor(end.outcome);
@@ -256,22 +267,20 @@ export class Call {
     const sipDone = this.endSipLeg(end);
     this.rtp?.close();
     await Promise.all([sipDone, this.stream.close(talkdesk.closeWaitMs)]);
+    this.log.info(this.summarize(end), 'call ended');
+  }
 
-    this.log.info(
-      {
-        outcome: end.outcome,
-        cause: end.cause,
-        ringGroup: end.ringGroup,
-        detail: end.detail,
-        durationMs: Math.round(performance.now() - this.startedAt),
-        talkMs: this.answeredAt === undefined ? 0 : Math.round(performance.now() - this.answeredAt),
-        digitsFromBot: this.digitsFromBot,
-        talkdesk: this.stream.stats,
-        rtp: this.rtp?.stats,
-      },
-      'call ended',
-    );
-    return end;
+  private summarize(end: CallEnd): CallSummary {
+    const now = performance.now();
+    return {
+      ...end,
+      durationMs: Math.round(now - this.startedAt),
+      setupMs: this.answeredAt === undefined ? undefined : Math.round(this.answeredAt - this.startedAt),
+      talkMs: this.answeredAt === undefined ? 0 : Math.round(now - this.answeredAt),
+      digitsFromBot: this.digitsFromBot,
+      talkdesk: { ...this.stream.stats },
+      rtp: this.rtp && { ...this.rtp.stats },
+    };
   }
 
   private async endSipLeg(end: CallEnd): Promise<void> {
