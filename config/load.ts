@@ -40,6 +40,14 @@ const SETTINGS = {
   DRACHTIO_TLS: 'boolean',
   DRACHTIO_TLS_CA_FILE: 'string',
   JAMBONZ_SERVICE_PATH: 'string',
+  MAX_CALLS: 'number',
+  SHUTDOWN_GRACE_MS: 'number',
+  RTP_TIMEOUT_MS: 'number',
+  TALKDESK_TIMEOUT_MS: 'number',
+  MAX_CALL_MS: 'number',
+  AGENT_ASSIST_CALLS: 'string',
+  METRICS_HOST: 'string',
+  METRICS_PORT: 'number',
   SIP_HEADERS: 'string',
   INVITE_TIMEOUT_MS: 'number',
   RTP_BIND_ADDRESS: 'string',
@@ -67,6 +75,8 @@ const TRANSPORTS: readonly SipTransport[] = ['udp', 'tcp', 'tls'];
 const TALKDESK_PATHS = ['/audiosocket/talkdesk', '/audiosocket/talkdesk/'];
 /** one hour: beyond that a value is a unit mistake (seconds typed as ms × 1000), and setTimeout caps at 2^31-1 */
 const MAX_TIMEOUT_MS = 3_600_000;
+/** a day: no Talkdesk call legitimately streams longer, and it stays far below setTimeout's 2^31-1 ms cap */
+const MAX_CALL_MS = 86_400_000;
 /** Talkdesk hands ringGroup to the flow as is; a public bridge caps it near 256 (talkdesk-protocol.md §3.4) */
 const MAX_RING_GROUP_CHARS = 256;
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
@@ -207,6 +217,18 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
       markTimeoutMs: timeout('MARK_TIMEOUT_MS'),
       closeWaitMs: timeout('CLOSE_WAIT_MS'),
       maxFrameBytes: r.integer('MAX_FRAME_BYTES', 1024, 16_777_216),
+    },
+    limits: {
+      maxCalls: r.integer('MAX_CALLS', 1, 100_000),
+      shutdownGraceMs: timeout('SHUTDOWN_GRACE_MS'),
+      rtpTimeoutMs: timeout('RTP_TIMEOUT_MS'),
+      talkdeskTimeoutMs: timeout('TALKDESK_TIMEOUT_MS'),
+      maxCallMs: r.integer('MAX_CALL_MS', 1000, MAX_CALL_MS, `must be an integer number of milliseconds between 1000 and ${MAX_CALL_MS} (24 h)`),
+    },
+    agentAssist: { calls: r.oneOf('AGENT_ASSIST_CALLS', ['two', 'one'] as const) },
+    metrics: {
+      host: r.ip('METRICS_HOST'),
+      port: r.integer('METRICS_PORT', 0, 65535, 'must be an integer between 0 (any free port) and 65535'),
     },
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS),
   };

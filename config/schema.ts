@@ -90,6 +90,23 @@ export interface PluginConfig {
     srtp: 'off' | 'optional' | 'required';
   };
   escalation: { rules: EscalationRule[]; defaultRingGroup: string };
+  /** admission, shutdown and the limits that end a call that went quiet or ran too long */
+  limits: {
+    /** concurrent calls; past it upgrades get 503 and /ready says 429 */
+    maxCalls: number;
+    /** SIGTERM: live calls get this long to finish before they are ended with stop{error} + BYE */
+    shutdownGraceMs: number;
+    /** no RTP from the bot for this long ends the call (media-timeout) */
+    rtpTimeoutMs: number;
+    /** no frame from Talkdesk for this long ends the call (talkdesk-timeout) */
+    talkdeskTimeoutMs: number;
+    /** a call longer than this is ended (max-duration) */
+    maxCallMs: number;
+  };
+  /** agentassist=true streams (listen-only): each track its own call to the bot, or both tracks mixed into one */
+  agentAssist: { calls: 'two' | 'one' };
+  /** Prometheus metrics: GET /metrics on their own listener */
+  metrics: { host: string; port: number };
   talkdesk: {
     /** how long an authenticated socket may wait for `start` */
     startTimeoutMs: number;

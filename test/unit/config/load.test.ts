@@ -103,6 +103,15 @@ describe('the shipped jambonz-app.json', () => {
     expect(errorsFor({ DRACHTIO_SECRET: 'x', SIP_BACKEND: 'drachtio', DRACHTIO_TLS: 'maybe' })).toEqual([expect.stringMatching(/^DRACHTIO_TLS: must be true or false/)]);
   });
 
+  it('the admission, timeout, agent-assist and metrics settings load typed, with their defaults', () => {
+    const config = configFor({ MAX_CALLS: '2', AGENT_ASSIST_CALLS: 'one' });
+    expect(config.limits).toEqual({ maxCalls: 2, shutdownGraceMs: 30000, rtpTimeoutMs: 10000, talkdeskTimeoutMs: 10000, maxCallMs: 7200000 });
+    expect(config.agentAssist).toEqual({ calls: 'one' });
+    expect(config.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
+    expect(errorsFor({ MAX_CALL_MS: '90000000' })).toEqual([expect.stringMatching(/^MAX_CALL_MS: must be an integer number of milliseconds between 1000 and 86400000/)]);
+    expect(errorsFor({ MAX_CALLS: '0' })).toEqual([expect.stringMatching(/^MAX_CALLS: must be an integer between 1 and 100000/)]);
+  });
+
   it('the TLS, SRTP, drachtio and portal settings load typed, with their defaults', () => {
     const config = configFor({ CCAI_TLS_VERIFY: 'false', CCAI_TLS_SERVERNAME: 'ccai.example.com', SRTP: 'required' });
     expect(config.sip.tls).toEqual({ port: 5081, verify: false, serverName: 'ccai.example.com' });
