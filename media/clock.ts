@@ -143,6 +143,12 @@ export class MediaClock {
     };
   }
 
+  /** The lateness histogram as Prometheus wants it: cumulative counts at `le` edges (ms), total and sum. */
+  latenessBuckets(edgesMs: readonly number[]): { counts: number[]; count: number; sumMs: number } {
+    const h = this.lateness;
+    return { counts: h.countsAtOrBelow(edgesMs), count: h.count, sumMs: h.sumMs };
+  }
+
   private schedule(): void {
     // Arm for the next step that has sinks: with a handful of calls that is ~50 wakeups/s per used slot, not 500.
     let k = this.nextStep;

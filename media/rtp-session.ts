@@ -6,6 +6,7 @@ import type { FrameSink, MediaClock } from './clock.js';
 import { DtmfReceiver } from './dtmf.js';
 import { LogLimiter } from './log-limiter.js';
 import { PlayoutBuffer } from './playout.js';
+import { Reception, type ReceptionStats } from './reception.js';
 import type { RtpPortPool } from './port-pool.js';
 import { sameMasterKey, type SrtpMasterKey } from './sdes.js';
 import { SrtpContext } from './srtp.js';
@@ -30,7 +31,8 @@ export interface RtpSessionOptions {
   maxPlayoutMs?: number;
 }
 
-export interface RtpSessionStats {
+/** Loss, lateness and jitter of the bot's packets come from ReceptionStats (RFC 3550 Appendix A). */
+export interface RtpSessionStats extends ReceptionStats {
   packetsSent: number;
   /** UDP payload bytes, RTP header included. */
   bytesSent: number;
@@ -60,7 +62,7 @@ export interface RtpSessionStats {
   delegateErrors: number;
 }
 
-type Counters = Omit<RtpSessionStats, 'silenceFramesSent' | 'playoutDroppedBytes' | 'maxPlayoutDepthMs'>;
+type Counters = Omit<RtpSessionStats, 'silenceFramesSent' | 'playoutDroppedBytes' | 'maxPlayoutDepthMs' | keyof ReceptionStats>;
 
 const PT_PCMU = 0;
 const RTP_HEADER_BYTES = 12;
@@ -118,6 +120,8 @@ export class RtpSession {
   private marker = true;
 
   private lastSsrc = -1;
+  /** RFC 3550 loss, lateness and jitter of the bot's packets, for the summary and metrics */
+  private readonly reception = new Reception();
   private lastSeq = 0;
 
   /** SRTP (RFC 3711) when the answer agreed SDES keys: one context per direction, each with its own master key. */
@@ -222,6 +226,7 @@ export class RtpSession {
     const p = this.playout.stats;
     return {
       ...this.counters,
+      ...this.reception.stats,
       silenceFramesSent: p.silenceFrames,
       playoutDroppedBytes: p.droppedBytes,
       maxPlayoutDepthMs: p.maxDepthBytes / BYTES_PER_MS,
@@ -327,10 +332,12 @@ export class RtpSession {
     if (pkt.ssrc !== this.lastSsrc) {
       if (this.lastSsrc !== -1) c.ssrcChanges++;
       this.lastSsrc = pkt.ssrc;
+      this.reception.restart();
     } else if (pkt.sequenceNumber !== ((this.lastSeq + 1) & 0xffff)) {
       c.sequenceGaps++;
     }
     this.lastSeq = pkt.sequenceNumber;
+    this.reception.receive(pkt.sequenceNumber, performance.now(), pt === PT_PCMU ? pkt.timestamp : undefined);
 
     try {
       if (pt === PT_PCMU) {

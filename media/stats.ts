@@ -6,6 +6,7 @@ export class LatencyHistogram {
   private readonly buckets: Float64Array;
   private total = 0;
   private max = Number.NEGATIVE_INFINITY;
+  private sum = 0;
 
   /** Values below minMs land in the first bucket, values at or above maxMs in the last (overflow) one. */
   constructor(
@@ -26,11 +27,35 @@ export class LatencyHistogram {
     else if (i > last) i = last;
     this.buckets[i]! += weight;
     this.total += weight;
+    this.sum += valueMs * weight;
     if (valueMs > this.max) this.max = valueMs;
   }
 
   get count(): number {
     return this.total;
+  }
+
+  /** Sum of every recorded value, ms (Prometheus histograms export it). */
+  get sumMs(): number {
+    return this.sum;
+  }
+
+  /**
+   * Cumulative counts for Prometheus-style `le` edges (ascending, ms): for each edge, the samples in buckets that
+   * end at or below it, so at bucket resolution (0.1 ms for the clock) a sample just under an edge may be counted at
+   * the next one. Read at scrape time only: one pass over the buckets.
+   */
+  countsAtOrBelow(edgesMs: readonly number[]): number[] {
+    const counts: number[] = [];
+    const last = this.buckets.length - 1;
+    let seen = 0;
+    let i = 0;
+    for (const edge of edgesMs) {
+      // bucket i holds [minMs + i·bucketMs, minMs + (i+1)·bucketMs); the overflow bucket has no upper edge
+      while (i < last && this.minMs + (i + 1) * this.bucketMs <= edge + 1e-9) seen += this.buckets[i++]!;
+      counts.push(seen);
+    }
+    return counts;
   }
 
   /** Largest recorded value, exact (not bucketed); 0 when empty. */
