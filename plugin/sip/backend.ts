@@ -7,6 +7,8 @@ import type { Logger } from 'pino';
  */
 export interface SipBackend {
   readonly name: 'embedded' | 'drachtio';
+  /** INVITEs can go out now (started, and connected where there is a server to connect to): /ready and admission read it */
+  readonly ready: boolean;
   /** Bind sockets / connect; rejects with a message naming the setting at fault. */
   start(): Promise<void>;
   /** Release sockets and timers. Live legs are not touched: the registry ends calls first. */

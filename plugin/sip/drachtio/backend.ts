@@ -72,6 +72,11 @@ export class DrachtioSipBackend implements SipBackend {
     return this.connected;
   }
 
+  /** the SipBackend port's name for isConnected: false while srf reconnects, so /ready says 503 */
+  get ready(): boolean {
+    return this.connected;
+  }
+
   /**
    * Connects and resolves on the first authenticated 'connect' whose hostport list has our transport. Rejects,
    * naming the setting at fault, on a refused secret, a missing transport or no connection within the deadline;

@@ -46,6 +46,11 @@ export class EmbeddedSipBackend implements SipBackend {
     this.transport = createTransport(opts);
   }
 
+  /** started and not stopped: the sockets are bound */
+  get ready(): boolean {
+    return this.stack !== undefined;
+  }
+
   get localPort(): number {
     return this.transport.localPort;
   }
