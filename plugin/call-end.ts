@@ -1,5 +1,5 @@
 import type { SipFailure } from './sip/errors.js';
-import type { Verdict } from './escalation.js';
+import type { Escalation, Verdict } from './escalation.js';
 
 /**
  * How a call ended, decided once by whoever ends it. Every path (bot BYE, Talkdesk stop or close, INVITE failure,
@@ -40,6 +40,10 @@ export const CallEnds = {
     return verdict.command === 'escalate'
       ? { outcome: 'escalate', cause: 'bot-escalate', ringGroup: verdict.ringGroup, detail: `rule ${verdict.rule}` }
       : { outcome: 'ok', cause: 'bot-bye' };
+  },
+  /** The bot transferred the call with a REFER: always an escalation (plugin/escalation.ts referVerdict). */
+  botRefer(verdict: Escalation): CallEnd {
+    return { outcome: 'escalate', cause: 'bot-refer', ringGroup: verdict.ringGroup, detail: `REFER, rule ${verdict.rule}` };
   },
   sipFailure(failure: SipFailure): CallEnd {
     return { outcome: 'error', cause: failure.cause, detail: failure.message };
