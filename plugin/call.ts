@@ -8,7 +8,7 @@ import { buildOffer, parseAnswer } from '../media/sdp.js';
 import { SrtpNegotiation } from '../media/srtp-negotiation.js';
 import { accountAllowed, type AuthenticatedUpgrade } from './auth.js';
 import { CallEnds, stopCommandFor, type CallEnd } from './call-end.js';
-import type { EscalationPolicy } from './escalation.js';
+import { referVerdict, type EscalationPolicy } from './escalation.js';
 import type { SipBackend, SipLeg, SipMessageView, OutgoingInvite } from './sip/backend.js';
 import { isSipFailure } from './sip/errors.js';
 import { requestUri, talkdeskHeaders } from './sip/invite-target.js';
@@ -164,6 +164,8 @@ export class Call {
         onBye: (bye) => this.onBotBye(bye),
         onRemoteSdp: (sdp) => this.onRemoteSdp(sdp),
         onInfo: (info) => this.log.info({ contentType: info.get('content-type') }, 'INFO from bot'),
+        onRefer: (refer) => this.onBotRefer(refer),
+        onEnded: (cause) => void this.end(CallEnds.error(cause, 'the SIP backend ended the leg')),
       },
     });
     this.setDeadline(config.sip.inviteTimeoutMs, () =>
@@ -209,6 +211,16 @@ export class Call {
     this.legEndedByBot = true;
     const verdict = this.deps.escalation(bye);
     void this.end(CallEnds.botBye(verdict));
+  }
+
+  /**
+   * The bot transferred the call (REFER, which the backend has accepted with 202 and a final NOTIFY): an escalation,
+   * its ring group from the BYE rules or the Refer-To target. The bot's leg is still up: end() BYEs it (bot-refer).
+   */
+  private onBotRefer(refer: SipMessageView): void {
+    const verdict = referVerdict(this.deps.escalation, refer, this.deps.config.escalation.defaultRingGroup);
+    this.log.info({ referTo: refer.get('refer-to'), ringGroup: verdict.ringGroup, rule: verdict.rule }, 'REFER from bot');
+    void this.end(CallEnds.botRefer(verdict));
   }
 
   private onRemoteSdp(sdp: string): void {

@@ -115,6 +115,8 @@ declare module 'drachtio-srf/lib/srf.js' {
       readonly connected: boolean;
       /** BYE; resolves with the BYE sent once it is answered. Does not emit our own 'destroy' (drachtio-srf #174). */
       destroy(opts?: { headers?: Record<string, string> }): Promise<Request>;
+      /** a request inside the dialog; resolves with its final response (any status), rejects when it was not sent */
+      request(opts: { method: string; headers?: Record<string, string>; body?: string }): Promise<Response>;
       on(event: 'destroy', listener: (bye: Request, reason: string) => void): this;
       on(event: 'modify' | 'update' | 'info' | 'options' | 'refer' | 'message' | 'notify' | 'publish', listener: InDialogHandler): this;
       on(event: 'ack', listener: (ack: Request) => void): this;

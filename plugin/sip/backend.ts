@@ -56,6 +56,19 @@ export interface LegDelegate {
   onRemoteSdp(sdp: string): void;
   /** An in-dialog INFO (e.g. application/dtmf-relay); the backend answered 200 OK. */
   onInfo?(info: SipMessageView): void;
+  /**
+   * The far end asked for a transfer (REFER, RFC 3515): the backend answered 202 Accepted and sent the NOTIFY that
+   * ends the implicit subscription (`Subscription-State: terminated`, sipfrag `SIP/2.0 200 OK`): the transfer is the
+   * call's to carry out, on Talkdesk's side. The leg stays up until the call ends it. A REFER without exactly one
+   * Refer-To gets 400, and one that arrives after our BYE went out gets 603; neither is reported.
+   */
+  onRefer(refer: SipMessageView): void;
+  /**
+   * The backend ended the leg itself, e.g. an RFC 4028 session that expired without a refresh (`session-expired`):
+   * no BYE from the far end, nothing left to hang up. `cause` is kebab-case. At most once, and never after onBye.
+   * Without this callback the backend reports it as onBye with a view that carries no header.
+   */
+  onEnded?(cause: string): void;
 }
 
 export interface OutgoingInvite {

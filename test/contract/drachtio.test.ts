@@ -66,6 +66,20 @@ function drachtioBot(fake: FakeDrachtio): ContractBot {
       fake.ack(current());
       return { status: answer.sip.status!, body: answer.sip.body };
     },
+    async refer(headers) {
+      fake.request(current(), 'REFER', { headers });
+      await vi.waitFor(() => {
+        if (!fake.received.some((r) => r.sip.status !== undefined && r.sip.status >= 200 && /REFER$/.test(r.sip.get('cseq') ?? ''))) {
+          throw new Error('no final answer to REFER');
+        }
+      });
+      const status = fake.received.find((r) => r.sip.status! >= 200 && /REFER$/.test(r.sip.get('cseq') ?? ''))!.sip.status!;
+      await fake.next(String(status));
+      if (status >= 300) return { status };
+      const notify = await fake.next('NOTIFY');
+      fake.respond(notify, 200, 'OK');
+      return { status, notify: { get: (name) => notify.sip.get(name), body: notify.sip.body } };
+    },
     async expectBye(timeoutMs) {
       const bye = await fake.next('BYE', timeoutMs);
       fake.respond(bye, 200, 'OK');

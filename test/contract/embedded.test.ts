@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { vi } from 'vitest';
 import { loopbackBackend } from '../unit/sip/backend-fixture.js';
 import { FakeUas, type Received } from '../unit/sip/fake-uas.js';
 import { sipBackendContract, type ContractBot } from './sip-backend.contract.js';
@@ -58,6 +59,14 @@ function embeddedBot(uas: FakeUas): ContractBot {
       uas.send(ackFor(raw), current().message.via.port!);
       return { status: answer.message.sip.status!, body: answer.message.sip.body };
     },
+    async refer(headers) {
+      uas.requestInDialog(current(), 'REFER', { headers: Object.entries(headers).map(([name, value]) => `${name}: ${value}`) });
+      const answer = await finalAnswer(uas, 'REFER');
+      if (answer >= 300) return { status: answer };
+      const notify = await uas.next('NOTIFY');
+      uas.reply(notify, 200, 'OK');
+      return { status: answer, notify: { get: (name) => notify.message.sip.get(name), body: notify.message.sip.body } };
+    },
     async expectBye(timeoutMs) {
       const bye = await uas.next('BYE', timeoutMs);
       uas.reply(bye, 200, 'OK');
@@ -65,6 +74,17 @@ function embeddedBot(uas: FakeUas): ContractBot {
     },
     count: (method) => uas.count(method),
   };
+}
+
+/** the status of the next final response to a `method` request the bot sent */
+async function finalAnswer(uas: FakeUas, method: string): Promise<number> {
+  await vi.waitFor(() => {
+    if (!uas.received.some((r) => r.message.sip.status !== undefined && r.message.sip.status >= 200 && r.message.cseq.method === method)) {
+      throw new Error(`no final answer to ${method}`);
+    }
+  });
+  const answer = uas.received.find((r) => r.message.sip.status! >= 200 && r.message.cseq.method === method)!;
+  return (await uas.next(String(answer.message.sip.status))).message.sip.status!;
 }
 
 /** The ACK for the 2xx to the bot's re-INVITE: same dialog and CSeq number, a new branch, no body (§17.1.1.3). */

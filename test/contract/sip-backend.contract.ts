@@ -35,6 +35,11 @@ export interface ContractBot {
   bye(headers: Record<string, string>): Promise<number>;
   /** the bot re-INVITEs with a new offer and ACKs the answer; resolves with that answer */
   reinvite(sdp: string): Promise<{ status: number; body: string }>;
+  /**
+   * the bot sends REFER with these headers; resolves with the status of the backend's final answer and, when it was
+   * a 2xx, the NOTIFY that followed it (answered 200 by the bot)
+   */
+  refer(headers: Record<string, string>): Promise<{ status: number; notify?: { get(name: string): string | undefined; body: string } }>;
   /** waits for the backend's BYE, answers 200 and hands over its headers */
   expectBye(timeoutMs?: number): Promise<{ get(name: string): string | undefined }>;
   /** how many requests of `method` reached the bot so far */
@@ -64,6 +69,8 @@ function delegateMock() {
     onBye: vi.fn<LegDelegate['onBye']>(),
     onRemoteSdp: vi.fn<LegDelegate['onRemoteSdp']>(),
     onInfo: vi.fn<NonNullable<LegDelegate['onInfo']>>(),
+    onRefer: vi.fn<LegDelegate['onRefer']>(),
+    onEnded: vi.fn<NonNullable<LegDelegate['onEnded']>>(),
   };
 }
 type Delegate = ReturnType<typeof delegateMock>;
@@ -138,6 +145,45 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       expect(bye.has('X-Escalation-Data')).toBe(true);
       await leg.hangup(); // after the bot's BYE: nothing to send, resolves
       expect(bot.count('BYE')).toBe(0);
+    });
+
+    it('a bot REFER: 202, then one final NOTIFY (sipfrag 200 OK), then onRefer with its headers; the leg stays ours to BYE', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      await bot.answer(BOT_SDP);
+      const leg = await outgoing.answered;
+      const { status, notify } = await bot.refer({
+        'Refer-To': '<sip:billing@agents.example.com?X-Queue=priority>',
+        'Referred-By': '<sip:bot@ccai.example.com>',
+        'X-Escalation-Data': '{"queue":"billing"}',
+      });
+      expect(status).toBe(202);
+      expect(notify?.get('event')).toBe('refer');
+      expect(notify?.get('subscription-state')).toMatch(/^terminated\b/);
+      expect(notify?.get('content-type')).toMatch(/^message\/sipfrag\b/);
+      expect(notify?.get('contact')).toBeTruthy();
+      expect(notify?.body).toMatch(/^SIP\/2\.0 200 OK\r?\n?$/);
+      await vi.waitFor(() => expect(delegate.onRefer).toHaveBeenCalledTimes(1));
+      const refer = delegate.onRefer.mock.calls[0]![0];
+      expect(refer.get('refer-to')).toBe('<sip:billing@agents.example.com?X-Queue=priority>');
+      expect(refer.get('X-ESCALATION-DATA')).toBe('{"queue":"billing"}');
+      expect(delegate.onBye).not.toHaveBeenCalled();
+      const bye = leg.hangup({ 'X-Reason': 'bot-refer' });
+      expect((await bot.expectBye()).get('x-reason')).toBe('bot-refer');
+      await bye;
+    });
+
+    it('a REFER without Refer-To gets 400 and is not reported', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      await bot.answer(BOT_SDP);
+      const leg = await outgoing.answered;
+      expect((await bot.refer({ 'X-Escalate': 'true' })).status).toBe(400);
+      expect(delegate.onRefer).not.toHaveBeenCalled();
+      expect(bot.count('NOTIFY')).toBe(0);
+      await Promise.all([leg.hangup(), bot.expectBye()]);
     });
 
     it('a 486 rejects `answered` with SipFailure rejected 486 (cause sip-486)', async () => {

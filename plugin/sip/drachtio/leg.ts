@@ -1,6 +1,7 @@
 import type Srf from 'drachtio-srf/lib/srf.js';
 import type { Logger } from 'pino';
 import type { LegDelegate, SipLeg, SipMessageView } from '../backend.js';
+import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
 import { callDelegate } from './delegate-guard.js';
 
 export interface DrachtioLegOptions {
@@ -12,7 +13,7 @@ export interface DrachtioLegOptions {
 }
 
 /** the methods we answer ourselves in the dialog, as the embedded backend's Allow says */
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER';
 
 /**
  * A confirmed drachtio dialog as the call's SipLeg. srf answers every in-dialog request by itself unless a listener
@@ -25,6 +26,8 @@ export class DrachtioLeg implements SipLeg {
   private hangupDone: Promise<void> | undefined;
   /** the dialog ended by a BYE either way */
   private ended = false;
+  /** REFERs accepted so far: the NOTIFY of a second one carries `id` */
+  private refers = 0;
 
   constructor(
     private readonly dlg: Srf.Dialog,
@@ -60,6 +63,34 @@ export class DrachtioLeg implements SipLeg {
     }
   }
 
+  /**
+   * REFER (RFC 3515), as the embedded backend: 202 and at once the final NOTIFY (`../refer.ts`), then onRefer; not
+   * exactly one Refer-To is a 400, a REFER after our BYE a 603. drachtio-server adds Contact only to answers to
+   * INVITE/SUBSCRIBE and to in-dialog INVITE, SUBSCRIBE and REFER requests, and refuses a body without Content-Type:
+   * so both are given here.
+   */
+  private acceptRefer(req: Srf.Request, res: Srf.ServerResponse): void {
+    const { dlg } = this;
+    const { delegate, log } = this.opts;
+    const referTo = singleReferTo((name) => req.get(name));
+    if (referTo === undefined) {
+      res.send(REFER_WITHOUT_ONE_TARGET.status, REFER_WITHOUT_ONE_TARGET.reason);
+      return;
+    }
+    if (this.ended || !dlg.connected) {
+      res.send(REFER_WHILE_ENDING.status, REFER_WHILE_ENDING.reason);
+      return;
+    }
+    res.send(REFER_ACCEPTED.status, REFER_ACCEPTED.reason, { headers: { Contact: dlg.local.contact } });
+    const { headers, body } = referNotify(++this.refers, Number.parseInt(req.get('cseq') ?? '0', 10));
+    dlg.request({ method: 'NOTIFY', headers: { Contact: dlg.local.contact, ...headers }, body }).then(
+      (answer) => log.debug({ method: 'NOTIFY', status: answer.status }, 'in-dialog request answered'),
+      (err: unknown) => log.warn({ method: 'NOTIFY', err: (err as Error).message }, 'in-dialog request failed'),
+    );
+    log.info({ referTo }, 'REFER accepted');
+    callDelegate(log, 'onRefer', () => delegate.onRefer(req));
+  }
+
   private listen(): void {
     const { dlg } = this;
     const { delegate, log, localSdp } = this.opts;
@@ -73,10 +104,13 @@ export class DrachtioLeg implements SipLeg {
         if (reported) callDelegate(log, 'onBye', () => delegate.onBye(bye));
         return;
       }
-      // drachtio-server ended the dialog itself (session timer, ACK-BYE race) and tells us with a BYE of its own
-      // (sip-notes §1.5): the bot did not hang up, so nothing of it may read as the bot's escalation.
-      log.warn({ reason, reported }, 'dialog ended by drachtio-server, not by the bot');
-      if (reported) callDelegate(log, 'onBye', () => delegate.onBye(withoutEndingHeaders(bye)));
+      // drachtio-server ended the dialog itself (RFC 4028 session expiry, ACK-BYE race) and tells us with a BYE of
+      // its own (sip-notes §1.5): the bot did not hang up, so nothing of it may read as the bot's escalation.
+      const cause = endCauseOf(reason, bye);
+      log.warn({ reason, cause, reported }, 'dialog ended by drachtio-server, not by the bot');
+      if (!reported) return;
+      if (delegate.onEnded) callDelegate(log, 'onEnded', () => delegate.onEnded!(cause));
+      else callDelegate(log, 'onBye', () => delegate.onBye(withoutEndingHeaders(bye)));
     });
 
     // re-INVITE (§14.2): answer with our unchanged SDP; an offerless one gets it as the offer, its answer in the ACK
@@ -101,12 +135,20 @@ export class DrachtioLeg implements SipLeg {
       callDelegate(log, 'onInfo', () => delegate.onInfo?.(req));
     });
     dlg.on('options', (_req, res) => res.send(200, { headers: { Allow: ALLOW, Accept: 'application/sdp' } }));
-    // REFER: a transfer we do not carry out; declined rather than srf's silent 200 (issue 5 maps it later)
-    dlg.on('refer', (_req, res) => res.send(603, 'Decline'));
+    dlg.on('refer', (req, res) => this.acceptRefer(req, res));
     for (const method of ['message', 'notify', 'publish'] as const) {
       dlg.on(method, (_req, res) => res.send(501, { headers: { Allow: ALLOW } }));
     }
   }
+}
+
+/**
+ * The cause the call reports for drachtio-server's own BYE: `session-expired` when an RFC 4028 session timer ran
+ * out (`Reason: SIP ;cause=200 ;text="Session timer expired"`, or srf's reason saying so), as the embedded backend
+ * says it; otherwise `sip-ended-by-server`.
+ */
+export function endCauseOf(reason: string | undefined, bye: Srf.Request): string {
+  return /session.?timer/i.test(`${reason ?? ''} ${bye.get('reason') ?? ''}`) ? 'session-expired' : 'sip-ended-by-server';
 }
 
 /**

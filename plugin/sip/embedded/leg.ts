@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { LegDelegate, SipLeg } from '../backend.js';
+import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
 import { callDelegate } from './delegate-guard.js';
 import type { Dialog } from './dialog.js';
 import { newBranch } from './ids.js';
@@ -33,6 +34,8 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   private resolvedPeer: Destination | undefined;
   /** our 2xx to a re-INVITE, re-sent by its transaction until the ACK (§13.3.1.4) */
   private unackedReinvite: { seq: number; txn: InviteServerTransaction } | undefined;
+  /** REFERs accepted so far: the NOTIFY of a second one carries `id` */
+  private refers = 0;
 
   constructor(
     private readonly stack: SipStack,
@@ -106,6 +109,9 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
       case 'UPDATE':
         this.answerSessionRefresh(request, txn);
         return;
+      case 'REFER':
+        this.acceptRefer(request, txn);
+        return;
       default:
         txn.respond({ status: 501, reason: 'Not Implemented', headers: [['Allow', ALLOW]] });
     }
@@ -137,6 +143,49 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     txn.respond(response);
     if (txn instanceof InviteServerTransaction) this.unackedReinvite = { seq: request.cseq.seq, txn };
     if (offer !== undefined) callDelegate(this.opts.log, 'onRemoteSdp', () => this.opts.delegate.onRemoteSdp(offer));
+  }
+
+  /**
+   * REFER (RFC 3515): accepted with 202 and at once the final NOTIFY (`../refer.ts`), then reported. Not exactly one
+   * Refer-To is a 400; after our BYE went out there is no call left to transfer (603).
+   */
+  private acceptRefer(request: IncomingMessage, txn: ServerTransaction): void {
+    const { sip } = request;
+    const { delegate, log, contact } = this.opts;
+    const referTo = singleReferTo((name) => sip.get(name));
+    if (referTo === undefined) {
+      txn.respond(REFER_WITHOUT_ONE_TARGET);
+      return;
+    }
+    if (this.phase !== 'up') {
+      txn.respond(REFER_WHILE_ENDING);
+      return;
+    }
+    txn.respond({ ...REFER_ACCEPTED, headers: [['Contact', contact]] });
+    const { headers, body } = referNotify(++this.refers, request.cseq.seq);
+    const notify = this.dialog.createRequest('NOTIFY', {
+      via: this.stack.via(newBranch()),
+      seq: this.dialog.nextSeq(),
+      headers: [['Contact', contact], ['User-Agent', this.stack.userAgent], ...Object.entries(headers)],
+      body,
+    });
+    void this.sendInDialog(notify);
+    log.info({ referTo }, 'REFER accepted');
+    callDelegate(log, 'onRefer', () => delegate.onRefer(sip));
+  }
+
+  /** A request in the dialog whose answer only gets logged (NOTIFY). Never rejects. */
+  private async sendInDialog(request: OutgoingRequest): Promise<void> {
+    const { log } = this.opts;
+    try {
+      const destination = await this.destination();
+      this.stack.startRequest(request, destination, log, {
+        onResponse: (response) => log.debug({ method: request.method, status: response.sip.status }, 'in-dialog request answered'),
+        onFailure: (failure) => log.warn({ method: request.method, reason: failure.message }, 'in-dialog request failed'),
+      });
+    } catch (err) {
+      log.warn({ err, method: request.method }, 'in-dialog request not sent');
+    }
   }
 
   /** §15.1.1: BYE with the caller's headers; done on any final response, Timer F or a send error. Never rejects. */

@@ -17,7 +17,7 @@ import { transactionKey, type TransactionContext } from './transaction.js';
 import type { Destination, SipTransport, TransportUser } from './transport.js';
 
 /** Methods we accept (Allow, §20.5) */
-export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE';
+export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER';
 
 /** The UA-core side of a confirmed dialog: the leg. */
 export interface DialogUser {

@@ -40,6 +40,8 @@ function delegateMock() {
     onBye: vi.fn<LegDelegate['onBye']>(),
     onRemoteSdp: vi.fn<LegDelegate['onRemoteSdp']>(),
     onInfo: vi.fn<NonNullable<LegDelegate['onInfo']>>(),
+    onRefer: vi.fn<LegDelegate['onRefer']>(),
+    onEnded: vi.fn<NonNullable<LegDelegate['onEnded']>>(),
   };
 }
 
@@ -184,8 +186,18 @@ describe('DrachtioSipBackend INVITE', () => {
 });
 
 describe('DrachtioSipBackend dialog', () => {
-  it('drachtio-server\'s own BYE (session timer) ends the call through onBye, with nothing that could escalate', async () => {
+  it('drachtio-server\'s own BYE (session timer) ends the call through onEnded(session-expired), not onBye', async () => {
     const { fake, leg, invite, delegate } = await answeredCall();
+    fake.serverGeneratedBye(invite);
+    await vi.waitFor(() => expect(delegate.onEnded).toHaveBeenCalledWith('session-expired'));
+    expect(delegate.onBye).not.toHaveBeenCalled();
+    await leg.hangup();
+    expect(fake.count('BYE')).toBe(0);
+  });
+
+  it('without onEnded, drachtio-server\'s own BYE is an onBye with nothing that could escalate', async () => {
+    const { fake, leg, invite, delegate } = await answeredCall();
+    delete (delegate as Partial<typeof delegate>).onEnded;
     fake.serverGeneratedBye(invite);
     await vi.waitFor(() => expect(delegate.onBye).toHaveBeenCalledTimes(1));
     const bye = delegate.onBye.mock.calls[0]![0];
@@ -196,7 +208,7 @@ describe('DrachtioSipBackend dialog', () => {
     expect(fake.count('BYE')).toBe(0);
   });
 
-  it('answers in-dialog requests explicitly: INFO 200 (reported), OPTIONS 200, REFER 603, MESSAGE and NOTIFY 501', async () => {
+  it('answers in-dialog requests explicitly: INFO 200 (reported), OPTIONS 200, REFER 202 (reported), MESSAGE and NOTIFY 501', async () => {
     const { fake, leg, invite, delegate } = await answeredCall();
     const answers: Record<string, number> = {};
     for (const method of ['INFO', 'OPTIONS', 'REFER', 'MESSAGE', 'NOTIFY']) {
@@ -207,8 +219,10 @@ describe('DrachtioSipBackend dialog', () => {
         answers[method] = answer.sip.status!;
       });
     }
-    expect(answers).toEqual({ INFO: 200, OPTIONS: 200, REFER: 603, MESSAGE: 501, NOTIFY: 501 });
+    expect(answers).toEqual({ INFO: 200, OPTIONS: 200, REFER: 202, MESSAGE: 501, NOTIFY: 501 });
     expect(delegate.onInfo).toHaveBeenCalledTimes(1);
+    expect(delegate.onRefer).toHaveBeenCalledTimes(1);
+    fake.respond(await fake.next('NOTIFY'), 200, 'OK');
     await Promise.all([leg.hangup(), fake.next('BYE').then((bye) => fake.respond(bye, 200, 'OK'))]);
   });
 

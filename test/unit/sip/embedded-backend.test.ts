@@ -31,7 +31,7 @@ async function setup(timers: Partial<SipTimers> = FAST): Promise<Setup> {
     () => backend.stop(),
     () => uas.close(),
   );
-  const delegate = { onProgress: vi.fn(), onBye: vi.fn(), onRemoteSdp: vi.fn(), onInfo: vi.fn() };
+  const delegate = { onProgress: vi.fn(), onBye: vi.fn(), onRemoteSdp: vi.fn(), onInfo: vi.fn(), onRefer: vi.fn(), onEnded: vi.fn() };
   const request: InviteRequest = {
     requestUri: uas.uri,
     fromUser: 'talkdesk',
@@ -90,7 +90,7 @@ describe('EmbeddedSipBackend: INVITE client transaction', () => {
     expect(message.sip.get('cseq')).toBe('1 INVITE');
     expect(message.sip.get('contact')).toBe(`<sip:talkdesk@127.0.0.1:${port};transport=udp>`);
     expect(message.sip.get('max-forwards')).toBe('70');
-    expect(message.sip.get('allow')).toBe('INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE');
+    expect(message.sip.get('allow')).toBe('INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER');
     expect(message.sip.get('user-agent')).toBeTruthy();
     expect(message.sip.get('X-Talkdesk-Call-Sid')).toBe('CA123');
     expect(raw).toContain('\r\nContent-Type: application/sdp\r\n');
@@ -317,8 +317,46 @@ describe('EmbeddedSipBackend: answered call', () => {
     s.uas.requestInDialog(invite, 'INFO', { headers: ['Content-Type: application/dtmf-relay'] });
     expect((await s.uas.next('200')).message.cseq.method).toBe('INFO');
     await vi.waitFor(() => expect(s.delegate.onInfo).toHaveBeenCalledTimes(1));
-    s.uas.requestInDialog(invite, 'REFER');
-    expect((await s.uas.next('501')).message.cseq.method).toBe('REFER');
+    s.uas.requestInDialog(invite, 'MESSAGE');
+    expect((await s.uas.next('501')).message.cseq.method).toBe('MESSAGE');
+  });
+
+  it('REFER: 202 with our Contact, then a NOTIFY in the dialog (next CSeq, Event: refer, sipfrag 200); a second REFER\'s NOTIFY carries id', async () => {
+    const s = await setup();
+    const { invite } = await answeredCall(s);
+    s.uas.requestInDialog(invite, 'REFER', { headers: ['Refer-To: <sip:billing@agents.example.com>'] });
+    const accepted = await s.uas.next('202');
+    expect(accepted.message.sip.get('contact')).toContain('sip:talkdesk@127.0.0.1');
+    const notify = await s.uas.next('NOTIFY');
+    expect(notify.raw.split('\r\n')[0]).toBe(`NOTIFY sip:bot@127.0.0.1:${s.uas.port};transport=udp SIP/2.0`);
+    expect(notify.message.cseq.seq).toBe(2); // the INVITE was 1
+    expect(notify.message.sip.get('event')).toBe('refer');
+    expect(notify.message.sip.get('subscription-state')).toBe('terminated;reason=noresource');
+    expect(notify.message.sip.get('content-type')).toBe('message/sipfrag;version=2.0');
+    expect(notify.message.sip.body).toBe('SIP/2.0 200 OK\r\n');
+    s.uas.reply(notify, 200, 'OK');
+    expect(s.delegate.onRefer).toHaveBeenCalledTimes(1);
+
+    const second = s.uas.requestInDialog(invite, 'REFER', { headers: ['Refer-To: <sip:sales@agents.example.com>'] });
+    await s.uas.next('202');
+    const seq = /^CSeq: (\d+)/m.exec(second)![1];
+    expect((await s.uas.next('NOTIFY')).message.sip.get('event')).toBe(`refer;id=${seq}`);
+    expect(s.delegate.onRefer).toHaveBeenCalledTimes(2);
+  });
+
+  it('REFER with two Refer-To values gets 400; once our BYE is out, a REFER gets 603; neither is reported', async () => {
+    const s = await setup();
+    const { leg, invite } = await answeredCall(s);
+    s.uas.requestInDialog(invite, 'REFER', { headers: ['Refer-To: <sip:a@h>, <sip:b@h>'] });
+    await s.uas.next('400');
+    void leg.hangup();
+    const bye = await s.uas.next('BYE');
+    s.uas.requestInDialog(invite, 'REFER', { headers: ['Refer-To: <sip:a@h>'] });
+    await s.uas.next('603');
+    s.uas.reply(bye, 200, 'OK');
+    expect(s.delegate.onRefer).not.toHaveBeenCalled();
+    expect(s.uas.count('NOTIFY')).toBe(0);
+    await expectNoLeaks(s.backend);
   });
 
   it('a throwing delegate is contained: the request is still answered and the leg keeps working', async () => {

@@ -38,7 +38,7 @@ describe('EmbeddedSipBackend against sipp (Debian sip-tester)', () => {
       headers: { 'X-Talkdesk-Call-Sid': 'CA-sipp' },
       sdp: sdpOffer(rtp.port),
       log: testLog,
-      delegate: { onBye, onProgress, onRemoteSdp: vi.fn() },
+      delegate: { onBye, onProgress, onRemoteSdp: vi.fn(), onRefer: vi.fn() },
     });
     const leg = await outgoing.answered;
     expect(leg.remoteSdp).toContain(`m=audio ${bot.mediaPort} RTP/AVP 0 101`);

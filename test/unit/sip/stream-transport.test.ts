@@ -37,7 +37,7 @@ async function setup() {
     () => backend.stop(),
     () => peer.close(),
   );
-  const delegate = { onProgress: vi.fn(), onBye: vi.fn(), onRemoteSdp: vi.fn() };
+  const delegate = { onProgress: vi.fn(), onBye: vi.fn(), onRemoteSdp: vi.fn(), onRefer: vi.fn() };
   const request: InviteRequest = {
     requestUri: `sip:+17345551234@127.0.0.1:${peer.port};transport=tcp`,
     fromUser: 'talkdesk',

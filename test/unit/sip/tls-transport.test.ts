@@ -69,7 +69,7 @@ async function setup(peerCert: KeyPair, tls: Partial<SipTlsConfig>, peerOptions:
     headers: {},
     sdp: sdpOffer(20000),
     log,
-    delegate: { onBye: vi.fn(), onRemoteSdp: vi.fn() },
+    delegate: { onBye: vi.fn(), onRemoteSdp: vi.fn(), onRefer: vi.fn() },
   };
   return { backend, peer, request, lines, sni };
 }
