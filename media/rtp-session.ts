@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { RemoteInfo, Socket } from 'node:dgram';
 import type { Logger } from 'pino';
-import { parse } from 'rtp-packet';
+import { DtmfPacketizer, parse } from 'rtp-packet';
 import type { FrameSink, MediaClock } from './clock.js';
 import { DtmfReceiver } from './dtmf.js';
 import { LogLimiter } from './log-limiter.js';
@@ -41,6 +41,8 @@ export interface RtpSessionStats extends ReceptionStats {
   bytesReceived: number;
   /** Valid telephone-event packets (several per digit). */
   dtmfPackets: number;
+  /** Telephone-event packets we sent (8 per digit: 5 updates, 3 end; also counted in packetsSent). */
+  dtmfPacketsSent: number;
   /** From an IP other than the answer's c= address, or before start(). */
   droppedForeign: number;
   /** Not RTP v2, truncated, an empty PCMU payload, or a telephone-event payload that is not a tone. */
@@ -69,6 +71,16 @@ const RTP_HEADER_BYTES = 12;
 /** 20 ms of PCMU: one frame per clock tick, and the RTP timestamp step (8 kHz clock). */
 const FRAME_BYTES = 160;
 const BYTES_PER_MS = 8;
+/**
+ * One digit sent to the bot (RFC 4733): an update every frame for DTMF_TONE_FRAMES frames (100 ms, the tone), then
+ * the end packet three times at that same 20 ms interval (§2.5.1.4). The tone's length is ours to choose: Talkdesk's
+ * `dtmf` frame says which key, not for how long; 100 ms is well above the 40 ms a DTMF receiver must accept.
+ */
+const DTMF_TONE_FRAMES = 5;
+/** RFC 4733 events 0-15: the DTMF keys. */
+const DTMF_DIGIT = /^[0-9*#A-D]$/;
+/** Digits waiting their turn; a caller typing faster than 160 ms a digit for this long is not a caller. */
+const MAX_QUEUED_DIGITS = 32;
 
 /**
  * One call's RTP: a socket from the pool, one packet per clock frame to the bot, and the bot's packets filtered and
@@ -96,6 +108,7 @@ export class RtpSession {
     packetsReceived: 0,
     bytesReceived: 0,
     dtmfPackets: 0,
+    dtmfPacketsSent: 0,
     droppedForeign: 0,
     droppedMalformed: 0,
     droppedUnknownPt: 0,
@@ -123,6 +136,13 @@ export class RtpSession {
   /** RFC 3550 loss, lateness and jitter of the bot's packets, for the summary and metrics */
   private readonly reception = new Reception();
   private lastSeq = 0;
+
+  /** Digits from sendDigit() not yet started, and the packets of the one being sent, one per frame. */
+  private readonly digitQueue: string[] = [];
+  private dtmfPackets: Buffer[] = [];
+  private noTelephoneEventLogged = false;
+  /** Where a frame of caller audio goes while an event is sent instead of it. */
+  private readonly discardFrame = Buffer.allocUnsafe(FRAME_BYTES);
 
   /** SRTP (RFC 3711) when the answer agreed SDES keys: one context per direction, each with its own master key. */
   private sendSrtp: { key: SrtpMasterKey; context: SrtpContext } | null = null;
@@ -207,6 +227,25 @@ export class RtpSession {
     this.playout.push(mulaw);
   }
 
+  /**
+   * One DTMF digit (0-9, *, #, A-D) for the bot as RFC 4733 telephone-events, sent on the media clock's frames in the
+   * audio's SSRC, sequence space and timestamp clock. False (and logged once) when it cannot be: the answer has no
+   * telephone-event, or the session is closed; digits beyond MAX_QUEUED_DIGITS waiting are dropped too.
+   */
+  sendDigit(digit: string): boolean {
+    if (this.closed) return false;
+    if (this.dtmfPayloadType < 0) {
+      if (!this.noTelephoneEventLogged) {
+        this.noTelephoneEventLogged = true;
+        this.log.warn({ digit }, "digit for the bot dropped: its answer has no telephone-event (logged once a call)");
+      }
+      return false;
+    }
+    if (!DTMF_DIGIT.test(digit) || this.digitQueue.length >= MAX_QUEUED_DIGITS) return false;
+    this.digitQueue.push(digit);
+    return true;
+  }
+
   /** Idempotent: stops the frames, closes the socket, returns the port to the pool. */
   close(): void {
     if (this.closed) return;
@@ -220,6 +259,29 @@ export class RtpSession {
     }
     this.pool.release(this.localPort);
     this.playout.clear();
+    this.digitQueue.length = 0;
+    this.dtmfPackets = [];
+  }
+
+  /**
+   * Packets the bot sent that were taken (audio or telephone-event): the liveness counter the call's watchdog
+   * compares between sweeps. Derived from the counters, so it costs the receive path nothing.
+   */
+  get packetsAccepted(): number {
+    const c = this.counters;
+    return c.packetsReceived - c.droppedForeign - c.droppedMalformed - c.droppedUnknownPt - c.droppedSrtp;
+  }
+
+  /** The answer says the bot sends us media (sendrecv or sendonly, not on hold): silence from it means something. */
+  get botSends(): boolean {
+    const r = this.remote;
+    return (
+      !this.closed &&
+      this.removeSink !== null &&
+      r !== null &&
+      r.address !== HOLD_ADDRESS &&
+      (r.direction === 'sendrecv' || r.direction === 'sendonly')
+    );
   }
 
   get stats(): RtpSessionStats {
@@ -255,6 +317,10 @@ export class RtpSession {
       this.timestamp = (this.timestamp + FRAME_BYTES) >>> 0;
       return;
     }
+    if (this.dtmfPackets.length > 0 || this.digitQueue.length > 0) {
+      this.sendDtmfFrame();
+      return;
+    }
     const remote = this.remote!;
     const srtp = this.sendSrtp;
     // A new Buffer every time: with an unconnected socket the sendmsg runs in a later tick, so a reused buffer
@@ -281,6 +347,49 @@ export class RtpSession {
     this.timestamp = (this.timestamp + FRAME_BYTES) >>> 0;
     this.counters.packetsSent++;
     this.counters.bytesSent += pkt.length;
+  }
+
+  /**
+   * One frame of a digit instead of the caller's audio. The digit's packets are built when it starts: its RTP
+   * timestamp is the audio timestamp of that frame (RFC 4733 §2.5.1.2: fixed for the whole event, the duration field
+   * grows instead), marker on the first packet only, sequence numbers taken from the audio's counter, since the
+   * events share the audio's SSRC. The caller's audio frames during the event are suppressed (pulled from the
+   * playout buffer and dropped), not sent alongside it: that audio is the in-band tone itself, or whatever Talkdesk
+   * sends while the key is down, and a bot decoding both would take the digit twice; one packet per 20 ms instant
+   * also keeps the sequence space one stream. The audio timestamp keeps advancing through the event (RFC 3550 §5.1:
+   * it counts sampling instants, sent or not), and the first audio packet after it marks a new talkspurt
+   * (RFC 3551 §4.1).
+   */
+  private sendDtmfFrame(): void {
+    if (this.dtmfPackets.length === 0) {
+      const digit = this.digitQueue.shift()!;
+      const packetizer = new DtmfPacketizer({
+        ssrc: this.ssrc,
+        payloadType: this.dtmfPayloadType,
+        // rtp-packet defaults to 48000 (sip-notes §3): telephone-event/8000 is the only rate we offer
+        clockRate: 8000,
+        nextSequenceNumber: () => {
+          const seq = this.seq;
+          this.seq = (seq + 1) & 0xffff;
+          return seq;
+        },
+      });
+      packetizer.startEvent(digit, this.timestamp);
+      for (let i = 0; i < DTMF_TONE_FRAMES; i++) this.dtmfPackets.push(packetizer.update(FRAME_BYTES / BYTES_PER_MS));
+      // endEvent() builds the three E=1 packets at once; they go out one a frame, as §2.5.1.4 asks
+      this.dtmfPackets.push(...packetizer.endEvent(0));
+    }
+    this.playout.pullInto(this.discardFrame, 0);
+    let pkt: Buffer | null = this.dtmfPackets.shift()!;
+    if (this.sendSrtp !== null) pkt = this.sendSrtp.context.protect(pkt);
+    if (pkt !== null) {
+      this.socket.send(pkt, this.remote!.port, this.remote!.address);
+      this.counters.packetsSent++;
+      this.counters.dtmfPacketsSent++;
+      this.counters.bytesSent += pkt.length;
+    }
+    this.timestamp = (this.timestamp + FRAME_BYTES) >>> 0;
+    if (this.dtmfPackets.length === 0 && this.digitQueue.length === 0) this.marker = true;
   }
 
   private readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
