@@ -1,29 +1,20 @@
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { makeToken, talkdeskUrl } from '../support/fake-talkdesk.js';
 import { startGateway } from '../support/gateway.js';
+import { makeTestPki, type TestPki } from '../support/pki.js';
 import { EXAMPLE_BOT } from '../support/talkdesk-call.js';
-import { requireTool } from '../support/tools.js';
 
 // Talkdesk only dials wss:// (protocol notes §1): with a certificate and key configured the gateway speaks TLS.
-let dir: string;
+let pki: TestPki;
 let ca: Buffer;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'wss-test-'));
-  await promisify(execFile)(requireTool('openssl'), [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1',
-  ]);
-  ca = await readFile(join(dir, 'cert.pem'));
+  pki = await makeTestPki();
+  ca = await readFile(pki.caFile);
 });
-afterAll(() => rm(dir, { recursive: true, force: true }));
+afterAll(() => pki.remove());
 
 /** Resolves with the HTTP status of a refused upgrade, or 101 when the socket opened (then closes it). */
 function upgradeStatus(url: string): Promise<number> {
@@ -43,7 +34,7 @@ function upgradeStatus(url: string): Promise<number> {
 
 describe('wss', () => {
   it('authenticates Talkdesk over TLS: a good token opens the stream, a bad one gets 401', async () => {
-    const gateway = await startGateway({ TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem') });
+    const gateway = await startGateway({ TLS_CERT_FILE: pki.server.cert, TLS_KEY_FILE: pki.server.key });
     try {
       const params = { port: gateway.app.port, sipuri: '+17345551234', botId: EXAMPLE_BOT.botId, accountId: 'acc' };
       const good = talkdeskUrl({ ...params, token: makeToken(EXAMPLE_BOT.clientId, EXAMPLE_BOT.clientSecret) });
