@@ -4,6 +4,7 @@ import type { PluginConfig } from '../config/schema.js';
 import { MediaClock } from '../media/clock.js';
 import { RtpPortPool } from '../media/port-pool.js';
 import { Call } from './call.js';
+import { CallWatchdog } from './call-watchdog.js';
 import { CallEnds } from './call-end.js';
 import { compileRules } from './escalation.js';
 import { CallRegistry } from './registry.js';
@@ -51,11 +52,12 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
   const ports = new RtpPortPool({ bindAddress: config.rtp.bindAddress, min: config.rtp.portMin, max: config.rtp.portMax });
   const escalation = compileRules(config.escalation.rules, config.escalation.defaultRingGroup);
   const registry = new CallRegistry();
+  const watchdog = new CallWatchdog({ log });
   const backend = createBackend(config, log);
   await backend.start();
 
   const server = createTalkdeskServer(config, log, (ws, upgrade) => {
-    const call = new Call({ config, backend, clock, ports, escalation, log }, ws, upgrade, registry.nextId());
+    const call = new Call({ config, backend, clock, ports, escalation, watchdog, log }, ws, upgrade, registry.nextId());
     registry.add(call);
   }, { appJson });
   let port: number;

@@ -8,6 +8,7 @@ import { buildOffer, parseAnswer } from '../media/sdp.js';
 import { SrtpNegotiation } from '../media/srtp-negotiation.js';
 import { accountAllowed, type AuthenticatedUpgrade } from './auth.js';
 import { CallEnds, stopCommandFor, type CallEnd } from './call-end.js';
+import { Liveness, type Activity, type CallWatchdog } from './call-watchdog.js';
 import { referVerdict, type EscalationPolicy } from './escalation.js';
 import type { SipBackend, SipLeg, SipMessageView, OutgoingInvite } from './sip/backend.js';
 import { isSipFailure } from './sip/errors.js';
@@ -21,6 +22,8 @@ export interface CallDeps {
   clock: MediaClock;
   ports: RtpPortPool;
   escalation: EscalationPolicy;
+  /** the process's one sweep over media timeouts and call length */
+  watchdog: CallWatchdog;
   log: Logger;
 }
 
@@ -33,6 +36,8 @@ export interface CallSummary extends CallEnd {
   setupMs?: number;
   talkMs: number;
   digitsFromBot: number;
+  /** Talkdesk `dtmf` frames sent on to the bot as RFC 4733 */
+  digitsToBot: number;
   talkdesk: TalkdeskStream['stats'];
   rtp?: RtpSessionStats;
 }
@@ -66,6 +71,9 @@ export class Call {
   private readonly startedAt = performance.now();
   private answeredAt: number | undefined;
   private digitsFromBot = 0;
+  private digitsToBot = 0;
+  /** leaves the watchdog's sweep; called when the end begins */
+  private readonly unwatch: () => void;
 
   constructor(
     private readonly deps: CallDeps,
@@ -82,6 +90,11 @@ export class Call {
     this.setDeadline(deps.config.talkdesk.startTimeoutMs, () =>
       CallEnds.error('start-timeout', 'no start frame from Talkdesk'),
     );
+    const liveness = new Liveness(deps.config.limits, this.startedAt);
+    this.unwatch = deps.watchdog.watch((now) => {
+      const end = liveness.check(now, this.activity());
+      if (end) void this.end(end);
+    });
     this.log.info({ sipuri: upgrade.params.sipuri, agentassist: upgrade.params.agentassist }, 'talkdesk stream accepted');
   }
 
@@ -103,11 +116,31 @@ export class Call {
         void this.end(CallEnds.talkdeskStop());
         return;
       case 'dtmf':
-        this.log.info({ digit: frame.digit }, 'dtmf from talkdesk (not forwarded yet)');
+        this.onTalkdeskDigit(frame.digit);
         return;
       case 'connected':
         return;
     }
+  }
+
+  /** A key the caller pressed, to the bot as RFC 4733 once it has answered (RtpSession paces it on the clock). */
+  private onTalkdeskDigit(digit: string): void {
+    if (this.answeredAt === undefined || this.rtp === undefined) {
+      this.log.info({ digit }, 'dtmf from talkdesk before the bot answered: dropped');
+      return;
+    }
+    if (!this.rtp.sendDigit(digit)) return; // the session says why, once
+    this.digitsToBot++;
+    this.log.info({ digit }, 'dtmf from talkdesk → bot (RFC 4733)');
+  }
+
+  /** The counters the watchdog compares between sweeps: no RTP is owed before the answer, nor by a bot on hold. */
+  private activity(): Activity {
+    const rtp = this.answeredAt === undefined ? undefined : this.rtp;
+    return {
+      talkdeskFrames: this.stream.stats.framesIn,
+      botPackets: [rtp?.botSends ? rtp.packetsAccepted : undefined],
+    };
   }
 
   /** `start` → RTP port → INVITE → answer → media flowing. */
@@ -259,6 +292,7 @@ export class Call {
   private async teardown(end: CallEnd): Promise<void> {
     const { talkdesk } = this.deps.config;
     this.setDeadline(undefined);
+    this.unwatch();
     const command = stopCommandFor(end.outcome);
 
     if (command === 'ok' || command === 'escalate') {
@@ -290,6 +324,7 @@ export class Call {
       setupMs: this.answeredAt === undefined ? undefined : Math.round(this.answeredAt - this.startedAt),
       talkMs: this.answeredAt === undefined ? 0 : Math.round(now - this.answeredAt),
       digitsFromBot: this.digitsFromBot,
+      digitsToBot: this.digitsToBot,
       talkdesk: { ...this.stream.stats },
       rtp: this.rtp && { ...this.rtp.stats },
     };
