@@ -47,7 +47,16 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3
 /** RFC 4733 events 0–15 as Twilio names them */
 const DTMF_DIGIT = /^[0-9*#A-D]$/;
 
-export function parseFrame(text: string): TalkdeskFrame {
+export interface ParseOptions {
+  /**
+   * Deliver `outbound` media (the agent's side). Only the unidirectional agent-assist stream, which carries both
+   * tracks and takes no audio back, wants it; the bidirectional stream drops it, since it could be our own audio
+   * coming back (§2.3).
+   */
+  outboundTrack?: boolean;
+}
+
+export function parseFrame(text: string, opts: ParseOptions = {}): TalkdeskFrame {
   let msg: unknown;
   try {
     msg = JSON.parse(text);
@@ -57,7 +66,7 @@ export function parseFrame(text: string): TalkdeskFrame {
   if (!isObject(msg)) return { kind: 'malformed', why: 'not a JSON object' };
   switch (msg['event']) {
     case 'media': // first: some 50 a second per call, everything else a handful per call
-      return parseMedia(msg);
+      return parseMedia(msg, opts.outboundTrack === true);
     case 'connected':
       return { kind: 'connected' };
     case 'start':
@@ -81,11 +90,12 @@ export function parseFrame(text: string): TalkdeskFrame {
   }
 }
 
-function parseMedia(msg: Json): TalkdeskFrame {
+function parseMedia(msg: Json, outboundTrack: boolean): TalkdeskFrame {
   const media = objectAt(msg, 'media');
   const track = stringAt(media, 'track');
-  // `outbound` is the other party, which may be our own audio coming back (§2.3): never feed it to the bot
-  if (track === 'outbound') return { kind: 'ignored', why: 'outbound track' };
+  // `outbound` is the other party, which may be our own audio coming back (§2.3): never feed it to the bot, unless
+  // this is the listen-only agent-assist stream, where no audio of ours goes back and the agent's track is wanted
+  if (track === 'outbound' && !outboundTrack) return { kind: 'ignored', why: 'outbound track' };
   const payload = media['payload'];
   if (typeof payload !== 'string') return { kind: 'malformed', why: 'media without a payload string' };
   if (!BASE64.test(payload)) return { kind: 'malformed', why: 'media payload is not base64' };

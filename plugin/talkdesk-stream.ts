@@ -13,6 +13,16 @@ export interface TalkdeskStreamDelegate {
   onClose(code: number): void;
 }
 
+export interface TalkdeskStreamOptions {
+  /**
+   * Kore's agent-assist stream (`agentassist=true`): Talkdesk's unidirectional stream, listen-only. Both tracks are
+   * delivered, and nothing is ever sent back into the socket, whatever the call asks: no media, no mark, no stop
+   * (the unidirectional component, `ai_voice_stream_start`, has one exit and takes no result: protocol notes §5).
+   * Only the WebSocket close handshake ends it.
+   */
+  listenOnly?: boolean;
+}
+
 export interface StopReport {
   command: 'ok' | 'error' | 'escalate';
   ringGroup?: string;
@@ -38,12 +48,15 @@ export class TalkdeskStream {
   private lastNoticeAt = -Infinity;
   private readonly closedPromise: Promise<void>;
   readonly stats = { framesIn: 0, framesOut: 0, ignored: 0, malformed: 0, mediaDropped: 0 };
+  private readonly listenOnly: boolean;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly log: Logger,
     private readonly delegate: TalkdeskStreamDelegate,
+    opts: TalkdeskStreamOptions = {},
   ) {
+    this.listenOnly = opts.listenOnly === true;
     this.closedPromise = new Promise((resolve) => {
       ws.once('close', (code: number) => {
         this.closed = true;
@@ -72,7 +85,7 @@ export class TalkdeskStream {
       this.stats.ignored++;
       return;
     }
-    const frame = parseFrame(data.toString());
+    const frame = parseFrame(data.toString(), { outboundTrack: this.listenOnly });
     switch (frame.kind) {
       case 'ignored':
         this.stats.ignored++;
@@ -106,9 +119,9 @@ export class TalkdeskStream {
     this.marks.clear();
   }
 
-  /** false from our close() or Talkdesk's close frame on, before the 'close' event: ws would drop the frame */
+  /** false from our close() or Talkdesk's close frame on, before the 'close' event (ws would drop the frame); always false listen-only */
   private get writable(): boolean {
-    return !this.closed && this.ws.readyState === this.ws.OPEN;
+    return !this.listenOnly && !this.closed && this.ws.readyState === this.ws.OPEN;
   }
 
   private get canSend(): boolean {

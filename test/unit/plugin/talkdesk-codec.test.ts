@@ -69,6 +69,12 @@ describe('parseFrame: messages Talkdesk sends', () => {
     expect(parseFrame('{"event":"media","media":{"payload":""}}')).toEqual({ kind: 'media', payload: Buffer.alloc(0) });
   });
 
+  it('delivers the outbound track only when asked to (the listen-only agent-assist stream)', () => {
+    const text = '{"event":"media","media":{"track":"outbound","payload":"AAEC"}}';
+    expect(parseFrame(text, { outboundTrack: true })).toEqual({ kind: 'media', track: 'outbound', payload: Buffer.from([0, 1, 2]) });
+    expect(parseFrame(text, { outboundTrack: false })).toEqual({ kind: 'ignored', why: 'outbound track' });
+  });
+
   it('ignores the outbound track: it may be our own audio coming back', () => {
     expect(parseFrame('{"event":"media","media":{"track":"outbound","payload":"AAEC"}}')).toEqual({ kind: 'ignored', why: 'outbound track' });
   });

@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { TalkdeskFrame } from '../../../plugin/talkdesk-codec.js';
-import { TalkdeskStream } from '../../../plugin/talkdesk-stream.js';
+import { TalkdeskStream, type TalkdeskStreamOptions } from '../../../plugin/talkdesk-stream.js';
 
 /**
  * TalkdeskStream over a real loopback WebSocket: the server side is wrapped exactly as the call wraps it, the client
@@ -66,7 +66,7 @@ function closedOrNow(ws: WebSocket): Promise<unknown> {
   return ws.readyState === WebSocket.CLOSED ? Promise.resolve() : once(ws, 'close');
 }
 
-async function connect(onClientFrame?: (frame: Json, pair: Pair) => void): Promise<Pair> {
+async function connect(onClientFrame?: (frame: Json, pair: Pair) => void, opts?: TalkdeskStreamOptions): Promise<Pair> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   cleanups.push(async () => {
     const gone = [...wss.clients].map(closedOrNow);
@@ -97,7 +97,7 @@ async function connect(onClientFrame?: (frame: Json, pair: Pair) => void): Promi
   const stream = new TalkdeskStream(server, log, {
     onFrame: (frame) => delivered.push(frame),
     onClose: (code) => closes.push(code),
-  });
+  }, opts);
   const pair: Pair = {
     stream,
     server,
@@ -151,6 +151,31 @@ async function flushInbound(p: Pair): Promise<void> {
 const activeTimeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
 const warnings = (p: Pair, text: string): Json[] =>
   p.logs.filter((l) => l['level'] === 40 && String(l['msg']).includes(text));
+
+describe('TalkdeskStream listen-only (agentassist=true)', () => {
+  it('delivers both tracks, and sends nothing back whatever the call asks: no media, no mark, no stop; close is 1000', async () => {
+    const p = await connect(undefined, { listenOnly: true });
+    await started(p);
+    const caller = ulaw(0x11);
+    const agent = ulaw(0x22);
+    p.send(mediaIn(caller));
+    p.send({ ...mediaIn(agent), media: { track: 'outbound', chunk: '1', timestamp: '0', payload: agent.toString('base64') } });
+    await until(() => p.delivered.filter((f) => f.kind === 'media').length === 2, 'both tracks');
+    const media = p.delivered.filter((f): f is Extract<Delivered, { kind: 'media' }> => f.kind === 'media');
+    expect(media.map((f) => [f.track, f.payload.equals(f.track === 'outbound' ? agent : caller)])).toEqual([
+      ['inbound', true],
+      ['outbound', true],
+    ]);
+
+    p.stream.sendMedia(ulaw(0x33));
+    expect(await p.stream.drain(1000)).toBe('skipped');
+    expect(p.stream.sendStop({ command: 'ok' })).toBe(false);
+    await p.stream.close(2000);
+    expect((await p.clientClosed).code).toBe(1000);
+    expect(p.received).toEqual([]);
+    expect(p.stream.stats.framesOut).toBe(0);
+  });
+});
 
 describe('TalkdeskStream: frames from Talkdesk', () => {
   it('delivers media that arrives before start, but sends no media of its own until start gives it a streamSid', async () => {
