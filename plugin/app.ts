@@ -3,10 +3,13 @@ import type { AppJson } from '../config/app-json.js';
 import type { PluginConfig } from '../config/schema.js';
 import { MediaClock } from '../media/clock.js';
 import { RtpPortPool } from '../media/port-pool.js';
+import { Admission } from './admission.js';
 import { Call } from './call.js';
 import { CallWatchdog } from './call-watchdog.js';
 import { CallEnds } from './call-end.js';
 import { compileRules } from './escalation.js';
+import { GatewayMetrics } from './metrics.js';
+import { startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { CallRegistry } from './registry.js';
 import { createTalkdeskServer, type TalkdeskServer } from './server.js';
 import type { SipBackend } from './sip/backend.js';
@@ -20,7 +23,17 @@ export interface RunningApp {
   backend: SipBackend;
   ports: RtpPortPool;
   clock: MediaClock;
-  /** stop accepting, end live calls (stop{error} + BYE), release everything */
+  /** the metrics listener's port actually bound (METRICS_PORT 0 picks one) */
+  metricsPort: number;
+  metrics: GatewayMetrics;
+  /** draining, the call cap and the backend: what /ready answers and upgrades are admitted by */
+  admission: Admission;
+  /**
+   * SIGTERM: stop accepting (upgrades 503, /ready 503), give live calls up to `graceMs` to finish, end the rest
+   * (stop{error} + BYE, cause shutdown), release everything. Called again while draining: ends the rest at once.
+   */
+  drain(graceMs: number): Promise<void>;
+  /** drain(0): stop accepting, end live calls (stop{error} + BYE), release everything */
   stop(): Promise<void>;
   /** re-read the wss certificate and key (SIGHUP); live sockets keep theirs */
   reloadCertificate: TalkdeskServer['reloadCertificate'];
@@ -55,15 +68,35 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
   const watchdog = new CallWatchdog({ log });
   const backend = createBackend(config, log);
   await backend.start();
+  const admission = new Admission({ maxCalls: config.limits.maxCalls, liveCalls: () => registry.size, backend });
+  const metrics = new GatewayMetrics({ registry, clock, admission });
+  const callBackend = metrics.instrument(backend);
 
   const server = createTalkdeskServer(config, log, (ws, upgrade) => {
-    const call = new Call({ config, backend, clock, ports, escalation, watchdog, log }, ws, upgrade, registry.nextId());
+    const call = new Call({ config, backend: callBackend, clock, ports, escalation, watchdog, log }, ws, upgrade, registry.nextId());
     registry.add(call);
-  }, { appJson });
+    // after registry.add: both run in the tick the call finishes, so a scrape never sees it twice or not at all
+    void call.finished.then((summary) => metrics.callFinished(summary));
+  }, {
+    appJson,
+    admission,
+    onUpgradeRefused: (cause) => metrics.upgradeRefused(cause),
+    onAuthFailure: (reason) => metrics.authFailure(reason),
+    onTlsReload: (result) => metrics.tlsReload(result),
+  });
   let port: number;
+  let metricsServer: MetricsServer;
   try {
     port = await server.listen();
+    metricsServer = await startMetricsServer({
+      host: config.metrics.host,
+      port: config.metrics.port,
+      metrics,
+      readiness: () => admission.readiness(),
+      log,
+    });
   } catch (err) {
+    await server.close();
     await backend.stop();
     throw err;
   }
@@ -73,19 +106,49 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
   );
 
   let stopping: Promise<void> | undefined;
+  /** while waiting out the grace period: stop waiting */
+  let cutShort: (() => void) | undefined;
+  const drain = (graceMs: number): Promise<void> => {
+    if (stopping) {
+      cutShort?.();
+      return stopping;
+    }
+    admission.startDraining();
+    stopping = (async () => {
+      if (registry.size > 0 && graceMs > 0) {
+        log.info({ liveCalls: registry.size, graceMs }, 'draining: no new calls, live calls may finish');
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            registry.off('idle', done);
+            cutShort = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, graceMs);
+          registry.on('idle', done);
+          cutShort = done;
+        });
+      }
+      if (registry.size > 0) log.info({ liveCalls: registry.size }, 'ending the calls still live: stop{error} and BYE');
+      const closed = server.close();
+      await registry.endAll(CallEnds.error('shutdown', 'gateway shutting down'));
+      await closed;
+      await metricsServer.close();
+      await backend.stop();
+    })();
+    return stopping;
+  };
   return {
     port,
     registry,
     backend,
     ports,
     clock,
+    metricsPort: metricsServer.port,
+    metrics,
+    admission,
     reloadCertificate: (trigger) => server.reloadCertificate(trigger),
-    stop: () =>
-      (stopping ??= (async () => {
-        const closed = server.close();
-        await registry.endAll(CallEnds.error('shutdown', 'gateway shutting down'));
-        await closed;
-        await backend.stop();
-      })()),
+    drain,
+    stop: () => drain(0),
   };
 }

@@ -40,6 +40,10 @@ export interface CallSummary extends CallEnd {
   digitsToBot: number;
   talkdesk: TalkdeskStream['stats'];
   rtp?: RtpSessionStats;
+  /** the bot's BYE (or REFER) to our `stop`, farewell drain included; absent when the bot did not end the call */
+  byeToStopMs?: number;
+  /** p99 send lateness of the shared media clock: process-wide, every call since start (one clock for all) */
+  sendLatenessP99Ms: number;
 }
 
 /**
@@ -71,6 +75,7 @@ export class Call {
   private readonly startedAt = performance.now();
   private answeredAt: number | undefined;
   private digitsFromBot = 0;
+  private byeToStopMs: number | undefined;
   private digitsToBot = 0;
   /** leaves the watchdog's sweep; called when the end begins */
   private readonly unwatch: () => void;
@@ -291,6 +296,7 @@ export class Call {
 
   private async teardown(end: CallEnd): Promise<void> {
     const { talkdesk } = this.deps.config;
+    const endedAt = performance.now();
     this.setDeadline(undefined);
     this.unwatch();
     const command = stopCommandFor(end.outcome);
@@ -308,6 +314,8 @@ export class Call {
         accountSid: this.start?.accountSid,
         callSid: this.start?.callSid,
       });
+      // ok and escalate are the bot's ending: how long Talkdesk waited for its stop after the bot's BYE or REFER
+      if (command !== 'error') this.byeToStopMs = Math.round(performance.now() - endedAt);
     }
 
     const sipDone = this.endSipLeg(end);
@@ -327,7 +335,14 @@ export class Call {
       digitsToBot: this.digitsToBot,
       talkdesk: { ...this.stream.stats },
       rtp: this.rtp && { ...this.rtp.stats },
+      byeToStopMs: this.byeToStopMs,
+      sendLatenessP99Ms: this.deps.clock.stats.lateness.p99Ms,
     };
+  }
+
+  /** What the call has carried so far, read by the metrics at scrape time rather than counted per packet. */
+  get carried(): { talkdesk: TalkdeskStream['stats']; rtp?: RtpSessionStats } {
+    return { talkdesk: this.stream.stats, rtp: this.rtp?.stats };
   }
 
   private async endSipLeg(end: CallEnd): Promise<void> {

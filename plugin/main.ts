@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { startApp } from './app.js';
+import { exitOnShutdownSignals } from './shutdown.js';
 
 /** `npm start`: load jambonz-app.json (or APP_CONFIG), start, and shut down cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -21,16 +22,6 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
-  const shutdown = (signal: string): void => {
-    log.info({ signal, liveCalls: app.registry.size }, 'shutting down');
-    app.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
   // certbot/cert-manager renewals are also picked up by watching the files; SIGHUP is the explicit nudge (a deploy
   // hook's `kill -HUP`). Without a listener Node would end the process on SIGHUP.
   process.on('SIGHUP', () => {
@@ -38,8 +29,7 @@ async function main(): Promise<void> {
       if (!result.ok && !config.listen.tlsCertFile) log.info({ signal: 'SIGHUP' }, result.reason);
     });
   });
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  exitOnShutdownSignals(process, app, { graceMs: config.limits.shutdownGraceMs, log, exit: (code) => process.exit(code) });
 }
 
 void main();

@@ -14,6 +14,11 @@ export class CallRegistry extends EventEmitter<{ idle: [] }> {
     return this.calls.size;
   }
 
+  /** the live calls, for the metrics read at scrape time */
+  values(): IterableIterator<Call> {
+    return this.calls.values();
+  }
+
   nextId(): string {
     return `c${(++this.counter).toString(36)}-${Date.now().toString(36)}`;
   }

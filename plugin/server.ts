@@ -4,10 +4,11 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AppJson } from '../config/app-json.js';
 import type { PluginConfig } from '../config/schema.js';
+import type { AdmissionRefusal, Readiness } from './admission.js';
 import { authenticateUpgrade, type AuthenticatedUpgrade } from './auth.js';
 import { attachJambonzEndpoint, type PathUpgrades } from './jambonz-service.js';
 import { portalSchema } from './portal-schema.js';
-import { CertificateReloader, readCertificatePair, type CertificateReload } from './tls-reload.js';
+import { CERT_RELOAD_DEBOUNCE_MS, CertificateReloader, readCertificatePair, type CertificateReload } from './tls-reload.js';
 import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
 
 /** Kore's docs use the trailing slash, its flow export does not (protocol notes §1): both are the same route. */
@@ -27,6 +28,15 @@ export interface TalkdeskServer {
 export interface TalkdeskServerOptions {
   /** the loaded jambonz-app.json: `OPTIONS <JAMBONZ_SERVICE_PATH>` serves it to the jambonz portal, masked */
   appJson?: AppJson;
+  /**
+   * Asked for every Talkdesk upgrade before it is authenticated: a refusal (draining, at the call cap, SIP backend
+   * down) answers 503 with its reason, before any call exists. `readiness` answers GET /ready.
+   */
+  admission?: { refusal(): AdmissionRefusal | undefined; readiness(): Readiness };
+  /** what the metrics count: upgrades refused by admission (cause) and by authentication (reason), TLS reloads */
+  onUpgradeRefused?(cause: AdmissionRefusal['cause']): void;
+  onAuthFailure?(reason: string): void;
+  onTlsReload?(result: CertificateReload): void;
 }
 
 /**
@@ -47,7 +57,9 @@ export function createTalkdeskServer(
     const files = { certFile: listen.tlsCertFile, keyFile: listen.tlsKeyFile };
     const pair = readCertificatePair(files);
     const secure = https.createServer(pair);
-    tls = new CertificateReloader(secure, files, pair, log.child({ component: 'tls' }));
+    tls = new CertificateReloader(secure, files, pair, log.child({ component: 'tls' }), CERT_RELOAD_DEBOUNCE_MS, (result) =>
+      options.onTlsReload?.(result),
+    );
     server = secure;
   } else {
     server = http.createServer();
@@ -62,11 +74,20 @@ export function createTalkdeskServer(
     path,
     handleUpgrade(req, socket, head) {
       const url = new URL(req.url ?? '/', 'http://localhost');
+      const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+      // before the JWT check: a full or draining instance spends nothing on the stream, the balancer retries elsewhere
+      const refusal = options.admission?.refusal();
+      if (refusal) {
+        rejectUpgrade(socket, refusal.status, refusal.reason);
+        log.warn({ remote, status: refusal.status, reason: refusal.reason, cause: refusal.cause }, 'upgrade refused');
+        options.onUpgradeRefused?.(refusal.cause);
+        return;
+      }
       const auth = authenticateUpgrade(url.searchParams, config.bots);
       if (!auth.ok) {
         rejectUpgrade(socket, auth.status, auth.reason);
-        const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
         log.warn({ remote, status: auth.status, reason: auth.reason, botId: url.searchParams.get('botId') }, 'upgrade refused');
+        options.onAuthFailure?.(auth.reason);
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => onStream(ws, auth));
@@ -89,6 +110,12 @@ export function createTalkdeskServer(
     const path = pathnameOf(req);
     if (req.method === 'GET' && path === '/health') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    // what a load balancer health-checks: 200 take calls, 429 at the cap, 503 draining or SIP backend down
+    if (req.method === 'GET' && path === '/ready' && options.admission) {
+      const ready = options.admission.readiness();
+      res.writeHead(ready.status, { 'content-type': 'text/plain' }).end(`${ready.reason}\n`);
       return;
     }
     // the jambonz api-server asks this (Accept: application/json) when a call hook URL is saved in the portal

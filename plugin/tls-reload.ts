@@ -65,6 +65,8 @@ export class CertificateReloader {
     private loaded: CertificatePair,
     private readonly log: Logger,
     private readonly debounceMs = CERT_RELOAD_DEBOUNCE_MS,
+    /** every reload's result, whatever triggered it (the metrics count them) */
+    private readonly onReload?: (result: CertificateReload, trigger: string) => void,
   ) {}
 
   /** Start watching the files' directories; changes reload after `debounceMs` of quiet. */
@@ -97,6 +99,7 @@ export class CertificateReloader {
     } else {
       this.log.debug({ trigger, certFile }, 'TLS certificate files unchanged');
     }
+    this.onReload?.(result, trigger);
     return result;
   }
 

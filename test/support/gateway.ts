@@ -31,6 +31,8 @@ export async function startGateway(
     env: {
       LISTEN_PORT: '0',
       SIP_PORT: '0',
+      // every gateway of a test run gets its own metrics port: the default 9464 would clash between test processes
+      METRICS_PORT: '0',
       // the bot in slot 0; the gateway's own SIP and HTTP ports are picked by the OS
       CCAI_SIP_PORT: String(botPorts(0).sipPort),
       RTP_PORT_MIN: '21000',

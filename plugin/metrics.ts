@@ -1,0 +1,368 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
+import type { MediaClock } from '../media/clock.js';
+import type { RtpSessionStats } from '../media/rtp-session.js';
+import type { Admission } from './admission.js';
+import type { CallSummary } from './call.js';
+import type { CallRegistry } from './registry.js';
+import type { InviteRequest, OutgoingInvite, SipBackend } from './sip/backend.js';
+import { isSipFailure } from './sip/errors.js';
+import type { TalkdeskStream } from './talkdesk-stream.js';
+import type { CertificateReload } from './tls-reload.js';
+
+export interface MetricsSources {
+  registry: CallRegistry;
+  clock: MediaClock;
+  admission: Admission;
+}
+
+/** What calls carried, summed: the finished ones when they finish, the live ones at each scrape. */
+interface Carried {
+  rtpPacketsToBot: number;
+  rtpBytesToBot: number;
+  rtpPacketsFromBot: number;
+  rtpBytesFromBot: number;
+  rtpLostFromBot: number;
+  rtpLateFromBot: number;
+  /** silence sent because the caller's audio was not there at the tick: Talkdesk late */
+  rtpLateToBot: number;
+  droppedForeign: number;
+  droppedMalformed: number;
+  droppedUnknownPt: number;
+  droppedSrtp: number;
+  wsFramesIn: number;
+  wsFramesOut: number;
+}
+
+const NOTHING_CARRIED: Carried = {
+  rtpPacketsToBot: 0,
+  rtpBytesToBot: 0,
+  rtpPacketsFromBot: 0,
+  rtpBytesFromBot: 0,
+  rtpLostFromBot: 0,
+  rtpLateFromBot: 0,
+  rtpLateToBot: 0,
+  droppedForeign: 0,
+  droppedMalformed: 0,
+  droppedUnknownPt: 0,
+  droppedSrtp: 0,
+  wsFramesIn: 0,
+  wsFramesOut: 0,
+};
+
+function addCarried(into: Carried, talkdesk: TalkdeskStream['stats'], rtp: RtpSessionStats | undefined): void {
+  into.wsFramesIn += talkdesk.framesIn;
+  into.wsFramesOut += talkdesk.framesOut;
+  if (rtp === undefined) return;
+  into.rtpPacketsToBot += rtp.packetsSent;
+  into.rtpBytesToBot += rtp.bytesSent;
+  into.rtpPacketsFromBot += rtp.packetsReceived;
+  into.rtpBytesFromBot += rtp.bytesReceived;
+  into.rtpLostFromBot += rtp.packetsLost;
+  into.rtpLateFromBot += rtp.packetsLate;
+  into.rtpLateToBot += rtp.silenceFramesSent;
+  into.droppedForeign += rtp.droppedForeign;
+  into.droppedMalformed += rtp.droppedMalformed;
+  into.droppedUnknownPt += rtp.droppedUnknownPt;
+  into.droppedSrtp += rtp.droppedSrtp;
+}
+
+/** `le` edges of the media clock's send lateness, ms: its target is < 1 ms, a 20 ms frame late is a lost frame */
+const CLOCK_LATENESS_EDGES_MS = [0, 0.5, 1, 2, 5, 10, 20, 50];
+
+/**
+ * auth.ts's refusal reasons are sentences for the log; the metric label is their kind, so its cardinality is fixed
+ * (a token's error text could otherwise make a new series per message).
+ */
+const AUTH_FAILURE_KINDS: ReadonlyArray<[RegExp, string]> = [
+  [/^missing query parameter (\w+)/, 'missing-$1'],
+  [/^sipuri /, 'bad-sipuri'],
+  [/^agentassist /, 'bad-agentassist'],
+  [/^unknown botId/, 'unknown-bot'],
+  [/^token longer/, 'token-too-long'],
+  [/^token rejected: jwt expired/, 'token-expired'],
+  [/^token rejected/, 'token-invalid'],
+  [/^token appId/, 'token-wrong-app'],
+];
+
+export function authFailureKind(reason: string): string {
+  for (const [pattern, kind] of AUTH_FAILURE_KINDS) {
+    const m = pattern.exec(reason);
+    if (m) return m[0].replace(pattern, kind).toLowerCase();
+  }
+  return 'other';
+}
+
+/** An INVITE's result as a label: the final status when rejected, else 2xx or why there was none. */
+function inviteResultOf(err: unknown): string {
+  if (!isSipFailure(err)) return 'error';
+  return err.kind === 'rejected' && err.status !== undefined ? String(err.status) : err.kind;
+}
+
+/**
+ * The gateway's Prometheus metrics, all `talkdesk_gw_*`, in a registry of their own (one per app, so tests can run
+ * several). Nothing here runs per packet or per frame: what live calls carried is read from their stats when
+ * Prometheus scrapes (collect()), added to the totals of the calls that finished; events (a call's end, an INVITE's
+ * result, an auth failure, a certificate reload) are counted when they happen.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly finished: Carried = { ...NOTHING_CARRIED };
+  /** the sum for the scrape in progress: every collect() of one scrape reads the same one */
+  private scrape: Carried | undefined;
+
+  private readonly callsTotal: Counter<'outcome' | 'cause'>;
+  private readonly inviteResults: Counter<'result'>;
+  private readonly authFailures: Counter<'reason'>;
+  private readonly tlsReloads: Counter<'result'>;
+  private readonly setupSeconds: Histogram;
+  private readonly durationSeconds: Histogram;
+  private readonly jitterSeconds: Histogram;
+  private readonly byeToStopSeconds: Histogram;
+
+  constructor(private readonly sources: MetricsSources) {
+    const registers = [this.registry];
+    const { registry, clock, admission } = sources;
+    collectDefaultMetrics({ register: this.registry, prefix: 'talkdesk_gw_' });
+
+    new Gauge({
+      name: 'talkdesk_gw_calls_active',
+      help: 'Talkdesk streams being carried now (from the authenticated upgrade to the last released port)',
+      registers,
+      collect() {
+        this.set(registry.size);
+      },
+    });
+    new Gauge({ name: 'talkdesk_gw_calls_max', help: 'MAX_CALLS: the concurrent-call cap', registers }).set(admission.maxCalls);
+    new Gauge({
+      name: 'talkdesk_gw_ready',
+      help: '1 when /ready answers 200 (taking calls), 0 when it answers 429 or 503',
+      registers,
+      collect() {
+        this.set(admission.readiness().status === 200 ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'talkdesk_gw_draining',
+      help: '1 after SIGTERM/SIGINT: no new calls, live ones finishing',
+      registers,
+      collect() {
+        this.set(admission.draining ? 1 : 0);
+      },
+    });
+
+    this.callsTotal = new Counter({
+      name: 'talkdesk_gw_calls_total',
+      help: 'Calls ended, by outcome and kebab-case cause; outcome rejected includes upgrades refused by admission (max-calls, draining)',
+      labelNames: ['outcome', 'cause'],
+      registers,
+    });
+    this.inviteResults = new Counter({
+      name: 'talkdesk_gw_invite_results_total',
+      help: 'INVITEs to the bot by result: 2xx, the final status code, or timeout/canceled/transport/unavailable',
+      labelNames: ['result'],
+      registers,
+    });
+    this.authFailures = new Counter({
+      name: 'talkdesk_gw_auth_failures_total',
+      help: 'Talkdesk upgrades refused by authentication (HTTP 400/401), by reason',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.tlsReloads = new Counter({
+      name: 'talkdesk_gw_tls_reloads_total',
+      help: 'wss certificate reloads (SIGHUP, file change): reloaded, unchanged, or failed (the old pair stays)',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of ['reloaded', 'unchanged', 'failed']) this.tlsReloads.inc({ result }, 0);
+
+    this.setupSeconds = new Histogram({
+      name: 'talkdesk_gw_call_setup_seconds',
+      help: 'From the authenticated upgrade to the bot answering',
+      buckets: [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30],
+      registers,
+    });
+    this.durationSeconds = new Histogram({
+      name: 'talkdesk_gw_call_duration_seconds',
+      help: 'From the authenticated upgrade to the call released',
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200],
+      registers,
+    });
+    this.jitterSeconds = new Histogram({
+      name: 'talkdesk_gw_call_rtp_jitter_seconds',
+      help: "Largest RFC 3550 interarrival jitter of the bot's audio in a call",
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
+      registers,
+    });
+    this.byeToStopSeconds = new Histogram({
+      name: 'talkdesk_gw_bot_bye_to_stop_seconds',
+      help: "From the bot's BYE (or REFER) to our stop to Talkdesk, farewell drain included",
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5],
+      registers,
+    });
+
+    const carried = (name: string, help: string, label: string, series: ReadonlyArray<[string, keyof Carried]>): void => {
+      const read = (): Carried => this.scrape ?? this.sumCarried();
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect() {
+          const now = read();
+          this.reset();
+          for (const [value, key] of series) this.inc({ [label]: value }, now[key]);
+        },
+      });
+    };
+    carried('talkdesk_gw_rtp_packets_total', 'RTP packets to and from the bot', 'direction', [
+      ['to_bot', 'rtpPacketsToBot'],
+      ['from_bot', 'rtpPacketsFromBot'],
+    ]);
+    carried('talkdesk_gw_rtp_bytes_total', 'RTP bytes (UDP payload, RTP header included) to and from the bot', 'direction', [
+      ['to_bot', 'rtpBytesToBot'],
+      ['from_bot', 'rtpBytesFromBot'],
+    ]);
+    carried(
+      'talkdesk_gw_rtp_lost_packets_total',
+      "The bot's packets lost on the way (RFC 3550 A.3); loss toward the bot is not measured (no RTCP)",
+      'direction',
+      [['from_bot', 'rtpLostFromBot']],
+    );
+    carried(
+      'talkdesk_gw_rtp_late_frames_total',
+      "to_bot: silence sent because the caller's audio missed its 20 ms tick; from_bot: packets behind a later one",
+      'direction',
+      [
+        ['to_bot', 'rtpLateToBot'],
+        ['from_bot', 'rtpLateFromBot'],
+      ],
+    );
+    carried('talkdesk_gw_rtp_dropped_packets_total', 'Packets to our RTP ports that were not the bot’s audio or DTMF', 'reason', [
+      ['foreign-source', 'droppedForeign'],
+      ['malformed', 'droppedMalformed'],
+      ['unknown-payload-type', 'droppedUnknownPt'],
+      ['srtp', 'droppedSrtp'],
+    ]);
+    carried('talkdesk_gw_ws_frames_total', 'Talkdesk WebSocket frames received (in) and sent (out)', 'direction', [
+      ['in', 'wsFramesIn'],
+      ['out', 'wsFramesOut'],
+    ]);
+
+    new Counter({
+      name: 'talkdesk_gw_media_clock_skipped_frames_total',
+      help: 'Frames the media clock skipped after falling more than 200 ms behind (event loop blocked)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(clock.stats.skippedFrames);
+      },
+    });
+    this.registry.registerMetric(clockLatenessHistogram(clock));
+  }
+
+  /** The exposition text for GET /metrics. */
+  async text(): Promise<string> {
+    this.scrape = this.sumCarried();
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.scrape = undefined;
+    }
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** A call released everything: its counts join the totals in the same tick the registry forgets it. */
+  callFinished(summary: CallSummary): void {
+    this.callsTotal.inc({ outcome: summary.outcome, cause: summary.cause });
+    addCarried(this.finished, summary.talkdesk, summary.rtp);
+    if (summary.setupMs !== undefined) this.setupSeconds.observe(summary.setupMs / 1000);
+    this.durationSeconds.observe(summary.durationMs / 1000);
+    if (summary.rtp !== undefined && summary.rtp.packetsReceived > 0) this.jitterSeconds.observe(summary.rtp.maxJitterMs / 1000);
+    if (summary.byeToStopMs !== undefined) this.byeToStopSeconds.observe(summary.byeToStopMs / 1000);
+  }
+
+  /** An upgrade admission refused (max-calls, draining, backend not ready): a rejected call that never began. */
+  upgradeRefused(cause: string): void {
+    this.callsTotal.inc({ outcome: 'rejected', cause });
+  }
+
+  authFailure(reason: string): void {
+    this.authFailures.inc({ reason: authFailureKind(reason) });
+  }
+
+  tlsReload(result: CertificateReload): void {
+    this.tlsReloads.inc({ result: !result.ok ? 'failed' : result.changed ? 'reloaded' : 'unchanged' });
+  }
+
+  /** The backend the calls use, with every INVITE's result counted when it settles. */
+  instrument(backend: SipBackend): SipBackend {
+    return new InviteCounting(backend, (result) => this.inviteResults.inc({ result }));
+  }
+
+  private sumCarried(): Carried {
+    const sum = { ...this.finished };
+    for (const call of this.sources.registry.values()) {
+      const { talkdesk, rtp } = call.carried;
+      addCarried(sum, talkdesk, rtp);
+    }
+    return sum;
+  }
+}
+
+/** A SipBackend that passes everything through and reports each INVITE's result once. */
+class InviteCounting implements SipBackend {
+  constructor(
+    private readonly inner: SipBackend,
+    private readonly onResult: (result: string) => void,
+  ) {}
+
+  get name(): SipBackend['name'] {
+    return this.inner.name;
+  }
+
+  get ready(): boolean {
+    return this.inner.ready;
+  }
+
+  start(): Promise<void> {
+    return this.inner.start();
+  }
+
+  stop(): Promise<void> {
+    return this.inner.stop();
+  }
+
+  invite(request: InviteRequest): OutgoingInvite {
+    const outgoing = this.inner.invite(request);
+    outgoing.answered.then(
+      () => this.onResult('2xx'),
+      (err: unknown) => this.onResult(inviteResultOf(err)),
+    );
+    return outgoing;
+  }
+}
+
+/**
+ * The media clock's send lateness as a Prometheus histogram. The clock keeps its own fixed-bucket histogram (its
+ * record() is allocation-free on every step); this reads it at scrape time, so no prom-client call is on the clock.
+ */
+function clockLatenessHistogram(clock: MediaClock): Metric {
+  const name = 'talkdesk_gw_media_clock_lateness_seconds';
+  const help = "How late the shared media clock sent each call's 20 ms frame against its ideal time";
+  const read = async () => {
+    const { counts, count, sumMs } = clock.latenessBuckets(CLOCK_LATENESS_EDGES_MS);
+    const values = [
+      ...CLOCK_LATENESS_EDGES_MS.map((edge, i) => ({ metricName: `${name}_bucket`, labels: { le: edge / 1000 }, value: counts[i]! })),
+      { metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: count },
+      { metricName: `${name}_sum`, labels: {}, value: sumMs / 1000 },
+      { metricName: `${name}_count`, labels: {}, value: count },
+    ];
+    return { name, help, type: 'histogram', values, aggregator: 'sum' };
+  };
+  // prom-client's registry only calls get() (and reads name/type); its Metric type lists its own classes
+  return { name, help, type: 'histogram', aggregator: 'sum', get: read } as unknown as Metric;
+}
