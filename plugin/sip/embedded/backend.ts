@@ -27,6 +27,8 @@ export interface EmbeddedSipBackendOptions {
   log: Logger;
   /** RFC 3261 timer overrides, for tests; unset ones keep RFC values derived from T1/T4 */
   timers?: Partial<SipTimers>;
+  /** for tests: how long one second of an RFC 4028 Session-Expires lasts (default 1000 ms) */
+  sessionSecondMs?: number;
   userAgent?: string;
 }
 
@@ -74,6 +76,7 @@ export class EmbeddedSipBackend implements SipBackend {
       log,
       advertisedAddress,
       userAgent: this.opts.userAgent ?? DEFAULT_USER_AGENT,
+      ...(this.opts.sessionSecondMs === undefined ? {} : { sessionSecondMs: this.opts.sessionSecondMs }),
     });
     const { protocol } = this.transport;
     const [port, portSetting] = protocol === 'TLS' ? [this.opts.tls?.port, 'SIP_TLS_PORT'] : [this.opts.port, 'SIP_PORT'];

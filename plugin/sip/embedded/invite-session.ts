@@ -9,7 +9,15 @@ import { extraHeaders, headerValue, requestInInviteTransaction, type OutgoingReq
 import { EmbeddedLeg } from './leg.js';
 import { ALLOW, type SipStack } from './stack.js';
 import type { Destination } from './transport.js';
+import { readMinSe, termsFromAnswer, type SessionTerms } from './session-timer.js';
 import { parseSipUri, uriWithoutParams } from './uri.js';
+
+/** the RFC 4028 part of a leg's options: the terms of its 2xx, and whether refreshes may be UPDATEs */
+function sessionOf(response: IncomingMessage, asked: SessionTerms | undefined): { session?: SessionTerms; peerAllowsUpdate: boolean } {
+  const session = termsFromAnswer((name) => response.sip.get(name), asked);
+  const peerAllowsUpdate = /\bUPDATE\b/i.test(response.sip.get('allow') ?? '');
+  return session ? { session, peerAllowsUpdate } : { peerAllowsUpdate };
+}
 
 /** what a 2xx without SDP is reported as: the offer was not answered, which is what 488 means (RFC 3261 §21.4.26) */
 const NO_SDP_ANSWER = new SipFailure('rejected', 'INVITE answered without an SDP answer; sent ACK and BYE', 488, 'No SDP in 2xx');
@@ -27,6 +35,8 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
   private canceled = false;
   private cancelSent = false;
   private sent: { invite: OutgoingRequest; destination: Destination; txn: InviteClientTransaction } | undefined;
+  /** the session timer we asked for after a 422 (RFC 4028 §7.4); none before */
+  private asked: SessionTerms | undefined;
   /** the leg of every 2xx by its To tag: forks and retransmissions (§13.2.2.4) */
   private readonly legs = new Map<string, EmbeddedLeg>();
 
@@ -55,6 +65,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
     const status = response.sip.status!;
     if (status < 200) this.onProvisional(status);
     else if (status < 300) this.onAnswer(response).catch((err: unknown) => this.request.log.error({ err }, '2xx handling failed'));
+    else if (status === 422 && this.retryWithMinSe(response)) return;
     else this.settle(SipFailure.rejected(status, response.sip.reason ?? ''));
   }
 
@@ -94,6 +105,8 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
         ['CSeq', '1 INVITE'],
         ['Contact', stack.contact(request.fromUser, target.scheme)],
         ['Allow', ALLOW],
+        // RFC 4028: the bot may impose a session timer in its 2xx; we never ask for one first
+        ['Supported', 'timer'],
         ['User-Agent', stack.userAgent],
         ...extra,
         // exactly this: sipp only reads the remote RTP address from a body typed application/sdp, unparameterised
@@ -143,6 +156,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
       contact: headerValue(invite, 'Contact')!,
       localSdp: request.sdp,
       remoteSdp: response.sip.body ?? '',
+      ...sessionOf(response, this.asked),
       delegate: request.delegate,
       log: request.log,
     });
@@ -163,7 +177,39 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
       this.settled = true;
       request.log.info({ callId: leg.callId }, 'INVITE answered');
       this.resolveAnswered(leg);
+      leg.startSession();
     }
+  }
+
+  /**
+   * RFC 4028 §7.4: a 422 (Session Interval Too Small) names the bot's Min-SE; the INVITE is sent again once, in the
+   * same dialog-to-be (Call-ID, From tag) with the next CSeq, asking for that interval. The 422 itself was ACKed by
+   * its transaction. False when there is nothing to retry with.
+   */
+  private retryWithMinSe(response: IncomingMessage): boolean {
+    const minSe = readMinSe((name) => response.sip.get(name));
+    if (minSe === undefined || this.asked !== undefined || this.canceled || this.settled || !this.sent) return false;
+    const { invite, destination } = this.sent;
+    const seq = Number.parseInt(headerValue(invite, 'CSeq')!, 10) + 1;
+    const retry: OutgoingRequest = {
+      ...invite,
+      headers: invite.headers.flatMap(([name, value]): Array<readonly [string, string]> => {
+        switch (name.toLowerCase()) {
+          case 'via':
+            return [[name, this.stack.via(newBranch())]];
+          case 'cseq':
+            return [[name, `${seq} INVITE`]];
+          case 'content-type':
+            return [['Session-Expires', `${minSe};refresher=uac`], ['Min-SE', String(minSe)], [name, value]];
+          default:
+            return [[name, value]];
+        }
+      }),
+    };
+    this.asked = { seconds: minSe, refresher: 'us', minSe };
+    this.request.log.info({ minSe }, '422 Session Interval Too Small: INVITE sent again with the bot\'s Min-SE');
+    this.sent = { invite: retry, destination, txn: this.stack.startInvite(retry, destination, this.request.log, this) };
+    return true;
   }
 
   private settle(failure: SipFailure): void {

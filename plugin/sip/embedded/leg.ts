@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { LegDelegate, SipLeg } from '../backend.js';
+import type { LegDelegate, SipLeg, SipMessageView } from '../backend.js';
 import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
 import { callDelegate } from './delegate-guard.js';
 import type { Dialog } from './dialog.js';
@@ -8,6 +8,7 @@ import { hasSdp, type IncomingMessage } from './message.js';
 import { extraHeaders, type Header, type OutgoingRequest, type ResponseSpec } from './message-builder.js';
 import { InviteServerTransaction, type ServerTransaction } from './server-transactions.js';
 import { ALLOW, type DialogUser, type SipStack } from './stack.js';
+import { SessionTimer, termsFromAnswer, termsFromRequest, readMinSe, type SessionTerms } from './session-timer.js';
 import type { Destination } from './transport.js';
 
 export interface EmbeddedLegOptions {
@@ -17,9 +18,18 @@ export interface EmbeddedLegOptions {
   localSdp: string;
   /** the SDP of the 2xx */
   remoteSdp: string;
+  /** RFC 4028 terms the 2xx set, if any */
+  session?: SessionTerms;
+  /** the bot's 2xx listed UPDATE in Allow: session refreshes go as UPDATE, else as re-INVITE (RFC 4028 §7.4) */
+  peerAllowsUpdate: boolean;
   delegate: LegDelegate;
   log: Logger;
 }
+
+/** what a BYE of ours says when the session timer ran out (RFC 3326 Reason, as drachtio-server words it) */
+const SESSION_EXPIRED_REASON = 'SIP ;cause=200 ;text="Session timer expired"';
+/** what a delegate without onEnded hears: a BYE view with nothing an escalation rule could read */
+const NO_HEADERS: SipMessageView = { headers: {}, body: '', get: () => undefined, has: () => false };
 
 /**
  * A confirmed call leg: sends the ACK for its 2xx, answers the bot's requests in the dialog, and ends with a BYE
@@ -36,12 +46,26 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   private unackedReinvite: { seq: number; txn: InviteServerTransaction } | undefined;
   /** REFERs accepted so far: the NOTIFY of a second one carries `id` */
   private refers = 0;
+  /** RFC 4028: our next refresh, or the expiry when the bot refreshes */
+  private readonly session: SessionTimer;
+  /** a refresh of ours is in flight */
+  private refreshing = false;
+  private refreshWithUpdate: boolean;
 
   constructor(
     private readonly stack: SipStack,
     readonly dialog: Dialog,
     private readonly opts: EmbeddedLegOptions,
-  ) {}
+  ) {
+    this.session = new SessionTimer(stack.sessionSecondMs, (terms) => this.onSessionDue(terms));
+    this.refreshWithUpdate = opts.peerAllowsUpdate;
+  }
+
+  /** The call has the leg: start the session timer the 2xx asked for (RFC 4028 §7.2), if any. */
+  startSession(): void {
+    if (this.phase !== 'up' || !this.opts.session) return;
+    this.armSession(this.opts.session);
+  }
 
   get callId(): string {
     return this.dialog.callId;
@@ -75,9 +99,16 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     return this.hangupDone;
   }
 
+  /** The stack stops (backend stop): no timer of this leg fires any more, nothing more is sent. */
+  dispose(): void {
+    this.phase = 'ended';
+    this.session.stop();
+  }
+
   /** Leaves the dialog table without a BYE: the dialog is over (BYE received) or was never usable. */
   end(): void {
     this.phase = 'ended';
+    this.session.stop();
     this.stack.removeDialog(this);
   }
 
@@ -136,12 +167,22 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     this.dialog.refreshTarget(request);
     const offer = hasSdp(sip) ? sip.body : undefined;
     const headers: Header[] = [['Contact', this.opts.contact], ['Allow', ALLOW]];
+    // RFC 4028 §9: a refresh with Session-Expires gets its terms back, refresher named from the bot's side
+    const get = (name: string) => sip.get(name);
+    const terms = termsFromRequest(get, this.session.terms);
+    if (terms) {
+      headers.push(['Session-Expires', `${terms.seconds};refresher=${terms.refresher === 'them' ? 'uac' : 'uas'}`]);
+      if (/\btimer\b/i.test(sip.get('supported') ?? sip.get('k') ?? '')) headers.push(['Require', 'timer']);
+    }
     const withSdp = offer !== undefined || sip.method === 'INVITE';
     const response: ResponseSpec = withSdp
       ? { status: 200, reason: 'OK', headers: [...headers, ['Content-Type', 'application/sdp']], body: this.opts.localSdp }
       : { status: 200, reason: 'OK', headers };
     txn.respond(response);
     if (txn instanceof InviteServerTransaction) this.unackedReinvite = { seq: request.cseq.seq, txn };
+    // any re-INVITE or UPDATE from the bot refreshes the session (§10), on the terms it carried or the current ones
+    const refreshed = terms ?? this.session.terms;
+    if (refreshed && this.phase === 'up') this.armSession(refreshed);
     if (offer !== undefined) callDelegate(this.opts.log, 'onRemoteSdp', () => this.opts.delegate.onRemoteSdp(offer));
   }
 
@@ -188,10 +229,117 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     }
   }
 
+  private armSession(terms: SessionTerms): void {
+    this.session.arm(terms);
+    this.opts.log.debug({ seconds: terms.seconds, refresher: terms.refresher }, 'session timer armed');
+  }
+
+  /** §10: the refresher's half-interval, or the expiry of a session the bot did not refresh */
+  private onSessionDue(terms: SessionTerms): void {
+    if (this.phase !== 'up') return;
+    try {
+      if (terms.refresher === 'us') this.refreshSession(terms);
+      else this.endSession('session-expired', `no session refresh from the bot within ${terms.seconds} s`);
+    } catch (err) {
+      // a timer callback: nothing may escape into the event loop
+      this.opts.log.error({ err }, 'session timer handling failed');
+    }
+  }
+
+  /**
+   * RFC 4028 §7.4: refresh with UPDATE when the bot allows it, else with a re-INVITE offering our unchanged SDP
+   * (its answer is not reported: our offer did not change). 422 raises the interval to the bot's Min-SE and
+   * retries; 405/501 to an UPDATE retries as re-INVITE; 408, 481 or no answer ends the session (§10). Other
+   * failures keep the terms and try again at the next half-interval.
+   */
+  private refreshSession(terms: SessionTerms): void {
+    if (this.refreshing || this.phase !== 'up') return;
+    this.refreshing = true;
+    const { log, contact } = this.opts;
+    const method = this.refreshWithUpdate ? 'UPDATE' : 'INVITE';
+    const seq = this.dialog.nextSeq();
+    const request = this.dialog.createRequest(method, {
+      via: this.stack.via(newBranch()),
+      seq,
+      headers: [
+        ['Contact', contact],
+        ['Allow', ALLOW],
+        ['Supported', 'timer'],
+        ['Session-Expires', `${terms.seconds};refresher=uac`],
+        ...(terms.minSe ? ([['Min-SE', String(terms.minSe)]] as Header[]) : []),
+        ['User-Agent', this.stack.userAgent],
+        ...(method === 'INVITE' ? ([['Content-Type', 'application/sdp']] as Header[]) : []),
+      ],
+      body: method === 'INVITE' ? this.opts.localSdp : '',
+    });
+    let ack: OutgoingRequest | undefined;
+    let settled = false;
+    const done = (next: () => void): void => {
+      if (settled) return;
+      settled = true;
+      this.refreshing = false;
+      if (this.phase === 'up') next();
+    };
+    void this.destination().then(
+      (destination) => {
+        const user = {
+          onResponse: (response: IncomingMessage) => {
+            const status = response.sip.status!;
+            if (status < 200) return;
+            if (status < 300 && method === 'INVITE') {
+              // §13.2.2.4: every 2xx (retransmissions too) gets the ACK
+              ack ??= this.dialog.createRequest('ACK', { via: this.stack.via(newBranch()), seq });
+              void this.stack.sendStateless(ack, destination, log);
+            }
+            done(() => this.afterRefresh(method, status, response, terms));
+          },
+          onFailure: (failure: { message: string }) =>
+            done(() => this.endSession('session-refresh-failed', `session refresh (${method}) failed: ${failure.message}`)),
+        };
+        if (method === 'INVITE') this.stack.startInvite(request, destination, log, user);
+        else this.stack.startRequest(request, destination, log, user);
+      },
+      (err: unknown) => done(() => this.endSession('session-refresh-failed', `session refresh not sent: ${String(err)}`)),
+    );
+    log.debug({ method, seconds: terms.seconds }, 'session refresh sent');
+  }
+
+  private afterRefresh(method: string, status: number, response: IncomingMessage, terms: SessionTerms): void {
+    const { log } = this.opts;
+    const get = (name: string) => response.sip.get(name);
+    if (status < 300) {
+      this.armSession(termsFromAnswer(get, terms) ?? terms);
+      return;
+    }
+    const minSe = readMinSe(get);
+    if (status === 422 && minSe !== undefined && minSe > terms.seconds) {
+      this.refreshSession({ ...terms, seconds: minSe, minSe });
+    } else if ((status === 405 || status === 501) && method === 'UPDATE') {
+      this.refreshWithUpdate = false;
+      this.refreshSession(terms);
+    } else if (status === 408 || status === 481) {
+      this.endSession('session-refresh-failed', `session refresh (${method}) answered ${status}`);
+    } else {
+      log.warn({ method, status }, 'session refresh refused; trying again at the next half-interval');
+      this.armSession(terms);
+    }
+  }
+
+  /** The session is over without a BYE from the bot: BYE it, and tell the call why (onEnded, else a bare onBye). */
+  private endSession(cause: string, detail: string): void {
+    if (this.phase !== 'up') return;
+    const { delegate, log } = this.opts;
+    log.warn({ cause, detail }, 'SIP session ended by the session timer');
+    void this.hangup({ Reason: SESSION_EXPIRED_REASON });
+    if (delegate.onEnded) callDelegate(log, 'onEnded', () => delegate.onEnded!(cause));
+    else callDelegate(log, 'onBye', () => delegate.onBye(NO_HEADERS));
+  }
+
   /** §15.1.1: BYE with the caller's headers; done on any final response, Timer F or a send error. Never rejects. */
   private async bye(headers: Record<string, string>): Promise<void> {
     if (this.phase === 'ended') return;
     this.phase = 'ending';
+    this.session.stop();
     const { log } = this.opts;
     try {
       const destination = await this.destination();

@@ -28,6 +28,8 @@ export interface DialogUser {
   receiveAck(ack: IncomingMessage): void;
   /** where the dialog's requests go, once looked up: a stream transport keeps its connection open meanwhile */
   readonly peer: Destination | undefined;
+  /** the stack stops: clear every timer of the dialog (RFC 4028 refresh/expiry) and send nothing more */
+  dispose(): void;
 }
 
 export interface SipStackOptions {
@@ -36,6 +38,8 @@ export interface SipStackOptions {
   log: Logger;
   advertisedAddress: string;
   userAgent: string;
+  /** how long one second of Session-Expires lasts: 1000, shorter in tests */
+  sessionSecondMs?: number;
 }
 
 /**
@@ -65,6 +69,10 @@ export class SipStack implements TransportUser {
 
   get userAgent(): string {
     return this.opts.userAgent;
+  }
+
+  get sessionSecondMs(): number {
+    return this.opts.sessionSecondMs ?? 1000;
   }
 
   get counts(): { transactions: number; dialogs: number } {
@@ -157,6 +165,7 @@ export class SipStack implements TransportUser {
   dispose(): void {
     this.disposed = true;
     for (const txn of [...this.clientTransactions.values(), ...this.serverTransactions.values()]) txn.dispose();
+    for (const dialog of this.dialogs.values()) dialog.dispose();
     this.dialogs.clear();
   }
 
