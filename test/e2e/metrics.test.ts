@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import { copyFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { exitOnShutdownSignals } from '../../plugin/shutdown.js';
@@ -6,6 +8,7 @@ import { DrachtioBot } from '../support/drachtio-bot.js';
 import { FakeDrachtio } from '../support/fake-drachtio.js';
 import { FakeTalkdesk, makeToken, talkdeskUrl, UpgradeRefusedError } from '../support/fake-talkdesk.js';
 import { linesWith, type Gateway } from '../support/gateway.js';
+import { makeTestPki } from '../support/pki.js';
 import { dialGateway, EXAMPLE_BOT } from '../support/talkdesk-call.js';
 import { gatewayPerTest } from './gateway-per-test.js';
 
@@ -156,6 +159,28 @@ describe('metrics', () => {
     expect(m.value('talkdesk_gw_auth_failures_total', { reason: 'token-invalid' })).toBe(2);
     expect(m.value('talkdesk_gw_invite_results_total', { result: '486' })).toBe(1);
     expect(m.value('talkdesk_gw_calls_total', { outcome: 'error', cause: 'sip-486' })).toBe(1);
+  });
+
+  it('counts wss certificate reloads by result', async () => {
+    const pki = await makeTestPki();
+    cleanups.push(() => pki.remove());
+    const files = { cert: join(pki.dir, 'live-cert.pem'), key: join(pki.dir, 'live-key.pem') };
+    await copyFile(pki.server.cert, files.cert);
+    await copyFile(pki.server.key, files.key);
+    const { gw } = await gatewayWithBot({ TLS_CERT_FILE: files.cert, TLS_KEY_FILE: files.key });
+
+    expect(await gw.app.reloadCertificate('SIGHUP')).toMatchObject({ ok: true, changed: false });
+    await writeFile(files.cert, 'not a certificate');
+    expect(await gw.app.reloadCertificate('SIGHUP')).toMatchObject({ ok: false });
+    await copyFile(pki.client.cert, files.cert);
+    await copyFile(pki.client.key, files.key);
+    expect(await gw.app.reloadCertificate('SIGHUP')).toMatchObject({ ok: true, changed: true });
+
+    const m = await scrape(gw);
+    expect(m.value('talkdesk_gw_tls_reloads_total', { result: 'unchanged' })).toBe(1);
+    // the directory watch may reload too, once the writes have been quiet for 500 ms: at least the SIGHUPs count
+    expect(m.value('talkdesk_gw_tls_reloads_total', { result: 'failed' })).toBeGreaterThanOrEqual(1);
+    expect(m.value('talkdesk_gw_tls_reloads_total', { result: 'reloaded' })).toBeGreaterThanOrEqual(1);
   });
 });
 
