@@ -4,7 +4,7 @@ import { Admission } from '../../../plugin/admission.js';
 import { authenticateUpgrade } from '../../../plugin/auth.js';
 import { authFailureKind } from '../../../plugin/metrics.js';
 
-function admission(live: { n: number }, backend = { name: 'embedded' as const, ready: true }, maxCalls = 2): Admission {
+function admission(live: { n: number }, backend: { name: 'embedded' | 'drachtio'; ready: boolean } = { name: 'embedded', ready: true }, maxCalls = 2): Admission {
   return new Admission({ maxCalls, liveCalls: () => live.n, backend });
 }
 
