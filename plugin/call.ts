@@ -6,6 +6,7 @@ import type { RtpPortPool } from '../media/port-pool.js';
 import { RtpSession, type RtpSessionStats } from '../media/rtp-session.js';
 import { buildOffer, parseAnswer } from '../media/sdp.js';
 import { SrtpNegotiation } from '../media/srtp-negotiation.js';
+import { AgentAssist, type AgentAssistSummary } from './agent-assist.js';
 import { accountAllowed, type AuthenticatedUpgrade } from './auth.js';
 import { CallEnds, stopCommandFor, type CallEnd } from './call-end.js';
 import { Liveness, type Activity, type CallWatchdog } from './call-watchdog.js';
@@ -40,6 +41,8 @@ export interface CallSummary extends CallEnd {
   digitsToBot: number;
   talkdesk: TalkdeskStream['stats'];
   rtp?: RtpSessionStats;
+  /** agentassist=true: the legs (one per track, or one mixed) and what each carried */
+  agentAssist?: AgentAssistSummary;
   /** the bot's BYE (or REFER) to our `stop`, farewell drain included; absent when the bot did not end the call */
   byeToStopMs?: number;
   /** p99 send lateness of the shared media clock: process-wide, every call since start (one clock for all) */
@@ -60,6 +63,8 @@ export class Call {
   private readonly stream: TalkdeskStream;
   private start: StartFrame | undefined;
   private rtp: RtpSession | undefined;
+  /** agentassist=true: the listen-only stream's legs, instead of `rtp`/`invite`/`leg` */
+  private assist: AgentAssist | undefined;
   /** SDES-SRTP toward the bot as config.rtp.srtp says: the offer's key, then what each answer is worth */
   private srtp: SrtpNegotiation | undefined;
   private invite: OutgoingInvite | undefined;
@@ -91,7 +96,7 @@ export class Call {
     this.stream = new TalkdeskStream(ws, this.log, {
       onFrame: (frame) => this.onTalkdeskFrame(frame),
       onClose: (code) => void this.end(CallEnds.talkdeskClosed(code)),
-    });
+    }, { listenOnly: upgrade.params.agentassist });
     this.setDeadline(deps.config.talkdesk.startTimeoutMs, () =>
       CallEnds.error('start-timeout', 'no start frame from Talkdesk'),
     );
@@ -115,7 +120,8 @@ export class Call {
         return;
       case 'media':
         // Audio before the bot answers has nowhere to go; the playout buffer drops it until RTP starts.
-        this.rtp?.write(frame.payload);
+        if (this.assist) this.assist.write(frame.track, frame.payload);
+        else this.rtp?.write(frame.payload);
         return;
       case 'stop':
         void this.end(CallEnds.talkdeskStop());
@@ -130,11 +136,12 @@ export class Call {
 
   /** A key the caller pressed, to the bot as RFC 4733 once it has answered (RtpSession paces it on the clock). */
   private onTalkdeskDigit(digit: string): void {
-    if (this.answeredAt === undefined || this.rtp === undefined) {
+    const to = this.assist ?? this.rtp;
+    if (this.answeredAt === undefined || to === undefined) {
       this.log.info({ digit }, 'dtmf from talkdesk before the bot answered: dropped');
       return;
     }
-    if (!this.rtp.sendDigit(digit)) return; // the session says why, once
+    if (!to.sendDigit(digit)) return; // the session says why, once
     this.digitsToBot++;
     this.log.info({ digit }, 'dtmf from talkdesk → bot (RFC 4733)');
   }
@@ -144,7 +151,7 @@ export class Call {
     const rtp = this.answeredAt === undefined ? undefined : this.rtp;
     return {
       talkdeskFrames: this.stream.stats.framesIn,
-      botPackets: [rtp?.botSends ? rtp.packetsAccepted : undefined],
+      botPackets: this.assist ? this.assist.botPackets() : [rtp?.botSends ? rtp.packetsAccepted : undefined],
     };
   }
 
@@ -155,6 +162,10 @@ export class Call {
 
     if (!accountAllowed(config.talkdeskAccountAllowlist, start.accountSid, start.accountId)) {
       await this.end(CallEnds.rejected('account-not-allowed', `talkdesk account ${start.accountSid ?? start.accountId ?? '(none)'}`));
+      return;
+    }
+    if (this.upgrade.params.agentassist) {
+      await this.connectAgentAssist(start);
       return;
     }
 
@@ -186,15 +197,7 @@ export class Call {
     this.invite = backend.invite({
       requestUri: requestUri(params.sipuri, config.sip),
       fromUser: config.sip.fromUser,
-      headers: talkdeskHeaders(config.sip.headers, {
-        callSid: start.callSid,
-        streamSid: start.streamSid,
-        interactionId: start.interactionId,
-        accountSid: start.accountSid,
-        botId: params.botId,
-        accountId: params.accountId,
-        sipuri: params.sipuri,
-      }),
+      headers: this.inviteHeaders(start),
       sdp: buildOffer({ address: config.rtp.advertisedAddress, port: this.rtp.localPort, srtp: this.srtp.offer }),
       log: this.log,
       delegate: {
@@ -243,6 +246,55 @@ export class Call {
       { remote: `${answer.value.address}:${answer.value.port}`, srtp: this.srtp.secure, setupMs: Math.round(this.answeredAt - this.startedAt) },
       'bot answered',
     );
+  }
+
+  /** The Talkdesk ids that travel to the bot, in the headers SIP_HEADERS names. */
+  private inviteHeaders(start: StartFrame): Record<string, string> {
+    const params = this.upgrade.params;
+    return talkdeskHeaders(this.deps.config.sip.headers, {
+      callSid: start.callSid,
+      streamSid: start.streamSid,
+      interactionId: start.interactionId,
+      accountSid: start.accountSid,
+      botId: params.botId,
+      accountId: params.accountId,
+      sipuri: params.sipuri,
+    });
+  }
+
+  /**
+   * agentassist=true: the listen-only stream's legs (plugin/agent-assist.ts), all placed at once. The bot ending any
+   * of them ends the call; Talkdesk is told nothing (the stream is listen-only), every other leg gets its BYE.
+   */
+  private async connectAgentAssist(start: StartFrame): Promise<void> {
+    const { config, backend, clock, ports } = this.deps;
+    this.assist = new AgentAssist({
+      mode: config.agentAssist.calls,
+      config,
+      backend,
+      clock,
+      ports,
+      log: this.log,
+      sipuri: this.upgrade.params.sipuri,
+      headers: this.inviteHeaders(start),
+      events: {
+        onBye: () => void this.end({ outcome: 'ok', cause: 'bot-bye', detail: 'agent-assist leg' }),
+        onRefer: () => void this.end({ outcome: 'ok', cause: 'bot-refer', detail: 'agent-assist: nothing to transfer' }),
+        onEnded: (cause) => void this.end(CallEnds.error(cause, 'the SIP backend ended an agent-assist leg')),
+      },
+    });
+    this.setDeadline(config.sip.inviteTimeoutMs, () =>
+      CallEnds.error('invite-timeout', `bot did not answer within ${config.sip.inviteTimeoutMs} ms`),
+    );
+    const failed = await this.assist.connect();
+    if (failed) {
+      await this.end(failed);
+      return;
+    }
+    if (this.ending) return;
+    this.answeredAt = performance.now();
+    this.setDeadline(undefined);
+    this.log.info({ mode: config.agentAssist.calls, setupMs: Math.round(this.answeredAt - this.startedAt) }, 'agent-assist legs answered');
   }
 
   private onBotBye(bye: SipMessageView): void {
@@ -333,6 +385,7 @@ export class Call {
       talkMs: this.answeredAt === undefined ? 0 : Math.round(now - this.answeredAt),
       digitsFromBot: this.digitsFromBot,
       digitsToBot: this.digitsToBot,
+      agentAssist: this.assist?.summary(),
       talkdesk: { ...this.stream.stats },
       rtp: this.rtp && { ...this.rtp.stats },
       byeToStopMs: this.byeToStopMs,
@@ -346,6 +399,7 @@ export class Call {
   }
 
   private async endSipLeg(end: CallEnd): Promise<void> {
+    if (this.assist) return this.assist.end(end.cause);
     if (this.legEndedByBot) return;
     if (this.leg) {
       await this.leg.hangup({ 'X-Reason': end.cause });

@@ -12,6 +12,8 @@ export interface StartParams {
   interactionId: string;
   /** customParameters.account_id; defaults to accountSid, which is what Talkdesk puts there. */
   accountId?: string;
+  /** start.tracks; default ['inbound'] (the unidirectional agent-assist stream has both, §2.2) */
+  tracks?: string[];
 }
 
 export interface StreamOptions {
@@ -19,6 +21,8 @@ export interface StreamOptions {
   frameBytes?: number;
   /** Pace frames on the audio clock (absolute times, so no drift); false sends them all at once. Default true. */
   realtime?: boolean;
+  /** media.track; default 'inbound' (the caller). 'outbound' is the agent, on the agent-assist stream. */
+  track?: string;
 }
 
 export interface FakeTalkdeskOptions {
@@ -117,7 +121,7 @@ export class FakeTalkdesk {
         streamSid: params.streamSid,
         accountSid: params.accountSid,
         callSid: params.callSid,
-        tracks: ['inbound'],
+        tracks: params.tracks ?? ['inbound'],
         customParameters: {
           interaction_id: params.interactionId,
           account_id: params.accountId ?? params.accountSid,
@@ -145,7 +149,7 @@ export class FakeTalkdesk {
         event: 'media',
         sequenceNumber: this.nextSequenceNumber(),
         media: {
-          track: 'inbound',
+          track: opts.track ?? 'inbound',
           chunk: String(++this.chunk),
           // ms of audio before this frame, as Twilio stamps it (not the simulator's 20 ms steps per 40 ms frame)
           timestamp: String(Math.round(this.audioMsSent)),

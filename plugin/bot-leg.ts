@@ -1,0 +1,172 @@
+import type { Logger } from 'pino';
+import type { PluginConfig } from '../config/schema.js';
+import type { MediaClock } from '../media/clock.js';
+import type { RtpPortPool } from '../media/port-pool.js';
+import { RtpSession, type RtpSessionStats } from '../media/rtp-session.js';
+import { buildOffer, parseAnswer } from '../media/sdp.js';
+import { SrtpNegotiation } from '../media/srtp-negotiation.js';
+import { CallEnds, type CallEnd } from './call-end.js';
+import type { SipBackend, SipLeg, SipMessageView, OutgoingInvite } from './sip/backend.js';
+import { isSipFailure } from './sip/errors.js';
+import { requestUri } from './sip/invite-target.js';
+
+/** What the bot does on a leg that only its owner can give a meaning to. */
+export interface BotLegEvents {
+  /** the bot hung up this leg (answered 200 by the backend) */
+  onBye(bye: SipMessageView): void;
+  /** the bot asked for a transfer (answered 202 + NOTIFY by the backend); the leg stays up until end() */
+  onRefer(refer: SipMessageView): void;
+  /** the backend ended the leg itself (e.g. an expired session timer) */
+  onEnded(cause: string): void;
+  /** the bot's audio; dropped when absent */
+  onAudio?(payload: Buffer): void;
+  onDtmf?(digit: string): void;
+}
+
+export interface BotLegOptions {
+  config: PluginConfig;
+  backend: SipBackend;
+  clock: MediaClock;
+  ports: RtpPortPool;
+  log: Logger;
+  /** the request-URI user (Talkdesk's `sipuri`) */
+  sipuri: string;
+  headers: Record<string, string>;
+  events: BotLegEvents;
+}
+
+/**
+ * One SIP call to the bot with its own RTP session: port → INVITE → answer (SDP, SRTP) → media, then BYE or CANCEL.
+ * The agent-assist stream places one or two of these (plugin/agent-assist.ts).
+ *
+ * The bidirectional call in call.ts still carries its one leg inline, as it did before agent-assist existed; the
+ * steps here are the same, so that it can move onto this class without changing what goes on the wire.
+ */
+export class BotLeg {
+  private rtp: RtpSession | undefined;
+  private srtp: SrtpNegotiation | undefined;
+  private invite: OutgoingInvite | undefined;
+  private leg: SipLeg | undefined;
+  private endedByBot = false;
+  private ending = false;
+  private log: Logger;
+
+  constructor(private readonly opts: BotLegOptions) {
+    this.log = opts.log;
+  }
+
+  /**
+   * Resolves undefined once media flows, or with the end it calls for (no port, rejected, bad answer…). Either way,
+   * whatever it holds is released by end(), which may also run meanwhile: connect() then stops where it is.
+   */
+  async connect(): Promise<CallEnd | undefined> {
+    const { config, backend, clock, ports, events } = this.opts;
+    try {
+      this.rtp = await RtpSession.open({
+        pool: ports,
+        clock,
+        log: this.log,
+        maxPlayoutMs: config.rtp.maxPlayoutMs,
+        delegate: { onAudio: (payload) => events.onAudio?.(payload), onDtmf: (digit) => events.onDtmf?.(digit) },
+      });
+    } catch (err) {
+      return CallEnds.error('no-rtp-port', (err as Error).message);
+    }
+    if (this.ending) {
+      this.rtp.close();
+      return undefined;
+    }
+
+    this.srtp = new SrtpNegotiation(config.rtp.srtp);
+    this.invite = backend.invite({
+      requestUri: requestUri(this.opts.sipuri, config.sip),
+      fromUser: config.sip.fromUser,
+      headers: this.opts.headers,
+      sdp: buildOffer({ address: config.rtp.advertisedAddress, port: this.rtp.localPort, srtp: this.srtp.offer }),
+      log: this.log,
+      delegate: {
+        onProgress: (status) => this.log.info({ status }, 'bot ringing'),
+        onBye: (bye) => {
+          this.endedByBot = true;
+          events.onBye(bye);
+        },
+        onRemoteSdp: (sdp) => this.onRemoteSdp(sdp),
+        onInfo: (info) => this.log.info({ contentType: info.get('content-type') }, 'INFO from bot'),
+        onRefer: (refer) => events.onRefer(refer),
+        onEnded: (cause) => {
+          this.endedByBot = true;
+          events.onEnded(cause);
+        },
+      },
+    });
+
+    let leg: SipLeg;
+    try {
+      leg = await this.invite.answered;
+    } catch (err) {
+      return isSipFailure(err) ? CallEnds.sipFailure(err) : CallEnds.error('sip-internal', String(err));
+    }
+    this.leg = leg;
+    this.log = this.log.child({ sipCallId: leg.callId });
+    if (this.ending) {
+      // end() ran between the 2xx and here, when there was no leg to BYE yet; hangup() is idempotent
+      void leg.hangup({ 'X-Reason': 'ended-while-answering' });
+      return undefined;
+    }
+    const answer = parseAnswer(leg.remoteSdp);
+    if (!answer.ok) return CallEnds.error('bad-answer-sdp', answer.error);
+    const media = this.srtp.answer(answer.value);
+    if (!media.ok) return CallEnds.error('srtp-refused', media.error);
+    if (media.plainBecause) this.log.warn({ reason: media.plainBecause }, 'SRTP offered but not taken up: plain RTP for this leg');
+    this.rtp.start(media.remote);
+    this.log.info({ remote: `${answer.value.address}:${answer.value.port}`, srtp: this.srtp.secure }, 'bot answered');
+    return undefined;
+  }
+
+  /** Audio for the bot; dropped before the answer (the RTP session is not sending yet). */
+  write(mulaw: Uint8Array): void {
+    this.rtp?.write(mulaw);
+  }
+
+  sendDigit(digit: string): boolean {
+    return this.rtp?.sendDigit(digit) ?? false;
+  }
+
+  /** Packets accepted from the bot, or undefined while none are owed (not answered, hold, recvonly answer). */
+  get botPackets(): number | undefined {
+    return this.leg !== undefined && this.rtp?.botSends ? this.rtp.packetsAccepted : undefined;
+  }
+
+  get callId(): string | undefined {
+    return this.leg?.callId;
+  }
+
+  get stats(): RtpSessionStats | undefined {
+    return this.rtp?.stats;
+  }
+
+  /** BYE with X-Reason, or CANCEL while ringing, or nothing when the bot ended it; then the RTP port. Idempotent. */
+  async end(cause: string): Promise<void> {
+    if (this.ending) return;
+    this.ending = true;
+    try {
+      if (this.endedByBot) return;
+      // Still ringing (or not yet sent): cancel. If the 2xx wins the race, the backend ACKs and BYEs it itself.
+      if (this.leg) await this.leg.hangup({ 'X-Reason': cause });
+      else this.invite?.cancel();
+    } finally {
+      this.rtp?.close();
+    }
+  }
+
+  private onRemoteSdp(sdp: string): void {
+    const answer = parseAnswer(sdp);
+    const media = answer.ok ? this.srtp!.reoffer(answer.value) : answer;
+    if (!media.ok) {
+      this.log.warn({ error: media.error }, 're-INVITE SDP unusable; media unchanged');
+      return;
+    }
+    this.rtp?.setRemote(media.remote);
+    this.log.info({ remote: `${media.remote.address}:${media.remote.port}`, srtp: this.srtp!.secure }, 'bot moved its media');
+  }
+}
