@@ -49,10 +49,20 @@ export class AgentAssist {
     this.mixer = opts.mode === 'one' ? new TwoTrackMixer((mulaw) => mixed.write(mulaw)) : undefined;
   }
 
-  /** Every leg at once; resolves undefined when all carry media, or with the first failure's end. */
-  async connect(): Promise<CallEnd | undefined> {
-    const results = await Promise.all(this.legs.map(({ leg }) => leg.connect()));
-    return results.find((end) => end !== undefined);
+  /**
+   * Every leg at once; resolves undefined when all carry media, or with the first failure's end as soon as it comes,
+   * so that a rejected leg ends the call (and cancels the other) without waiting for the other's answer.
+   */
+  connect(): Promise<CallEnd | undefined> {
+    return new Promise((resolve) => {
+      let connecting = this.legs.length;
+      for (const { leg } of this.legs) {
+        void leg.connect().then((end) => {
+          if (end !== undefined) resolve(end);
+          else if (--connecting === 0) resolve(undefined);
+        });
+      }
+    });
   }
 
   /** A `media` frame's audio, by its track (none = inbound, protocol notes §8.3). */

@@ -138,7 +138,22 @@ describe('agentassist=true: listen-only, both tracks to the bot', () => {
     });
   });
 
-  it('two: a leg the bot rejects ends the call: the other leg is cancelled or hung up, Talkdesk still gets nothing', async () => {
+  it('two: a leg the bot rejects ends the call at once, the other still ringing is cancelled; Talkdesk gets nothing', async () => {
+    const { bot, gw, td } = await setup('two');
+    const invites = [await bot.uas.next('INVITE', 5000), await bot.uas.next('INVITE', 5000)];
+    bot.uas.reply(invites[0]!, 180, 'Ringing');
+    bot.uas.reply(invites[1]!, 486, 'Busy Here');
+    const cancel = await bot.uas.next('CANCEL', 3000); // long before INVITE_TIMEOUT_MS
+    expect(cancel.message.callId).toBe(invites[0]!.message.callId);
+    bot.uas.reply(cancel, 200, 'OK');
+    bot.uas.reply(invites[0]!, 487, 'Request Terminated');
+    await td.closed;
+    expect(td.received).toEqual([]);
+    await expect.poll(() => linesWith(gw.logs, 'call ended').length, { timeout: 5000 }).toBe(1);
+    expect(linesWith(gw.logs, 'call ended')[0]).toMatchObject({ outcome: 'error' });
+  });
+
+  it('two: a leg the bot rejects after the other answered: that one is hung up, Talkdesk still gets nothing', async () => {
     const { bot, gw, td } = await setup('two');
     const invites = [await bot.uas.next('INVITE', 5000), await bot.uas.next('INVITE', 5000)];
     bot.answer(invites[0]!);
