@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
+import type { PluginConfig } from '../config/schema.js';
+import { resolveCcaiTarget, type CcaiTarget, type TargetResolution } from './jambonz-target.js';
 import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
 
 // @jambonz/node-client-ws 0.2.13 is CommonJS without typings: only what this file calls, as read from its index.js,
@@ -24,7 +26,17 @@ interface Session extends EventEmitter {
   [field: string]: unknown;
   say(payload: { text: string }): Session;
   hangup(payload?: { headers?: Record<string, string> }): Session;
+  dial(payload: DialVerb): Session;
   send(opts?: { execImmediate?: boolean }): void;
+  /** acks the last `verb:hook` with the verbs added since: once in every actionHook handler */
+  reply(opts?: { execImmediate?: boolean }): void;
+}
+/** the part of verb-specifications `dial` this file sends */
+interface DialVerb {
+  target: Array<{ type: 'sip'; sipUri: string }>;
+  headers: Record<string, string>;
+  actionHook: string;
+  answerOnBridge: boolean;
 }
 type UpgradeListener = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
 interface NodeClientWs {
@@ -59,9 +71,11 @@ const FIRST_MESSAGE_TIMEOUT_MS = 10_000;
 /** on shutdown, how long a service socket has to answer our close before it is cut */
 const CLOSE_GRACE_MS = 1_000;
 
-/** What a jambonz call that reaches the service path hears, before we hang up. */
-export const SETTINGS_ONLY_TEXT =
-  'This number is routed to the Talkdesk gateway settings endpoint, which does not take calls. Goodbye.';
+/** What a jambonz call hears, before we hang up, when its settings make no CCAI target to dial. */
+export const NO_TARGET_TEXT = 'This call cannot be connected to the virtual agent. Goodbye.';
+
+/** the actionHook of our `dial`: jambonz sends the dial's outcome back on the session's socket as a `verb:hook` */
+export const DIAL_ACTION_HOOK = '/ccai-dial-done';
 
 /** The handler of one exact pathname (query ignored), which node-client-ws delegates to before any of its own code. */
 export interface PathUpgrades {
@@ -76,6 +90,11 @@ export interface JambonzEndpointOptions {
   servicePath: string;
   /** exact pathnames (query ignored) that bypass node-client-ws: the Talkdesk routes */
   routes: PathUpgrades[];
+  /**
+   * this instance's SIP settings: where a jambonz call on the service path is dialled (the application's env_vars
+   * over them, per call). Without them every jambonz call is told it cannot be connected and hung up.
+   */
+  sip?: PluginConfig['sip'];
 }
 
 export interface JambonzEndpoint {
@@ -147,12 +166,14 @@ export function attachJambonzEndpoint(opts: JambonzEndpointOptions): JambonzEndp
     service.handle = (ws, path) => {
       sockets.add(ws);
       ws.once('close', () => sockets.delete(ws));
+      // ws emits 'error' for a frame it cannot accept (bad opcode, invalid UTF-8, too large) and then closes the
+      // socket itself; with no listener that emit throws, and the whole gateway goes down
+      ws.on('error', (err) => log.warn({ err: err.message }, 'jambonz socket error: closing that socket'));
       guardServiceSocket(ws, log);
       handle(ws, path);
     };
-    const onSession = (session: Session): void => answerMisroutedCall(session, log);
-    service.on('session:new', onSession);
-    service.on('session:reconnect', onSession);
+    service.on('session:new', (session: Session) => answerCall(session, opts.sip, log));
+    service.on('session:reconnect', (session: Session) => resumeCall(session, log));
   }
 
   return {
@@ -245,24 +266,87 @@ function checkBeforeSession(data: Buffer): { ok: true; startsSession: boolean } 
 const SESSION_TYPES = new Set(['session:new', 'session:adulting', 'session:reconnect', 'session:redirect']);
 
 /**
- * For now the service path only serves the settings schema (OPTIONS). A jambonz application whose call hook points
- * here still gets an answer that jambonz can execute, so a misrouted call ends cleanly instead of waiting out the
- * feature-server's response timeout: a sentence, then hangup. Logged with the env_vars *names* only: their values
- * include secrets marked obscure, and the names alone show what the portal holds for that application.
+ * A jambonz call on the service path (sip-notes §3.5 option 1): the application's `env_vars` over this instance's
+ * settings (jambonz-target.ts, for this session only), then a `dial` to the CCAI SIP target with the jambonz call
+ * ids in headers, and an actionHook that hangs up once the dial is over. A call whose settings make no target hears
+ * a sentence and is hung up, so it ends cleanly instead of waiting out the feature-server's response timeout.
+ * Logs carry the env_vars *names* and the rejected values' messages only for the settings that apply here: the
+ * other values include secrets marked obscure.
  */
-function answerMisroutedCall(session: Session, log: Logger): void {
+function answerCall(session: Session, sip: PluginConfig['sip'] | undefined, log: Logger): void {
   const envVars = session.env_vars;
-  log.warn(
-    {
-      callSid: session.call_sid,
-      accountSid: session.account_sid,
-      applicationSid: session.application_sid,
-      direction: session.direction,
-      from: session.from,
-      to: session.to,
-      envVars: typeof envVars === 'object' && envVars !== null ? Object.keys(envVars) : [],
-    },
-    'jambonz call reached the settings endpoint: telling the caller and hanging up',
-  );
-  session.say({ text: SETTINGS_ONLY_TEXT }).hangup({ headers: { 'X-Reason': 'settings-endpoint' } }).send();
+  const call = {
+    callSid: session.call_sid,
+    accountSid: session.account_sid,
+    applicationSid: session.application_sid,
+    direction: session.direction,
+    from: session.from,
+    to: session.to,
+    envVars: typeof envVars === 'object' && envVars !== null ? Object.keys(envVars) : [],
+  };
+  const source = `env_vars of jambonz application ${String(session.application_sid ?? '?')}`;
+  const ids = { to: session.to, callSid: session.call_sid, accountSid: session.account_sid, applicationSid: session.application_sid };
+  const resolved: TargetResolution = sip
+    ? resolveCcaiTarget(sip, envVars, ids, source)
+    : { problem: 'the jambonz service was given no SIP settings', applied: [], rejected: [] };
+  for (const problem of resolved.rejected) {
+    const where = { callSid: call.callSid, applicationSid: call.applicationSid, problem };
+    log.warn(where, 'jambonz env_var ignored: the instance setting applies');
+  }
+  watchSession(session, log);
+  if (!resolved.target) {
+    log.warn({ ...call, problem: resolved.problem }, 'jambonz call has no CCAI target: telling the caller and hanging up');
+    session.say({ text: NO_TARGET_TEXT }).hangup({ headers: { 'X-Reason': 'no-ccai-target' } }).send();
+    return;
+  }
+  log.info({ ...call, sipUri: resolved.target.sipUri, applied: resolved.applied }, 'jambonz call: dialling the CCAI bot');
+  session.dial(dialVerb(resolved.target)).send();
+}
+
+function dialVerb(target: CcaiTarget): DialVerb {
+  return {
+    target: [{ type: 'sip', sipUri: target.sipUri }],
+    headers: target.headers,
+    actionHook: DIAL_ACTION_HOOK,
+    // the caller's leg is answered when the bot answers: a bot that refuses leaves the caller unanswered, not silent
+    answerOnBridge: true,
+  };
+}
+
+/**
+ * jambonz reopened the socket of a call in progress: the dial it was given is running, so nothing is sent again;
+ * its outcome (the actionHook) may now arrive on this socket.
+ */
+function resumeCall(session: Session, log: Logger): void {
+  log.info({ callSid: session.call_sid }, 'jambonz session reconnected');
+  watchSession(session, log);
+}
+
+/**
+ * The dial's outcome gets its one `reply()`: a hangup. Every listener here only logs or replies; node-client-ws's
+ * Session catches (and logs) what its message handler throws, and a socket 'error' is handled in attachJambonzEndpoint.
+ */
+function watchSession(session: Session, log: Logger): void {
+  const callSid = session.call_sid;
+  session.on(DIAL_ACTION_HOOK, (data: unknown) => {
+    const outcome = isObject(data) ? data : {};
+    log.info(
+      {
+        callSid,
+        dialCallStatus: outcome['dial_call_status'],
+        dialSipStatus: outcome['dial_sip_status'],
+        dialCallSid: outcome['dial_call_sid'],
+        dialSbcCallid: outcome['dial_sbc_callid'],
+        durationS: outcome['dial_call_duration'],
+      },
+      'jambonz dial to the CCAI bot ended: hanging up',
+    );
+    session.hangup().reply();
+  });
+  session.on('jambonz:error', (data: unknown) => log.warn({ callSid, error: data }, 'jambonz reported an error on the call'));
+  session.on('close', (code: number) => log.info({ callSid, code }, 'jambonz session closed'));
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { JAMBONZ_SUBPROTOCOL, SETTINGS_ONLY_TEXT } from '../../plugin/jambonz-service.js';
+import { DIAL_ACTION_HOOK, JAMBONZ_SUBPROTOCOL, NO_TARGET_TEXT } from '../../plugin/jambonz-service.js';
 import { makeToken, talkdeskUrl } from '../support/fake-talkdesk.js';
 import { linesWith, type Gateway } from '../support/gateway.js';
 import { gatewayPerTest } from './gateway-per-test.js';
@@ -36,7 +36,7 @@ async function jambonzSocket(port: number, path = '/ccai'): Promise<{ ws: WebSoc
 }
 
 /** What jambonz-feature-server sends first on a call whose hook is a ws URL (node-client-ws lib/client.js reads it). */
-function sessionNew(msgid: string, envVars: Record<string, unknown>): string {
+function sessionNew(msgid: string, envVars: Record<string, unknown>, to = '+15550002222'): string {
   const callSid = `call-${msgid}`;
   return JSON.stringify({
     type: 'session:new',
@@ -49,7 +49,7 @@ function sessionNew(msgid: string, envVars: Record<string, unknown>): string {
       application_sid: 'app-1',
       direction: 'inbound',
       from: '+15550001111',
-      to: '+15550002222',
+      to,
       call_status: 'trying',
       sip_status: 100,
       env_vars: envVars,
@@ -126,25 +126,154 @@ describe('the jambonz portal reads the settings with OPTIONS on the service path
   });
 });
 
+/** What jambonz sends when a verb's actionHook fires (feature-server ws-requestor `verb:hook`). */
+function verbHook(msgid: string, callSid: string, hook: string, data: Record<string, unknown>): string {
+  return JSON.stringify({ type: 'verb:hook', msgid, call_sid: callSid, hook, data });
+}
+
+/** the ids every dial carries, for sessionNew(msgid, …) */
+const jambonzIds = (msgid: string): Record<string, string> => ({
+  'X-Jambonz-Call-Sid': `call-${msgid}`,
+  'X-Jambonz-Account-Sid': 'acct-1',
+  'X-Jambonz-Application-Sid': 'app-1',
+});
+
+function dialAck(msgid: string, sipUri: string, headers: Record<string, string>): Record<string, unknown> {
+  return {
+    type: 'ack',
+    msgid,
+    data: [{ verb: 'dial', target: [{ type: 'sip', sipUri }], headers, actionHook: DIAL_ACTION_HOOK, answerOnBridge: true }],
+  };
+}
+
+/** the shipped jambonz-app.json's CCAI target, what a call with no (or only bad) env_vars dials */
+const INSTANCE_TARGET = 'sip:+15550002222@127.0.0.1:5070;transport=udp';
+
 describe('a jambonz call on the service path', () => {
-  it('is acked with say + hangup, and logged with the env_vars names only', async () => {
+  it("is dialled to the CCAI target its env_vars name, with the jambonz ids; the dial's outcome gets a hangup", async () => {
     const { app, logs } = await startGateway();
     const { ws, messages } = await jambonzSocket(app.port);
-    ws.send(sessionNew('m-1', { BOTS: '[{"clientSecret":"portal-secret"}]', CCAI_SIP_HOST: '10.0.0.5' }));
+    ws.send(
+      sessionNew('m-1', {
+        BOTS: '[{"clientSecret":"portal-secret"}]',
+        CCAI_SIP_HOST: 'ccai.example.com',
+        CCAI_SIP_PORT: 5061,
+        CCAI_SIP_TRANSPORT: 'tls',
+        CCAI_SIP_SCHEME: 'sips',
+        SIP_HEADERS: '{"X-Kore-Number":"sipuri","X-Talkdesk-Call-Sid":"callSid"}',
+      }),
+    );
+    await expect.poll(() => messages.length).toBe(1);
+    // only the sipuri mapping has a value on a jambonz call: no Talkdesk call sid exists to put in its header
+    expect(messages[0]).toEqual(
+      dialAck('m-1', 'sips:+15550002222@ccai.example.com:5061;transport=tls', { ...jambonzIds('m-1'), 'X-Kore-Number': '+15550002222' }),
+    );
+    const [line] = linesWith(logs, 'jambonz call: dialling the CCAI bot');
+    expect(line).toMatchObject({
+      callSid: 'call-m-1',
+      applied: ['CCAI_SIP_HOST', 'CCAI_SIP_PORT', 'CCAI_SIP_TRANSPORT', 'CCAI_SIP_SCHEME', 'SIP_HEADERS'],
+      envVars: ['BOTS', 'CCAI_SIP_HOST', 'CCAI_SIP_PORT', 'CCAI_SIP_TRANSPORT', 'CCAI_SIP_SCHEME', 'SIP_HEADERS'],
+    });
+
+    ws.send(verbHook('m-1b', 'call-m-1', DIAL_ACTION_HOOK, { dial_call_status: 'completed', dial_sip_status: 200, dial_call_duration: 42 }));
+    await expect.poll(() => messages.length).toBe(2);
+    expect(messages[1]).toEqual({ type: 'ack', msgid: 'm-1b', data: [{ verb: 'hangup' }] });
+    const [ended] = linesWith(logs, 'jambonz dial to the CCAI bot ended: hanging up');
+    expect(ended).toMatchObject({ callSid: 'call-m-1', dialCallStatus: 'completed', dialSipStatus: 200, durationS: 42 });
+    expect(linesWith(logs, 'jambonz env_var ignored: the instance setting applies')).toEqual([]);
+    expect(JSON.stringify(logs)).not.toContain('portal-secret');
+
+    const closed = once(ws, 'close');
+    ws.close();
+    await closed;
+    await expect.poll(() => linesWith(logs, 'jambonz session closed')).toEqual([expect.objectContaining({ callSid: 'call-m-1' })]);
+  });
+
+  it('bad env values fall back to the instance settings, each logged naming its setting; the process lives', async () => {
+    const { app, logs } = await startGateway();
+    const { ws, messages } = await jambonzSocket(app.port);
+    ws.send(
+      sessionNew('m-6', {
+        CCAI_SIP_HOST: 'not a host!',
+        CCAI_SIP_PORT: '70000',
+        CCAI_SIP_TRANSPORT: 'sctp',
+        CCAI_SIP_SCHEME: 'sips', // valid alone, but the transport that applies is udp
+        SIP_HEADERS: '{"Via":"sipuri"}',
+      }),
+    );
+    await expect.poll(() => messages.length).toBe(1);
+    expect(messages[0]).toEqual(dialAck('m-6', INSTANCE_TARGET, jambonzIds('m-6')));
+    const ignored = linesWith(logs, 'jambonz env_var ignored: the instance setting applies').map((l) => String(l['problem']));
+    expect(ignored).toEqual([
+      expect.stringMatching(/^CCAI_SIP_HOST: must be an IPv4 address or a DNS host name .*"not a host!".*env_vars of jambonz application app-1/),
+      expect.stringMatching(/^CCAI_SIP_PORT: must be an integer between 1 and 65535 .*"70000"/),
+      expect.stringMatching(/^CCAI_SIP_TRANSPORT: must be one of udp, tcp, tls .*"sctp"/),
+      expect.stringMatching(/^SIP_HEADERS: Via is written by the SIP stack itself/),
+      expect.stringMatching(/^CCAI_SIP_SCHEME: sips requires CCAI_SIP_TRANSPORT=tls/),
+    ]);
+    expect(linesWith(logs, 'jambonz call: dialling the CCAI bot')).toEqual([expect.objectContaining({ applied: [] })]);
+    expect(await upgradeStatus(goodTalkdeskUrl(app.port))).toBe(101);
+    ws.close();
+  });
+
+  it('each session gets its own target: one application\'s env_vars change nothing for another', async () => {
+    const { app } = await startGateway();
+    const a = await jambonzSocket(app.port);
+    const b = await jambonzSocket(app.port);
+    const c = await jambonzSocket(app.port);
+    a.ws.send(sessionNew('m-7', { CCAI_SIP_HOST: '10.0.0.5', CCAI_SIP_TRANSPORT: 'tcp' }));
+    await expect.poll(() => a.messages.length).toBe(1);
+    b.ws.send(sessionNew('m-8', { CCAI_SIP_HOST: 'bot-b.example.net', CCAI_SIP_PORT: '5080' }, '4000'));
+    await expect.poll(() => b.messages.length).toBe(1);
+    c.ws.send(sessionNew('m-9', {}));
+    await expect.poll(() => c.messages.length).toBe(1);
+    expect(a.messages[0]).toEqual(dialAck('m-7', 'sip:+15550002222@10.0.0.5:5070;transport=tcp', jambonzIds('m-7')));
+    expect(b.messages[0]).toEqual(dialAck('m-8', 'sip:4000@bot-b.example.net:5080;transport=udp', jambonzIds('m-8')));
+    expect(c.messages[0]).toEqual(dialAck('m-9', INSTANCE_TARGET, jambonzIds('m-9')));
+
+    // each session answers its own action hook, whatever order they come in
+    b.ws.send(verbHook('m-8b', 'call-m-8', DIAL_ACTION_HOOK, { dial_call_status: 'failed', dial_sip_status: 503 }));
+    a.ws.send(verbHook('m-7b', 'call-m-7', DIAL_ACTION_HOOK, { dial_call_status: 'completed', dial_sip_status: 200 }));
+    await expect.poll(() => [a.messages.length, b.messages.length]).toEqual([2, 2]);
+    expect(b.messages[1]).toEqual({ type: 'ack', msgid: 'm-8b', data: [{ verb: 'hangup' }] });
+    expect(a.messages[1]).toEqual({ type: 'ack', msgid: 'm-7b', data: [{ verb: 'hangup' }] });
+    for (const s of [a, b, c]) s.ws.close();
+  });
+
+  it('a call whose settings make no target is told so and hung up, logged with the env_vars names only', async () => {
+    const { app, logs } = await startGateway();
+    const { ws, messages } = await jambonzSocket(app.port);
+    ws.send(sessionNew('m-10', { BOTS: '[{"clientSecret":"portal-secret"}]' }, 'sip:x@evil'));
     await expect.poll(() => messages.length).toBe(1);
     expect(messages[0]).toEqual({
       type: 'ack',
-      msgid: 'm-1',
+      msgid: 'm-10',
       data: [
-        { verb: 'say', text: SETTINGS_ONLY_TEXT },
-        { verb: 'hangup', headers: { 'X-Reason': 'settings-endpoint' } },
+        { verb: 'say', text: NO_TARGET_TEXT },
+        { verb: 'hangup', headers: { 'X-Reason': 'no-ccai-target' } },
       ],
     });
-    const [line] = linesWith(logs, 'jambonz call reached the settings endpoint: telling the caller and hanging up');
-    expect(line).toMatchObject({ callSid: 'call-m-1', from: '+15550001111', envVars: ['BOTS', 'CCAI_SIP_HOST'] });
+    const [line] = linesWith(logs, 'jambonz call has no CCAI target: telling the caller and hanging up');
+    expect(line).toMatchObject({ callSid: 'call-m-10', to: 'sip:x@evil', envVars: ['BOTS'] });
     expect(JSON.stringify(logs)).not.toContain('portal-secret');
     ws.close();
     await once(ws, 'close');
+  });
+
+  it('a frame ws cannot accept (reserved opcode) closes that socket only: the process lives', async () => {
+    const { app, logs } = await startGateway();
+    const { ws } = await jambonzSocket(app.port);
+    const closed = once(ws, 'close');
+    ws.on('error', () => {}); // the client side sees the server's 1002 close as an error too
+    // FIN + opcode 0x3 (reserved), masked, empty payload
+    (ws as unknown as { _socket: import('node:net').Socket })._socket.write(Buffer.from([0x83, 0x80, 0, 0, 0, 0]));
+    await closed;
+    await expect.poll(() => linesWith(logs, 'jambonz socket error: closing that socket')).toHaveLength(1);
+    expect(await upgradeStatus(goodTalkdeskUrl(app.port))).toBe(101);
+    const later = await jambonzSocket(app.port);
+    later.ws.send(sessionNew('m-11', {}));
+    await expect.poll(() => later.messages.length).toBe(1);
+    later.ws.close();
   });
 
   it('the service path wants the jambonz subprotocol: without it, 400', async () => {
@@ -197,8 +326,8 @@ describe('a jambonz message that makes a listener throw', () => {
     const { app, logs } = await startGateway();
     const { ws } = await jambonzSocket(app.port);
     const closed = once(ws, 'close');
-    // node-client-ws copies every data field onto the Session: this one hides its say() from our handler
-    ws.send(JSON.stringify({ type: 'session:new', msgid: 'm-5', call_sid: 'c-5', data: { say: 'shadowed' } }));
+    // node-client-ws copies every data field onto the Session: these hide its dial() and say() from our handler
+    ws.send(JSON.stringify({ type: 'session:new', msgid: 'm-5', call_sid: 'c-5', data: { to: '100', dial: 'shadowed', say: 'shadowed' } }));
     const [code] = (await closed) as [number];
     expect(code).toBe(1011);
     expect(linesWith(logs, 'jambonz message handling failed: closing that socket')).toHaveLength(1);
