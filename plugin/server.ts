@@ -97,6 +97,7 @@ export function createTalkdeskServer(
     server,
     log,
     servicePath: config.jambonz.servicePath,
+    sip: config.sip,
     routes: TALKDESK_PATHS.map(talkdesk),
   });
 
