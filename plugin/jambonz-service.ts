@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { PluginConfig } from '../config/schema.js';
-import { resolveCcaiTarget, type CcaiTarget, type TargetResolution } from './jambonz-target.js';
+import { resolveCcaiTarget, type CcaiTarget } from './jambonz-target.js';
 import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
 
 // @jambonz/node-client-ws 0.2.13 is CommonJS without typings: only what this file calls, as read from its index.js,
@@ -90,11 +90,8 @@ export interface JambonzEndpointOptions {
   servicePath: string;
   /** exact pathnames (query ignored) that bypass node-client-ws: the Talkdesk routes */
   routes: PathUpgrades[];
-  /**
-   * this instance's SIP settings: where a jambonz call on the service path is dialled (the application's env_vars
-   * over them, per call). Without them every jambonz call is told it cannot be connected and hung up.
-   */
-  sip?: PluginConfig['sip'];
+  /** this instance's SIP settings: where a jambonz call on the service path is dialled (its env_vars over them) */
+  sip: PluginConfig['sip'];
 }
 
 export interface JambonzEndpoint {
@@ -273,7 +270,7 @@ const SESSION_TYPES = new Set(['session:new', 'session:adulting', 'session:recon
  * Logs carry the env_vars *names* and the rejected values' messages only for the settings that apply here: the
  * other values include secrets marked obscure.
  */
-function answerCall(session: Session, sip: PluginConfig['sip'] | undefined, log: Logger): void {
+function answerCall(session: Session, sip: PluginConfig['sip'], log: Logger): void {
   const envVars = session.env_vars;
   const call = {
     callSid: session.call_sid,
@@ -286,9 +283,7 @@ function answerCall(session: Session, sip: PluginConfig['sip'] | undefined, log:
   };
   const source = `env_vars of jambonz application ${String(session.application_sid ?? '?')}`;
   const ids = { to: session.to, callSid: session.call_sid, accountSid: session.account_sid, applicationSid: session.application_sid };
-  const resolved: TargetResolution = sip
-    ? resolveCcaiTarget(sip, envVars, ids, source)
-    : { problem: 'the jambonz service was given no SIP settings', applied: [], rejected: [] };
+  const resolved = resolveCcaiTarget(sip, envVars, ids, source);
   for (const problem of resolved.rejected) {
     const where = { callSid: call.callSid, applicationSid: call.applicationSid, problem };
     log.warn(where, 'jambonz env_var ignored: the instance setting applies');
