@@ -82,6 +82,7 @@ const AUTH_FAILURE_KINDS: ReadonlyArray<[RegExp, string]> = [
   [/^token rejected: jwt expired/, 'token-expired'],
   [/^token rejected/, 'token-invalid'],
   [/^token appId/, 'token-wrong-app'],
+  [/^too many failed authentications/, 'rate-limited'],
 ];
 
 export function authFailureKind(reason: string): string {

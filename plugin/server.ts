@@ -6,6 +6,7 @@ import type { AppJson } from '../config/app-json.js';
 import type { PluginConfig } from '../config/schema.js';
 import type { AdmissionRefusal, Readiness } from './admission.js';
 import { authenticateUpgrade, type AuthenticatedUpgrade } from './auth.js';
+import { AuthRateLimiter, type AuthRateLimitOptions } from './auth-rate-limit.js';
 import { attachJambonzEndpoint, type PathUpgrades } from './jambonz-service.js';
 import { portalSchema } from './portal-schema.js';
 import { CERT_RELOAD_DEBOUNCE_MS, CertificateReloader, readCertificatePair, type CertificateReload } from './tls-reload.js';
@@ -13,6 +14,23 @@ import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
 
 /** Kore's docs use the trailing slash, its flow export does not (protocol notes §1): both are the same route. */
 const TALKDESK_PATHS = ['/audiosocket/talkdesk', '/audiosocket/talkdesk/'];
+
+/**
+ * How long a client may take over one HTTP request on the internet-facing port, upgrades included. Constants, not
+ * settings: Talkdesk's upgrade is one small GET sent at once, so these only ever cut off clients that trickle bytes
+ * (slowloris) or connect and send nothing. A WebSocket is not subject to them once upgraded (ws clears the socket
+ * timeout); the Talkdesk-side media timeouts take over there.
+ */
+export interface HttpLimits {
+  /** from the TCP accept (or the previous request on a keep-alive connection) to the end of the request headers */
+  headersTimeoutMs: number;
+  /** to the end of the whole request */
+  requestTimeoutMs: number;
+  /** how often Node checks the two above: the bound is the timeout plus up to this */
+  checkIntervalMs: number;
+}
+
+export const HTTP_LIMITS: HttpLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, checkIntervalMs: 1_000 };
 
 export interface TalkdeskServer {
   listen(): Promise<number>;
@@ -37,6 +55,9 @@ export interface TalkdeskServerOptions {
   onUpgradeRefused?(cause: AdmissionRefusal['cause']): void;
   onAuthFailure?(reason: string): void;
   onTlsReload?(result: CertificateReload): void;
+  /** tests shorten these; production uses HTTP_LIMITS and AUTH_RATE_LIMIT_DEFAULTS */
+  httpLimits?: Partial<HttpLimits>;
+  authRateLimit?: Partial<AuthRateLimitOptions>;
 }
 
 /**
@@ -51,18 +72,25 @@ export function createTalkdeskServer(
   options: TalkdeskServerOptions = {},
 ): TalkdeskServer {
   const { listen } = config;
+  const limits = { ...HTTP_LIMITS, ...options.httpLimits };
+  const httpOptions: http.ServerOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: limits.checkIntervalMs,
+  };
+  const authFailures = new AuthRateLimiter(options.authRateLimit);
   let server: http.Server;
   let tls: CertificateReloader | undefined;
   if (listen.tlsCertFile && listen.tlsKeyFile) {
     const files = { certFile: listen.tlsCertFile, keyFile: listen.tlsKeyFile };
     const pair = readCertificatePair(files);
-    const secure = https.createServer(pair);
+    const secure = https.createServer({ ...pair, ...httpOptions });
     tls = new CertificateReloader(secure, files, pair, log.child({ component: 'tls' }), CERT_RELOAD_DEBOUNCE_MS, (result) =>
       options.onTlsReload?.(result),
     );
     server = secure;
   } else {
-    server = http.createServer();
+    server = http.createServer(httpOptions);
   }
   const wss = new WebSocketServer({
     noServer: true,
@@ -83,11 +111,23 @@ export function createTalkdeskServer(
         options.onUpgradeRefused?.(refusal.cause);
         return;
       }
+      // a source that keeps failing is refused before its token costs an HMAC; one log line when the block starts
+      const blockedMs = authFailures.blockedFor(req.socket.remoteAddress);
+      if (blockedMs > 0) {
+        rejectUpgrade(socket, 429, 'too many failed authentications from this address: try later', {
+          'Retry-After': String(Math.ceil(blockedMs / 1000)),
+        });
+        options.onAuthFailure?.('too many failed authentications');
+        return;
+      }
       const auth = authenticateUpgrade(url.searchParams, config.bots);
       if (!auth.ok) {
         rejectUpgrade(socket, auth.status, auth.reason);
         log.warn({ remote, status: auth.status, reason: auth.reason, botId: url.searchParams.get('botId') }, 'upgrade refused');
         options.onAuthFailure?.(auth.reason);
+        if (authFailures.recordFailure(req.socket.remoteAddress)) {
+          log.warn({ remote: req.socket.remoteAddress }, 'too many failed authentications: address refused for a while');
+        }
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => onStream(ws, auth));
