@@ -96,6 +96,7 @@ export class Call {
     this.stream = new TalkdeskStream(ws, this.log, {
       onFrame: (frame) => this.onTalkdeskFrame(frame),
       onClose: (code) => void this.end(CallEnds.talkdeskClosed(code)),
+      onNotReading: (detail) => void this.end(CallEnds.error('talkdesk-not-reading', detail)),
     }, { listenOnly: upgrade.params.agentassist });
     this.setDeadline(deps.config.talkdesk.startTimeoutMs, () =>
       CallEnds.error('start-timeout', 'no start frame from Talkdesk'),

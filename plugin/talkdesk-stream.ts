@@ -11,6 +11,11 @@ export interface TalkdeskStreamDelegate {
   onFrame(frame: Exclude<TalkdeskFrame, { kind: 'ignored' | 'malformed' | 'mark' }>): void;
   /** the socket is gone, whoever closed it */
   onClose(code: number): void;
+  /**
+   * Talkdesk has not read what we sent for `notReadingMs` (more than MAX_BUFFERED_BYTES unsent all that time): the
+   * call cannot be heard and should end. Called once; bot audio is dropped meanwhile either way.
+   */
+  onNotReading?(detail: string): void;
 }
 
 export interface TalkdeskStreamOptions {
@@ -21,6 +26,8 @@ export interface TalkdeskStreamOptions {
    * Only the WebSocket close handshake ends it.
    */
   listenOnly?: boolean;
+  /** how long the client may stay over MAX_BUFFERED_BYTES unsent before onNotReading; NOT_READING_MS by default */
+  notReadingMs?: number;
 }
 
 export interface StopReport {
@@ -32,6 +39,12 @@ export interface StopReport {
 
 /** Above this much unsent data the client is not reading; drop bot audio rather than grow memory without bound. */
 const MAX_BUFFERED_BYTES = 512 * 1024;
+/**
+ * A client over the bound this long is not a slow network but a client that does not read (or a dead TCP peer that
+ * has not timed out yet): the caller hears nothing, so the call is ended (`talkdesk-not-reading`). A constant, not a
+ * setting: 10 s is 500 frames of bot audio lost, long past any jitter Talkdesk's side could recover from.
+ */
+export const NOT_READING_MS = 10_000;
 
 /** echoed: Talkdesk played everything before the mark; skipped: no echo could come (stopped, closed, not started) */
 export type DrainResult = 'echoed' | 'timeout' | 'skipped';
@@ -49,6 +62,10 @@ export class TalkdeskStream {
   private readonly closedPromise: Promise<void>;
   readonly stats = { framesIn: 0, framesOut: 0, ignored: 0, malformed: 0, mediaDropped: 0 };
   private readonly listenOnly: boolean;
+  private readonly notReadingMs: number;
+  /** since when every send found the client over the bound; undefined while it reads */
+  private overBoundSince: number | undefined;
+  private notReadingReported = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -57,6 +74,7 @@ export class TalkdeskStream {
     opts: TalkdeskStreamOptions = {},
   ) {
     this.listenOnly = opts.listenOnly === true;
+    this.notReadingMs = opts.notReadingMs ?? NOT_READING_MS;
     this.closedPromise = new Promise((resolve) => {
       ws.once('close', (code: number) => {
         this.closed = true;
@@ -114,6 +132,17 @@ export class TalkdeskStream {
     this.delegate.onFrame(frame);
   }
 
+  /** Checked only when bot audio finds the client over the bound: no timer, nothing per frame while it reads. */
+  private checkNotReading(): void {
+    const now = performance.now();
+    this.overBoundSince ??= now;
+    if (this.notReadingReported || now - this.overBoundSince < this.notReadingMs) return;
+    this.notReadingReported = true;
+    this.delegate.onNotReading?.(
+      `talkdesk read nothing for ${Math.round(now - this.overBoundSince)} ms: ${this.ws.bufferedAmount} bytes unsent`,
+    );
+  }
+
   private settleMarks(result: DrainResult): void {
     for (const settle of this.marks.values()) settle(result);
     this.marks.clear();
@@ -134,8 +163,10 @@ export class TalkdeskStream {
     if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.stats.mediaDropped++;
       this.notice(`talkdesk is not reading: ${this.ws.bufferedAmount} bytes unsent, bot audio dropped`);
+      this.checkNotReading();
       return;
     }
+    this.overBoundSince = undefined;
     this.stats.framesOut++;
     this.ws.send(mediaFrame(this.streamSid!, payload.toString('base64')));
   }

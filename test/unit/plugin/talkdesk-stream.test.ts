@@ -49,6 +49,8 @@ interface Pair {
   delivered: Delivered[];
   /** codes passed to delegate.onClose */
   closes: number[];
+  /** details passed to delegate.onNotReading */
+  notReading: string[];
   /** every frame the client received from us, parsed */
   received: Json[];
   /** the client's own close event, with when it happened */
@@ -94,9 +96,11 @@ async function connect(onClientFrame?: (frame: Json, pair: Pair) => void, opts?:
   const log = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Json) });
   const delivered: Delivered[] = [];
   const closes: number[] = [];
+  const notReading: string[] = [];
   const stream = new TalkdeskStream(server, log, {
     onFrame: (frame) => delivered.push(frame),
     onClose: (code) => closes.push(code),
+    onNotReading: (detail) => notReading.push(detail),
   }, opts);
   const pair: Pair = {
     stream,
@@ -105,6 +109,7 @@ async function connect(onClientFrame?: (frame: Json, pair: Pair) => void, opts?:
     clientSocket: (client as unknown as { _socket: Socket })._socket,
     delivered,
     closes,
+    notReading,
     received: [],
     clientClosed,
     logs,
@@ -510,5 +515,35 @@ describe('TalkdeskStream: backpressure', () => {
     await until(() => p.received.length === sent, 'the queued media', 10_000);
     await sleep(20);
     expect(p.received).toHaveLength(sent);
+  });
+
+  it('a client over the bound for notReadingMs is reported once as not reading; one that catches up in time is not', async () => {
+    const p = await connect(undefined, { notReadingMs: 200 });
+    await started(p);
+    let buffered = BOUND + 1;
+    Object.defineProperty(p.server, 'bufferedAmount', { configurable: true, get: () => buffered });
+    // over the bound for 150 ms, then it reads again: the clock restarts
+    for (let t = 0; t < 150; t += 20) {
+      p.stream.sendMedia(ulaw(0x01, 3));
+      await sleep(20);
+    }
+    buffered = 0;
+    p.stream.sendMedia(ulaw(0x02, 3));
+    buffered = BOUND + 1;
+    for (let t = 0; t < 150; t += 20) {
+      p.stream.sendMedia(ulaw(0x03, 3));
+      await sleep(20);
+    }
+    expect(p.notReading).toEqual([]);
+    // now it stays over the bound past 200 ms: reported, once
+    for (let t = 0; t < 200; t += 20) {
+      p.stream.sendMedia(ulaw(0x04, 3));
+      await sleep(20);
+    }
+    expect(p.notReading).toHaveLength(1);
+    expect(p.notReading[0]).toMatch(/^talkdesk read nothing for \d+ ms: 524289 bytes unsent$/);
+    for (let i = 0; i < 5; i++) p.stream.sendMedia(ulaw(0x05, 3));
+    expect(p.notReading).toHaveLength(1);
+    expect(activeTimeouts()).toBe(0); // no timer was armed for it
   });
 });
