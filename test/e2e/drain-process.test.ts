@@ -1,72 +1,24 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DrachtioBot } from '../support/drachtio-bot.js';
 import { FakeDrachtio } from '../support/fake-drachtio.js';
+import { buildPlugin, killPlugins, spawnPlugin } from '../support/plugin-process.js';
 import { dialGateway } from '../support/talkdesk-call.js';
 
 // The built plugin as `npm start` runs it, in its own process: SIGTERM with a live call drains, ends the call at the
-// grace with stop{error} + BYE, and the process exits 0 with nothing left on either side. Built into a directory of
-// its own (under node_modules, so the plugin's imports resolve) rather than dist/, which other runs may be using.
-const OUT_DIR = 'node_modules/.cache/gw-drain-test';
-const MAIN = `${OUT_DIR}/plugin/main.js`;
-
+// grace with stop{error} + BYE, and the process exits 0 with nothing left on either side.
+let main: string;
 beforeAll(() => {
-  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json', '--outDir', OUT_DIR], { encoding: 'utf8' });
-  if (!existsSync(MAIN)) throw new Error(`build failed:\n${build.stdout}${build.stderr}`);
+  main = buildPlugin('node_modules/.cache/gw-drain-test');
 });
-
-interface Plugin {
-  child: ChildProcess;
-  logs: Array<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  port: Promise<number>;
-}
-
-const children: ChildProcess[] = [];
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-function startPlugin(env: Record<string, string>): Plugin {
-  const child = spawn(process.execPath, [MAIN], {
-    env: {
-      PATH: process.env.PATH,
-      LISTEN_PORT: '0',
-      SIP_PORT: '0',
-      METRICS_PORT: '0',
-      RTP_PORT_MIN: '26000',
-      RTP_PORT_MAX: '26098',
-      MARK_TIMEOUT_MS: '500',
-      CLOSE_WAIT_MS: '500',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const logs: Array<Record<string, unknown>> = [];
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const port = new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      const line = JSON.parse(text) as Record<string, unknown>;
-      logs.push(line);
-      if (line.msg === 'talkdesk gateway listening') resolve(line.port as number);
-    });
-    child.once('exit', (code) => reject(new Error(`plugin exited (${code}) before listening:\n${stderr}`)));
-  });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return { child, logs, exited, port };
-}
+afterEach(killPlugins);
 
 describe('the built plugin on SIGTERM', () => {
   it('lets the live call run for SHUTDOWN_GRACE_MS, ends it with stop{error} + BYE, and exits 0 with no leg left', async () => {
     const drachtio = await FakeDrachtio.start();
     try {
-      const plugin = startPlugin({
+      const plugin = spawnPlugin(main, {
+        RTP_PORT_MIN: '26000',
+        RTP_PORT_MAX: '26098',
         SIP_BACKEND: 'drachtio',
         DRACHTIO_PORT: String(drachtio.port),
         DRACHTIO_SECRET: drachtio.secret,

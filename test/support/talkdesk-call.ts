@@ -1,5 +1,5 @@
 import { FRAME_BYTES, frames } from './audio.js';
-import { FakeTalkdesk, makeToken, talkdeskUrl, type Received } from './fake-talkdesk.js';
+import { FakeTalkdesk, makeToken, talkdeskUrl, type Received, type StartParams } from './fake-talkdesk.js';
 
 /** The example bot shipped in jambonz-app.json: what a fresh checkout accepts. */
 export const EXAMPLE_BOT = {
@@ -10,8 +10,9 @@ export const EXAMPLE_BOT = {
 
 export const CALLER_TEXT = 'Hi, I would like a refund for my last bill, please.';
 
-/** Talkdesk connecting the way Studio does: the Voice Stream URL with the example bot's JWT, then connected + start. */
-export async function dialGateway(port: number, sipuri = '+17345551234'): Promise<FakeTalkdesk> {
+/** Talkdesk connecting the way Studio does: the Voice Stream URL with the example bot's JWT, then connected + start
+ * (`start` overrides its ids, e.g. a callSid of its own per call). */
+export async function dialGateway(port: number, sipuri = '+17345551234', start: Partial<StartParams> = {}): Promise<FakeTalkdesk> {
   const td = await FakeTalkdesk.connect(
     talkdeskUrl({
       port,
@@ -29,6 +30,7 @@ export async function dialGateway(port: number, sipuri = '+17345551234'): Promis
     accountSid: 'td-account-1',
     callSid: 'CA-test-call-1',
     interactionId: 'interaction-42',
+    ...start,
   });
   return td;
 }

@@ -8,6 +8,7 @@ const DEBIAN_PACKAGE = {
   sox: 'sox',
   socat: 'socat',
   openssl: 'openssl',
+  haproxy: 'haproxy',
 } as const;
 
 export type Tool = keyof typeof DEBIAN_PACKAGE;
