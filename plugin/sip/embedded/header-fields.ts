@@ -91,7 +91,8 @@ export interface CSeq {
   readonly method: string;
 }
 
-const CSEQ = /^\s*(\d{1,10})\s+([A-Za-z!%*_+`'~.-]+)\s*$/;
+/** the method is a token (§25.1): alphanumerics and -.!%*_+`'~ */
+const CSEQ = /^\s*(\d{1,10})\s+([A-Za-z0-9!%*_+`'~.-]+)\s*$/;
 
 export function parseCSeq(value: string): CSeq | undefined {
   const m = CSEQ.exec(value);

@@ -38,10 +38,22 @@ export function parseSipMessage(data: Buffer | string): ParseResult {
     return { ok: false, reason: 'unparseable start line or header' };
   }
   if (sip.type === 'unknown') return { ok: false, reason: 'unparseable start line' };
+  // drachtio reads any number as a status and any version: a status outside 100-699 would be taken as final
+  const startLine = text.slice(0, Math.max(0, text.indexOf('\r\n')));
+  if (sip.type === 'response' ? !STATUS_LINE.test(startLine) : !REQUEST_LINE_VERSION.test(startLine)) {
+    return { ok: false, reason: sip.type === 'response' ? 'status line not SIP/2.0 with a code 100-699' : 'request line not SIP/2.0' };
+  }
 
   // §8.1.1: the headers every request and response must carry (Max-Forwards is not enforced: we never forward)
   for (const name of ['via', 'cseq', 'call-id', 'from', 'to'] as const) {
     if (!sip.get(name)) return { ok: false, reason: `missing ${name} header` };
+  }
+  // headers that appear once (§20): repeated ones reach us joined with "," and would match nothing or the wrong thing
+  if (sip.get('call-id')!.includes(',')) return { ok: false, reason: 'more than one Call-ID' };
+  for (const name of ['from', 'to'] as const) {
+    const value = sip.get(name)!;
+    if (!balancedQuotes(value)) return { ok: false, reason: `unbalanced quotes in ${name} header` };
+    if (splitHeaderList(value).length !== 1) return { ok: false, reason: `more than one ${name} header` };
   }
   const topVia = splitHeaderList(sip.get('via')!)[0];
   const via = topVia === undefined ? undefined : parseVia(topVia);
@@ -71,6 +83,19 @@ export function parseSipMessage(data: Buffer | string): ParseResult {
       ...(toTag ? { toTag } : {}),
     },
   };
+}
+
+const STATUS_LINE = /^SIP\/2\.0 [1-6]\d\d(?: |$)/;
+const REQUEST_LINE_VERSION = / SIP\/2\.0$/;
+
+/** every `"` not escaped by a backslash (§25.1 quoted-pair) closes the one before it */
+function balancedQuotes(value: string): boolean {
+  let open = false;
+  for (let i = 0; i < value.length; i++) {
+    if (open && value[i] === '\\') i++;
+    else if (value[i] === '"') open = !open;
+  }
+  return !open;
 }
 
 /** §18.3: on UDP, a message whose body is shorter than its Content-Length is discarded. */
