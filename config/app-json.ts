@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { requireQuietly } from './quiet-require.js';
 
 /** One entry of a node-client-ws app.json, plus the operator's `value` (the validator allows extra fields). */
 export interface AppJsonEntry {
@@ -20,19 +20,8 @@ interface AppConfigValidator {
 }
 
 // The validator module alone, not the package index: the index pulls in the whole WebSocket endpoint. It is
-// CommonJS without typings, and console.logs "Loading schema from …" when first required: on stdout, ahead of the
-// JSON log lines, that would break every log shipper that parses them. So it is required with console.log muted.
+// CommonJS without typings.
 const { validateAppConfig } = requireQuietly<AppConfigValidator>('@jambonz/node-client-ws/lib/utils/validator.js');
-
-function requireQuietly<T>(id: string): T {
-  const log = console.log;
-  console.log = () => {};
-  try {
-    return createRequire(import.meta.url)(id) as T;
-  } finally {
-    console.log = log;
-  }
-}
 
 /**
  * Read and check the app.json with the same validator the jambonz tooling uses, so a file that loads here also

@@ -1,9 +1,9 @@
 import type { EventEmitter } from 'node:events';
 import type http from 'node:http';
-import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
+import { requireQuietly } from '../config/quiet-require.js';
 import type { PluginConfig } from '../config/schema.js';
 import { resolveCcaiTarget, type CcaiTarget } from './jambonz-target.js';
 import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
@@ -50,18 +50,8 @@ interface NodeClientWs {
 }
 
 // The index requires lib/utils/validator.js, which console.logs when first loaded; config/app-json.ts has usually
-// loaded it already (muted), but stdout must stay pure JSON logs whatever the import order.
+// loaded it already, but stdout must stay pure JSON logs whatever the import order.
 const { createEndpoint } = requireQuietly<NodeClientWs>('@jambonz/node-client-ws');
-
-function requireQuietly<T>(id: string): T {
-  const log = console.log;
-  console.log = () => {};
-  try {
-    return createRequire(import.meta.url)(id) as T;
-  } finally {
-    console.log = log;
-  }
-}
 
 /** the WebSocket subprotocol jambonz offers, and the only one node-client-ws accepts */
 export const JAMBONZ_SUBPROTOCOL = 'ws.jambonz.org';
