@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { speechUlaw } from '../support/audio.js';
 import { FakeTalkdesk, makeToken, talkdeskUrl, UpgradeRefusedError } from '../support/fake-talkdesk.js';
 import { linesWith, type Gateway } from '../support/gateway.js';
+import { scrape } from '../support/metrics-scrape.js';
 import { makeTestPki, type TestPki } from '../support/pki.js';
 import { botPorts, type SippPorts } from '../support/ports.js';
 import { startSocatTls } from '../support/socat.js';
@@ -110,6 +111,12 @@ const CALL_PATHS: CallPath[] = [
     rtpEcho: true,
     async run({ t, sipp, gateway, td }) {
       void td.streamAudio(await speechUlaw(CALLER_TEXT));
+      // a Prometheus scrape during the sipp call sees it live and its RTP moving both ways
+      await td.waitFor((r) => r.msg.event === 'media', 5_000, 'bot audio');
+      await expect.poll(async () => (await scrape(gateway)).value('talkdesk_gw_rtp_packets_total', { direction: 'to_bot' })).toBeGreaterThan(0);
+      const during = await scrape(gateway);
+      expect(during.value('talkdesk_gw_calls_active')).toBe(1);
+      expect(during.value('talkdesk_gw_rtp_packets_total', { direction: 'from_bot' })).toBeGreaterThan(0);
 
       const { stop } = await td.waitForStop(20_000);
       expect(stop.stop).toMatchObject({
@@ -149,6 +156,12 @@ const CALL_PATHS: CallPath[] = [
       const events = td.received.map((r) => r.msg.event);
       expect(events.lastIndexOf('mark')).toBeLessThan(events.indexOf('stop'));
       expect(linesWith(gateway.logs, 'dtmf from bot (RFC 4733)').map((l) => l.digit)).toEqual(['1']);
+      await expect.poll(() => gateway.app.registry.size).toBe(0);
+      const after = await scrape(gateway);
+      expect(after.value('talkdesk_gw_calls_total', { outcome: 'escalate', cause: 'bot-escalate' })).toBe(1);
+      expect(after.value('talkdesk_gw_rtp_packets_total', { direction: 'to_bot' })).toBeGreaterThan(
+        during.value('talkdesk_gw_rtp_packets_total', { direction: 'to_bot' }),
+      );
     },
   },
   {

@@ -11,6 +11,7 @@ import { linesWith, type Gateway } from '../support/gateway.js';
 import { makeTestPki } from '../support/pki.js';
 import { dialGateway, EXAMPLE_BOT } from '../support/talkdesk-call.js';
 import { gatewayPerTest } from './gateway-per-test.js';
+import { scrape } from '../support/metrics-scrape.js';
 
 // Run it like a carrier: metrics, /ready, the call cap and the SIGTERM drain, through the whole gateway. The bot sits
 // behind the fake drachtio-server with real RTP (no sipp: no fixed ports to clash with other test runs).
@@ -38,34 +39,6 @@ async function answer(drachtio: FakeDrachtio): Promise<DrachtioBot> {
   const bot = await DrachtioBot.answerNext(drachtio);
   cleanups.push(() => bot.close());
   return bot;
-}
-
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-/** GET /metrics, parsed; `value(name, labels)` sums the samples whose labels include those given (0 when none). */
-async function scrape(gw: Gateway): Promise<{ text: string; value(name: string, labels?: Record<string, string>): number }> {
-  const res = await fetch(`http://127.0.0.1:${gw.app.metricsPort}/metrics`);
-  expect(res.status).toBe(200);
-  const text = await res.text();
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)) labels[k!] = v!;
-    samples.push({ name: m[1]!, labels, value: Number(m[3]) });
-  }
-  return {
-    text,
-    value: (name, labels = {}) =>
-      samples
-        .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-        .reduce((sum, s) => sum + s.value, 0),
-  };
 }
 
 async function ready(port: number): Promise<{ status: number; body: string }> {
