@@ -166,7 +166,9 @@ export class TalkdeskStream {
       this.checkNotReading();
       return;
     }
-    this.overBoundSince = undefined;
+    // hysteresis: a client that does not read still lets the kernel take a few bytes now and then, dipping just
+    // below the bound; only one that drains well below it is reading again
+    if (this.ws.bufferedAmount < MAX_BUFFERED_BYTES / 2) this.overBoundSince = undefined;
     this.stats.framesOut++;
     this.ws.send(mediaFrame(this.streamSid!, payload.toString('base64')));
   }
