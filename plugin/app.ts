@@ -69,7 +69,14 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
   const backend = createBackend(config, log);
   await backend.start();
   const admission = new Admission({ maxCalls: config.limits.maxCalls, liveCalls: () => registry.size, backend });
-  const metrics = new GatewayMetrics({ registry, clock, admission });
+  const metrics = new GatewayMetrics({
+    registry,
+    clock,
+    admission,
+    ports,
+    watchdog,
+    sipCounts: () => (backend instanceof EmbeddedSipBackend ? backend.activeCounts : undefined),
+  });
   const callBackend = metrics.instrument(backend);
 
   const server = createTalkdeskServer(config, log, (ws, upgrade) => {

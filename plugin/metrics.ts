@@ -13,6 +13,11 @@ export interface MetricsSources {
   registry: CallRegistry;
   clock: MediaClock;
   admission: Admission;
+  /** what a leak check reads at the end of a run (bench/): each gauge is left out when its source is not given */
+  ports?: { readonly inUse: number };
+  watchdog?: { readonly size: number };
+  /** the embedded SIP stack's live transactions and dialogs; undefined for a backend that does not count them */
+  sipCounts?: () => { transactions: number; dialogs: number } | undefined;
 }
 
 /** What calls carried, summed: the finished ones when they finish, the live ones at each scrape. */
@@ -260,6 +265,62 @@ export class GatewayMetrics {
       },
     });
     this.registry.registerMetric(clockLatenessHistogram(clock));
+
+    // What must drop back to 0 once every call has ended: read at scrape time, so a leak check (bench/) can ask the
+    // process itself. The event loop's own handles are the default nodejs_active_resources{type}.
+    new Gauge({
+      name: 'talkdesk_gw_media_clock_sinks',
+      help: 'RTP senders on the shared media clock now (one per connected call leg)',
+      registers,
+      collect() {
+        this.set(clock.size);
+      },
+    });
+    const { ports, watchdog, sipCounts } = sources;
+    if (ports !== undefined) {
+      new Gauge({
+        name: 'talkdesk_gw_rtp_ports_in_use',
+        help: 'RTP ports taken from the pool now (bound sockets)',
+        registers,
+        collect() {
+          this.set(ports.inUse);
+        },
+      });
+    }
+    if (watchdog !== undefined) {
+      new Gauge({
+        name: 'talkdesk_gw_watchdog_calls',
+        help: "Calls in the watchdog's media-timeout sweep now",
+        registers,
+        collect() {
+          this.set(watchdog.size);
+        },
+      });
+    }
+    if (sipCounts !== undefined && sipCounts() !== undefined) {
+      const gauge = (name: string, help: string, key: 'transactions' | 'dialogs'): void => {
+        new Gauge({
+          name,
+          help,
+          registers,
+          collect() {
+            this.set(sipCounts()?.[key] ?? 0);
+          },
+        });
+      };
+      gauge('talkdesk_gw_sip_transactions', 'SIP transactions alive now in the embedded stack (they linger up to 32 s after a call, RFC 3261 timers)', 'transactions');
+      gauge('talkdesk_gw_sip_dialogs', 'SIP dialogs alive now in the embedded stack', 'dialogs');
+    }
+    new Gauge({
+      name: 'talkdesk_gw_playout_depth_max_seconds',
+      help: "Deepest caller-audio (WS→RTP) buffer of any live call since it connected; finished calls log theirs (rtp.maxPlayoutDepthMs)",
+      registers,
+      collect() {
+        let maxMs = 0;
+        for (const call of registry.values()) maxMs = Math.max(maxMs, call.carried.rtp?.maxPlayoutDepthMs ?? 0);
+        this.set(maxMs / 1000);
+      },
+    });
   }
 
   /** The exposition text for GET /metrics. */

@@ -1,0 +1,159 @@
+/**
+ * What the bench's processes share: the audio marker that makes every 20 ms of audio findable on the other side, the
+ * IPC messages between the orchestrator (run.ts) and the load generator (loadgen.ts), and percentile helpers.
+ */
+
+/** μ-law bytes 0xA5 0x5A never come out of the plugin's silence (0xFF) or the filler below. */
+export const MARK0 = 0xa5;
+export const MARK1 = 0x5a;
+export const FRAME_BYTES = 160;
+export const FILLER = 0xff;
+/** Ring of per-frame send times: 4096 frames of 20 ms = 82 s, longer than any measurement window. */
+export const RING = 4096;
+
+/** Writes the marker of 20 ms frame `idx` at `offset`: magic, then the index (u32 BE); the rest is filler. */
+export function writeMarker(buf: Buffer, offset: number, idx: number): void {
+  buf[offset] = MARK0;
+  buf[offset + 1] = MARK1;
+  buf.writeUInt32BE(idx >>> 0, offset + 2);
+}
+
+/** The frame index marked at `offset`, or -1 (silence the plugin sent when caller audio missed its tick). */
+export function readMarker(buf: Buffer, offset: number): number {
+  if (buf.length < offset + 6 || buf[offset] !== MARK0 || buf[offset + 1] !== MARK1) return -1;
+  return buf.readUInt32BE(offset + 2);
+}
+
+/** 160 bytes of one marked frame as base64: the 6 marker bytes are the first 8 characters, the rest never changes. */
+const TAIL_B64 = Buffer.alloc(FRAME_BYTES, FILLER).toString('base64', 6);
+export function markedFrameBase64(idx: number): string {
+  const head = Buffer.allocUnsafe(6);
+  writeMarker(head, 0, idx);
+  return head.toString('base64') + TAIL_B64;
+}
+
+export interface Percentiles {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/** Sorts `values` in place. */
+export function percentiles(values: number[] | Float64Array): Percentiles {
+  const v = values instanceof Float64Array ? values : Float64Array.from(values);
+  v.sort();
+  const at = (p: number): number => (v.length === 0 ? NaN : v[Math.min(v.length - 1, Math.ceil((p / 100) * v.length) - 1)]!);
+  return { n: v.length, p50: round(at(50)), p95: round(at(95)), p99: round(at(99)), max: round(v.length ? v[v.length - 1]! : NaN) };
+}
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+// ---- IPC: orchestrator → load generator, each answered by one reply with the same id ----
+
+export type Target = { kind: 'plugin'; wsPort: number } | { kind: 'floor'; wsPort: number };
+
+export interface StartCalls {
+  op: 'start-calls';
+  n: number;
+  target: Target;
+  /** calls started per second */
+  rate: number;
+  /** Talkdesk frame length: 20 (160 B) or 40 (320 B) */
+  frameMs: number;
+  /** each Talkdesk frame sent up to this much late (uniform), never out of order */
+  jitterMs: number;
+}
+
+export interface EndCalls {
+  op: 'end-calls';
+  /** every other call is ended by the bot (BYE), the others by Talkdesk (stop) */
+  botEnds: 'half' | 'all' | 'none';
+}
+
+export interface Churn {
+  op: 'churn';
+  count: number;
+  rate: number;
+  holdMs: number;
+  wsPort: number;
+  frameMs: number;
+  jitterMs: number;
+}
+
+export type Request = StartCalls | EndCalls | Churn | { op: 'window-start' } | { op: 'window-report' } | { op: 'exit' };
+export type Command = Request & { id: number };
+
+/** One direction of the window: frames that entered one side and what left the other. */
+export interface DirectionReport {
+  /** marked 20 ms frames sent in the window (up to 200 ms before its end) */
+  sent: number;
+  /** of those, found at the other side */
+  received: number;
+  lost: number;
+  /** frame sent → found at the other side, ms */
+  latency: Percentiles;
+}
+
+export interface WindowReport {
+  seconds: number;
+  calls: number;
+  /** Talkdesk → plugin → bot */
+  toBot: DirectionReport;
+  /** bot → plugin → Talkdesk */
+  toTalkdesk: DirectionReport;
+  /** RTP packets the bot legs received (ours) and sent in the window */
+  rtpIn: number;
+  rtpOut: number;
+  /** RTP packets that carried no marker: silence sent because caller audio missed its tick */
+  silencePackets: number;
+  /** our RTP's arrival at the bot against each call's ideal 20 ms grid (its earliest packet in the window), ms */
+  lateness: Percentiles;
+  /** largest |arrival-grid offset of the last second − that of the first second| over the calls, ms */
+  driftMaxMs: number;
+  /** largest |packets received − window/20 ms| over the calls (1 is the edge effect) */
+  packetCountErrorMax: number;
+  /** the load generator's own state: if it is saturated, the numbers above are its, not the plugin's */
+  loadgen: { cpuPercent: number; loopDelayP99Ms: number; loopDelayMaxMs: number };
+}
+
+export interface EndReport {
+  calls: number;
+  botEnded: number;
+  talkdeskEnded: number;
+  /** bot BYE → Talkdesk got stop, ms */
+  byeToStop: Percentiles;
+  /** bot BYE → Talkdesk socket closed */
+  byeToClose: Percentiles;
+  /** Talkdesk stop → bot got BYE */
+  stopToBye: Percentiles;
+  /** bot stopped its audio and sent BYE → the last bot audio reaching Talkdesk after that, ms (0: none) */
+  staleAfterByeMs: Percentiles;
+  /** frames of bot audio that reached Talkdesk after the BYE, worst call */
+  staleFramesMax: number;
+  /** calls where a leg did not end within 1 s of the other (or never) */
+  slowEnds: number;
+  neverEnded: number;
+}
+
+export interface ChurnReport {
+  requested: number;
+  started: number;
+  answered: number;
+  failed: number;
+  failures: Record<string, number>;
+  ends: EndReport;
+  seconds: number;
+}
+
+export interface StartReport {
+  requested: number;
+  up: number;
+  failed: number;
+  failures: Record<string, number>;
+  seconds: number;
+}

@@ -1,0 +1,761 @@
+/**
+ * The load generator: N fake Talkdesk clients (real `ws` clients, marked μ-law frames paced on absolute time) and N
+ * lean bot legs (one UDP SIP UAS answering every INVITE, one RTP socket per leg sending marked 20 ms PCMU and
+ * recording when our RTP arrives). Run by run.ts pinned to the other core than the plugin; driven over IPC.
+ *
+ * Reused from the project: the phased MediaClock (media/clock.ts) paces both senders, the embedded stack's SIP parser
+ * reads the plugin's requests, botSdp/offeredPort (test/support/node-bot.ts) write and read the SDP, and the Voice
+ * Stream URL and JWT come from test/support. FakeTalkdesk and FakeUas are not used as they are: both keep every
+ * message for a test's assertions (and FakeUas finds them by a linear scan), which at thousands of calls and
+ * 50 frames/s each is the load generator's memory and CPU, not the plugin's.
+ */
+import { randomBytes } from 'node:crypto';
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { MediaClock, type FrameSink } from '../media/clock.js';
+import { parseSipMessage, type IncomingMessage } from '../plugin/sip/embedded/message.js';
+import { makeToken, talkdeskUrl } from '../test/support/fake-talkdesk.js';
+import { botSdp, offeredPort } from '../test/support/node-bot.js';
+import { EXAMPLE_BOT } from '../test/support/talkdesk-call.js';
+import {
+  FILLER,
+  FRAME_BYTES,
+  RING,
+  markedFrameBase64,
+  percentiles,
+  readMarker,
+  round,
+  writeMarker,
+  type Churn,
+  type Command,
+  type DirectionReport,
+  type EndReport,
+  type StartCalls,
+  type StartReport,
+  type Target,
+  type WindowReport,
+} from './common.js';
+
+const HOST = '127.0.0.1';
+const SETUP_TIMEOUT_MS = 10_000;
+const END_TIMEOUT_MS = 5_000;
+/** frames sent this close to the window's end are not counted: they may still be on their way */
+const IN_FLIGHT_MS = 200;
+
+const clocks = new Map<number, MediaClock>();
+function clockFor(frameMs: number): MediaClock {
+  let c = clocks.get(frameMs);
+  if (c === undefined) clocks.set(frameMs, (c = new MediaClock({ frameMs })));
+  return c;
+}
+
+/** One direction of one call: when each marked frame was sent, and whether it arrived. */
+class Direction {
+  private readonly sentAt = new Float64Array(RING);
+  private readonly sentIdx = new Int32Array(RING).fill(-1);
+  private readonly recvd = new Uint8Array(RING);
+  next = 0;
+  winStart = -1;
+  latency: number[] = [];
+  /** last arrival of any frame, and of frames after `since` (stale audio) */
+  lastArrival = 0;
+
+  sent(t: number): number {
+    const idx = this.next++;
+    const slot = idx % RING;
+    this.sentAt[slot] = t;
+    this.sentIdx[slot] = idx;
+    this.recvd[slot] = 0;
+    return idx;
+  }
+
+  received(idx: number, t: number): void {
+    const slot = idx % RING;
+    if (this.sentIdx[slot] !== idx || this.recvd[slot] === 1) return;
+    this.recvd[slot] = 1;
+    this.lastArrival = t;
+    if (this.winStart >= 0 && idx >= this.winStart) this.latency.push(t - this.sentAt[slot]!);
+  }
+
+  /** frames sent since the window started and at least IN_FLIGHT_MS before `now`, and how many arrived */
+  count(now: number): { sent: number; received: number } {
+    let sent = 0;
+    let received = 0;
+    if (this.winStart < 0) return { sent, received };
+    for (let idx = Math.max(this.winStart, this.next - RING); idx < this.next; idx++) {
+      const slot = idx % RING;
+      if (this.sentIdx[slot] !== idx || this.sentAt[slot]! > now - IN_FLIGHT_MS) continue;
+      sent++;
+      received += this.recvd[slot]!;
+    }
+    return { sent, received };
+  }
+
+  openWindow(): void {
+    this.winStart = this.next;
+    this.latency = [];
+  }
+}
+
+type Failure = string;
+
+class BenchCall implements FrameSink {
+  readonly callSid: string;
+  readonly toBot = new Direction();
+  readonly toTalkdesk = new Direction();
+  private ws: WebSocket | undefined;
+  private rtp: Socket | undefined;
+  private rtpPort = 0;
+  /** where the bot's RTP goes: the plugin's (or floor's) port */
+  private peerRtpPort = 0;
+  private botSending = false;
+  private readonly ssrc = randomBytes(4).readUInt32BE(0);
+  private seq = 0;
+  private ts = 0;
+  private removeTalkdeskSink: (() => void) | undefined;
+  private removeBotSink: (() => void) | undefined;
+  private tdSeq = 0;
+  private lastJitteredAt = 0;
+  private readonly streamSid: string;
+  // SIP dialog
+  invite: { msg: IncomingMessage; from: RemoteInfo; okRaw: string } | undefined;
+  private byeCseq = 1;
+  // what the window measures at the bot
+  win = { open: false, rtpIn: 0, rtpOut: 0, silence: 0, ts0: -1, offsets: [] as number[] };
+  // setup and end
+  private upResolve!: (failure: Failure | undefined) => void;
+  readonly up = new Promise<Failure | undefined>((r) => (this.upResolve = r));
+  private gotRtp = false;
+  private gotMedia = false;
+  private isUp = false;
+  end = {
+    botByeAt: 0,
+    tdStopAt: 0,
+    stopReceivedAt: 0,
+    wsClosedAt: 0,
+    byeReceivedAt: 0,
+    byeAnsweredAt: 0,
+    framesAfterBye: 0,
+    lastFrameAfterBye: 0,
+    unexpected: '' as string,
+  };
+  private endedResolve!: () => void;
+  readonly ended = new Promise<void>((r) => (this.endedResolve = r));
+
+  constructor(
+    readonly n: number,
+    readonly target: Target,
+    private readonly frameMs: number,
+    private readonly jitterMs: number,
+    private readonly uas: Uas,
+  ) {
+    this.callSid = `bench-${n}`;
+    this.streamSid = `MZbench${n}`;
+  }
+
+  async start(): Promise<void> {
+    const rtp = createSocket('udp4');
+    this.rtp = rtp;
+    await new Promise<void>((resolve) => rtp.bind(0, HOST, () => resolve()));
+    rtp.on('message', (msg) => this.onRtp(msg, performance.now()));
+    this.rtpPort = rtp.address().port;
+    const timer = setTimeout(() => this.fail('setup-timeout'), SETUP_TIMEOUT_MS);
+    void this.up.then(() => clearTimeout(timer));
+
+    const url =
+      this.target.kind === 'plugin'
+        ? talkdeskUrl({
+            port: this.target.wsPort,
+            sipuri: `+1555${String(this.n).padStart(7, '0')}`,
+            token: makeToken(EXAMPLE_BOT.clientId, EXAMPLE_BOT.clientSecret),
+            botId: EXAMPLE_BOT.botId,
+            accountId: '0123456789abcdef01234567',
+            agentassist: false,
+            trailingSlash: true,
+          })
+        : `ws://${HOST}:${this.target.wsPort}/?botRtp=${this.rtpPort}&sid=${this.streamSid}`;
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    this.ws = ws;
+    ws.on('error', () => undefined);
+    ws.once('unexpected-response', (_req, res) => this.fail(`upgrade-${res.statusCode ?? 0}`));
+    ws.on('message', (data) => this.onTalkdesk(data as Buffer, performance.now()));
+    ws.once('close', () => {
+      this.end.wsClosedAt = performance.now();
+      this.removeTalkdeskSink?.();
+      if (!this.isUp) this.fail('ws-closed-before-up');
+      else if (this.end.botByeAt === 0 && this.end.tdStopAt === 0 && !this.end.unexpected) this.end.unexpected = 'ws-closed';
+      this.checkEnded();
+    });
+    ws.once('open', () => {
+      if (this.target.kind === 'plugin') {
+        this.sendJson({ event: 'connected', protocol: 'Call', version: '1.0.0' });
+        this.sendJson({
+          event: 'start',
+          sequenceNumber: String(++this.tdSeq),
+          start: {
+            streamSid: this.streamSid,
+            accountSid: 'td-account-bench',
+            callSid: this.callSid,
+            tracks: ['inbound'],
+            customParameters: { interaction_id: `i-${this.n}`, account_id: 'td-account-bench' },
+            mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+          },
+          streamSid: this.streamSid,
+        });
+      }
+      this.removeTalkdeskSink = clockFor(this.frameMs).add(this);
+    });
+  }
+
+  private sendJson(frame: object): void {
+    this.ws!.send(JSON.stringify(frame));
+  }
+
+  /** The Talkdesk sender, on the clock of its frame length. */
+  onFrame(): void {
+    if (this.jitterMs <= 0) {
+      this.sendTalkdeskFrame();
+      return;
+    }
+    const now = performance.now();
+    const at = Math.max(now + Math.random() * this.jitterMs, this.lastJitteredAt);
+    this.lastJitteredAt = at;
+    setTimeout(() => this.sendTalkdeskFrame(), at - now);
+  }
+
+  private sendTalkdeskFrame(): void {
+    const ws = this.ws;
+    if (ws === undefined || ws.readyState !== WebSocket.OPEN || this.end.tdStopAt > 0) return;
+    const t = performance.now();
+    const parts = this.frameMs / 20;
+    let payload = '';
+    if (parts === 1) payload = markedFrameBase64(this.toBot.sent(t));
+    else {
+      const buf = Buffer.alloc(FRAME_BYTES * parts, FILLER);
+      for (let i = 0; i < parts; i++) writeMarker(buf, i * FRAME_BYTES, this.toBot.sent(t));
+      payload = buf.toString('base64');
+    }
+    const seq = ++this.tdSeq;
+    ws.send(
+      `{"event":"media","sequenceNumber":"${seq}","media":{"track":"inbound","chunk":"${seq}","timestamp":"${(seq - 2) * this.frameMs}","payload":"${payload}"},"streamSid":"${this.streamSid}"}`,
+    );
+  }
+
+  /** What the plugin sends Talkdesk: media on a fast path (find the payload, decode its 8 marker characters). */
+  private onTalkdesk(data: Buffer, t: number): void {
+    const text = data.toString();
+    if (text.startsWith('{"event":"media"')) {
+      const at = text.indexOf('"payload":"');
+      if (at < 0) return;
+      const idx = readMarker(Buffer.from(text.slice(at + 11, at + 19), 'base64'), 0);
+      if (idx >= 0) this.toTalkdesk.received(idx, t);
+      if (this.end.botByeAt > 0) {
+        this.end.framesAfterBye++;
+        this.end.lastFrameAfterBye = t;
+      }
+      if (!this.gotMedia) {
+        this.gotMedia = true;
+        this.checkUp();
+      }
+      return;
+    }
+    let msg: { event?: string; mark?: unknown; rtpPort?: number };
+    try {
+      msg = JSON.parse(text) as typeof msg;
+    } catch {
+      return;
+    }
+    switch (msg.event) {
+      case 'floor':
+        this.peerRtpPort = msg.rtpPort!;
+        this.startBotAudio();
+        return;
+      case 'mark':
+        // Talkdesk echoes a mark once what came before it has played: at once here
+        this.sendJson({ event: 'mark', sequenceNumber: String(++this.tdSeq), streamSid: this.streamSid, mark: msg.mark });
+        return;
+      case 'stop':
+        this.end.stopReceivedAt = t;
+        if (this.end.botByeAt === 0 && this.end.tdStopAt === 0 && !this.end.unexpected) this.end.unexpected = `stop-${JSON.stringify(msg)}`;
+        this.ws?.close(1000);
+        return;
+    }
+  }
+
+  // ---- bot leg ----
+
+  onInvite(msg: IncomingMessage, from: RemoteInfo): void {
+    if (this.invite !== undefined) {
+      this.uas.send(this.invite.okRaw, from.port); // retransmitted INVITE: our 200 again
+      return;
+    }
+    const okRaw = this.uas.reply(msg, from.port, 200, 'OK', botSdp(this.rtpPort, 101));
+    this.invite = { msg, from, okRaw };
+    this.peerRtpPort = offeredPort({ message: msg, raw: '', at: 0 });
+    this.startBotAudio();
+  }
+
+  private startBotAudio(): void {
+    if (this.botSending) return;
+    this.botSending = true;
+    this.removeBotSink = clockFor(20).add({ onFrame: () => this.sendRtp() });
+  }
+
+  private sendRtp(): void {
+    if (!this.botSending) return;
+    const t = performance.now();
+    const pkt = Buffer.allocUnsafe(12 + FRAME_BYTES);
+    pkt[0] = 0x80;
+    pkt[1] = 0;
+    pkt.writeUInt16BE(this.seq, 2);
+    pkt.writeUInt32BE(this.ts, 4);
+    pkt.writeUInt32BE(this.ssrc, 8);
+    pkt.fill(FILLER, 12);
+    writeMarker(pkt, 12, this.toTalkdesk.sent(t));
+    this.seq = (this.seq + 1) & 0xffff;
+    this.ts = (this.ts + FRAME_BYTES) >>> 0;
+    this.rtp!.send(pkt, this.peerRtpPort, HOST);
+    if (this.win.open) this.win.rtpOut++;
+  }
+
+  private onRtp(msg: Buffer, t: number): void {
+    if (msg.length < 12 + 6) return;
+    let idx = readMarker(msg, 12);
+    if (idx < 0) {
+      // not at the frame's start: look further in (the plugin re-chunks caller audio; it should stay aligned)
+      for (let o = 13; o < msg.length - 5 && idx < 0; o++) idx = readMarker(msg, o);
+    }
+    const w = this.win;
+    if (w.open) {
+      w.rtpIn++;
+      if (idx < 0) w.silence++;
+      const ts = msg.readUInt32BE(4);
+      if (w.ts0 < 0) w.ts0 = ts;
+      w.offsets.push(t - (((ts - w.ts0) >>> 0) / FRAME_BYTES) * 20);
+    }
+    if (idx >= 0) this.toBot.received(idx, t);
+    if (!this.gotRtp) {
+      this.gotRtp = true;
+      this.checkUp();
+    }
+  }
+
+  onBye(msg: IncomingMessage, from: RemoteInfo): void {
+    this.uas.reply(msg, from.port, 200, 'OK');
+    if (this.end.byeReceivedAt === 0) this.end.byeReceivedAt = performance.now();
+    if (this.end.botByeAt === 0 && this.end.tdStopAt === 0 && !this.end.unexpected) this.end.unexpected = `bye-${msg.sip.get('x-reason') ?? ''}`;
+    this.stopBotAudio();
+    this.checkEnded();
+  }
+
+  onByeAnswered(): void {
+    if (this.end.byeAnsweredAt === 0) this.end.byeAnsweredAt = performance.now();
+    this.checkEnded();
+  }
+
+  private stopBotAudio(): void {
+    this.botSending = false;
+    this.removeBotSink?.();
+  }
+
+  private checkUp(): void {
+    if (!this.isUp && this.gotRtp && this.gotMedia) {
+      this.isUp = true;
+      this.upResolve(undefined);
+    }
+  }
+
+  private fail(why: Failure): void {
+    if (this.isUp) return;
+    this.isUp = true;
+    this.upResolve(why);
+    this.close();
+  }
+
+  openWindow(): void {
+    this.toBot.openWindow();
+    this.toTalkdesk.openWindow();
+    this.win = { open: true, rtpIn: 0, rtpOut: 0, silence: 0, ts0: -1, offsets: [] };
+  }
+
+  /** The bot hangs up: its audio stops, then the BYE. */
+  botHangup(): void {
+    this.stopBotAudio();
+    this.end.botByeAt = performance.now();
+    if (this.invite === undefined) {
+      // floor: no SIP, the bot leg just stops; Talkdesk closes
+      this.end.byeAnsweredAt = this.end.botByeAt;
+      this.ws?.close(1000);
+      return;
+    }
+    this.uas.sendBye(this, ++this.byeCseq);
+  }
+
+  /** Talkdesk hangs up: stop, then close. */
+  talkdeskHangup(): void {
+    this.end.tdStopAt = performance.now();
+    this.removeTalkdeskSink?.();
+    if (this.ws?.readyState === WebSocket.OPEN && this.target.kind === 'plugin') {
+      this.sendJson({ event: 'stop', sequenceNumber: String(++this.tdSeq), stop: { accountSid: 'td-account-bench', callSid: this.callSid }, streamSid: this.streamSid });
+    }
+    setTimeout(() => this.ws?.close(1000), 100);
+    if (this.invite === undefined) {
+      this.stopBotAudio();
+      this.end.byeReceivedAt = this.end.tdStopAt;
+    }
+  }
+
+  private checkEnded(): void {
+    const sipDone = this.invite === undefined || this.end.byeReceivedAt > 0 || this.end.byeAnsweredAt > 0;
+    if (this.end.wsClosedAt > 0 && sipDone) this.close();
+  }
+
+  close(): void {
+    this.stopBotAudio();
+    this.removeTalkdeskSink?.();
+    if (this.ws && this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate();
+    if (this.rtp) {
+      const rtp = this.rtp;
+      this.rtp = undefined;
+      rtp.close();
+    }
+    this.uas.forget(this);
+    this.endedResolve();
+  }
+}
+
+/** One SIP socket answering for every bot leg: INVITE → 200 with the leg's SDP, BYE → 200, our BYE retried. */
+class Uas {
+  private readonly socket = createSocket('udp4');
+  private readonly byCallSid = new Map<string, BenchCall>();
+  private readonly byCallId = new Map<string, BenchCall>();
+  private readonly tag = randomBytes(4).toString('hex');
+  private readonly byeRetries = new Map<string, NodeJS.Timeout>();
+  port = 0;
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.socket.bind(0, HOST, () => resolve()));
+    this.port = this.socket.address().port;
+    this.socket.on('message', (data, rinfo) => this.onMessage(data, rinfo));
+  }
+
+  expect(call: BenchCall): void {
+    this.byCallSid.set(call.callSid, call);
+  }
+
+  forget(call: BenchCall): void {
+    this.byCallSid.delete(call.callSid);
+    if (call.invite) {
+      this.byCallId.delete(call.invite.msg.callId);
+      clearTimeout(this.byeRetries.get(call.invite.msg.callId));
+      this.byeRetries.delete(call.invite.msg.callId);
+    }
+  }
+
+  private onMessage(data: Buffer, rinfo: RemoteInfo): void {
+    const parsed = parseSipMessage(data);
+    if (!parsed.ok) return;
+    const msg = parsed.message;
+    const method = msg.sip.method;
+    if (method === 'INVITE') {
+      const call = this.byCallId.get(msg.callId) ?? this.byCallSid.get(msg.sip.get('x-talkdesk-call-sid') ?? '');
+      if (call === undefined) {
+        this.reply(msg, rinfo.port, 404, 'Not Found');
+        return;
+      }
+      this.byCallId.set(msg.callId, call);
+      call.onInvite(msg, rinfo);
+    } else if (method === 'BYE') {
+      const call = this.byCallId.get(msg.callId);
+      if (call) call.onBye(msg, rinfo);
+      else this.reply(msg, rinfo.port, 481, 'Call/Transaction Does Not Exist');
+    } else if (method === 'ACK') {
+      return;
+    } else if (method !== undefined) {
+      this.reply(msg, rinfo.port, 200, 'OK');
+    } else if (msg.cseq.method === 'BYE') {
+      clearTimeout(this.byeRetries.get(msg.callId));
+      this.byeRetries.delete(msg.callId);
+      this.byCallId.get(msg.callId)?.onByeAnswered();
+    }
+  }
+
+  reply(request: IncomingMessage, port: number, status: number, reason: string, body = ''): string {
+    const { sip } = request;
+    const to = request.toTag ? sip.get('to')! : `${sip.get('to')!};tag=${this.tag}`;
+    const raw = [
+      `SIP/2.0 ${status} ${reason}`,
+      `Via: ${sip.get('via')!}`,
+      `From: ${sip.get('from')!}`,
+      `To: ${to}`,
+      `Call-ID: ${request.callId}`,
+      `CSeq: ${sip.get('cseq')!}`,
+      `Contact: <sip:bot@${HOST}:${this.port};transport=udp>`,
+      ...(body ? ['Content-Type: application/sdp'] : []),
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      '',
+      body,
+    ].join('\r\n');
+    this.send(raw, port);
+    return raw;
+  }
+
+  sendBye(call: BenchCall, cseq: number): void {
+    const { msg, from } = call.invite!;
+    const { sip } = msg;
+    const contact = /<([^>]+)>/.exec(sip.get('contact')!)![1]!;
+    const raw = [
+      `BYE ${contact} SIP/2.0`,
+      `Via: SIP/2.0/UDP ${HOST}:${this.port};branch=z9hG4bK${randomBytes(6).toString('hex')}`,
+      `From: ${sip.get('to')!};tag=${this.tag}`,
+      `To: ${sip.get('from')!}`,
+      `Call-ID: ${msg.callId}`,
+      `CSeq: ${cseq} BYE`,
+      'Max-Forwards: 70',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    let wait = 500;
+    const send = (): void => {
+      this.send(raw, from.port);
+      if (wait > 4000) return;
+      this.byeRetries.set(msg.callId, setTimeout(send, wait));
+      wait *= 2;
+    };
+    send();
+  }
+
+  send(raw: string, port: number): void {
+    this.socket.send(raw, port, HOST);
+  }
+}
+
+// ---- the process ----
+
+const uas = new Uas();
+const live = new Set<BenchCall>();
+let callCounter = 0;
+let windowAt = 0;
+let windowCpu = process.cpuUsage();
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
+
+async function startCall(target: Target, frameMs: number, jitterMs: number): Promise<{ call: BenchCall; failure: Failure | undefined }> {
+  const call = new BenchCall(++callCounter, target, frameMs, jitterMs, uas);
+  uas.expect(call);
+  live.add(call);
+  void call.ended.then(() => live.delete(call));
+  await call.start();
+  return { call, failure: await call.up };
+}
+
+async function startCalls(cmd: StartCalls): Promise<StartReport> {
+  const t0 = performance.now();
+  const pending: Array<Promise<{ failure: Failure | undefined }>> = [];
+  for (let i = 0; i < cmd.n; i++) {
+    const wait = t0 + (i * 1000) / cmd.rate - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    pending.push(startCall(cmd.target, cmd.frameMs, cmd.jitterMs));
+  }
+  const results = await Promise.all(pending);
+  const failures: Record<string, number> = {};
+  for (const { failure } of results) if (failure !== undefined) failures[failure] = (failures[failure] ?? 0) + 1;
+  const failed = results.filter((r) => r.failure !== undefined).length;
+  return { requested: cmd.n, up: cmd.n - failed, failed, failures, seconds: round((performance.now() - t0) / 1000) };
+}
+
+function windowStart(): void {
+  windowAt = performance.now();
+  windowCpu = process.cpuUsage();
+  loopDelay.reset();
+  for (const call of live) call.openWindow();
+}
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : 0;
+}
+
+function windowReport(): WindowReport {
+  const now = performance.now();
+  const seconds = (now - windowAt) / 1000;
+  const cpu = process.cpuUsage(windowCpu);
+  const dir = (pick: (c: BenchCall) => Direction): DirectionReport => {
+    let sent = 0;
+    let received = 0;
+    const lat: number[] = [];
+    for (const call of live) {
+      const d = pick(call);
+      const c = d.count(now);
+      sent += c.sent;
+      received += c.received;
+      for (const x of d.latency) lat.push(x);
+    }
+    return { sent, received, lost: sent - received, latency: percentiles(lat) };
+  };
+  let rtpIn = 0;
+  let rtpOut = 0;
+  let silence = 0;
+  let driftMax = 0;
+  let countErrMax = 0;
+  const lateness: number[] = [];
+  const expectedPackets = (seconds * 1000) / 20;
+  for (const call of live) {
+    const w = call.win;
+    rtpIn += w.rtpIn;
+    rtpOut += w.rtpOut;
+    silence += w.silence;
+    if (w.offsets.length === 0) continue;
+    let min = Infinity;
+    for (const o of w.offsets) if (o < min) min = o;
+    for (const o of w.offsets) lateness.push(o - min);
+    const second = Math.min(50, Math.floor(w.offsets.length / 2));
+    const drift = median(w.offsets.slice(-second)) - median(w.offsets.slice(0, second));
+    driftMax = Math.max(driftMax, Math.abs(drift));
+    countErrMax = Math.max(countErrMax, Math.abs(w.offsets.length - expectedPackets));
+    w.open = false;
+  }
+  return {
+    seconds: round(seconds),
+    calls: live.size,
+    toBot: dir((c) => c.toBot),
+    toTalkdesk: dir((c) => c.toTalkdesk),
+    rtpIn,
+    rtpOut,
+    silencePackets: silence,
+    lateness: percentiles(lateness),
+    driftMaxMs: round(driftMax),
+    packetCountErrorMax: round(countErrMax, 1),
+    loadgen: {
+      cpuPercent: round(((cpu.user + cpu.system) / 1000 / (now - windowAt)) * 100, 1),
+      loopDelayP99Ms: round(loopDelay.percentile(99) / 1e6),
+      loopDelayMaxMs: round(loopDelay.max / 1e6),
+    },
+  };
+}
+
+function endReport(calls: BenchCall[]): EndReport {
+  const byeToStop: number[] = [];
+  const byeToClose: number[] = [];
+  const stopToBye: number[] = [];
+  const stale: number[] = [];
+  let staleFramesMax = 0;
+  let slowEnds = 0;
+  let neverEnded = 0;
+  let botEnded = 0;
+  for (const c of calls) {
+    const e = c.end;
+    const floor = c.target.kind === 'floor';
+    if (e.botByeAt > 0) {
+      botEnded++;
+      if (!floor) {
+        if (e.stopReceivedAt > 0) byeToStop.push(e.stopReceivedAt - e.botByeAt);
+        if (e.wsClosedAt > 0) byeToClose.push(e.wsClosedAt - e.botByeAt);
+        if (e.stopReceivedAt === 0 || e.wsClosedAt === 0) neverEnded++;
+        else if (e.stopReceivedAt - e.botByeAt > 1000) slowEnds++;
+      }
+      stale.push(e.framesAfterBye > 0 ? e.lastFrameAfterBye - e.botByeAt : 0);
+      staleFramesMax = Math.max(staleFramesMax, e.framesAfterBye);
+    } else if (e.tdStopAt > 0 && !floor) {
+      if (e.byeReceivedAt > 0) {
+        stopToBye.push(e.byeReceivedAt - e.tdStopAt);
+        if (e.byeReceivedAt - e.tdStopAt > 1000) slowEnds++;
+      } else neverEnded++;
+    }
+  }
+  return {
+    calls: calls.length,
+    botEnded,
+    talkdeskEnded: calls.length - botEnded,
+    byeToStop: percentiles(byeToStop),
+    byeToClose: percentiles(byeToClose),
+    stopToBye: percentiles(stopToBye),
+    staleAfterByeMs: percentiles(stale),
+    staleFramesMax,
+    slowEnds,
+    neverEnded,
+  };
+}
+
+async function endCalls(calls: BenchCall[], botEnds: 'half' | 'all' | 'none'): Promise<EndReport> {
+  let i = 0;
+  for (const call of calls) {
+    const byBot = botEnds === 'all' || (botEnds === 'half' && i++ % 2 === 0);
+    if (byBot) call.botHangup();
+    else call.talkdeskHangup();
+  }
+  await Promise.all(calls.map((c) => Promise.race([c.ended, new Promise((r) => setTimeout(r, END_TIMEOUT_MS))])));
+  const report = endReport(calls);
+  for (const c of calls) c.close();
+  return report;
+}
+
+async function churn(cmd: Churn): Promise<{ requested: number; started: number; answered: number; failed: number; failures: Record<string, number>; ends: EndReport; seconds: number }> {
+  const t0 = performance.now();
+  const target: Target = { kind: 'plugin', wsPort: cmd.wsPort };
+  const failures: Record<string, number> = {};
+  const done: BenchCall[] = [];
+  const running: Array<Promise<void>> = [];
+  let answered = 0;
+  for (let i = 0; i < cmd.count; i++) {
+    const wait = t0 + (i * 1000) / cmd.rate - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    running.push(
+      (async () => {
+        const { call, failure } = await startCall(target, cmd.frameMs, cmd.jitterMs);
+        if (failure !== undefined) {
+          failures[failure] = (failures[failure] ?? 0) + 1;
+          return;
+        }
+        answered++;
+        await new Promise((r) => setTimeout(r, cmd.holdMs));
+        if (i % 2 === 0) call.botHangup();
+        else call.talkdeskHangup();
+        await Promise.race([call.ended, new Promise((r) => setTimeout(r, END_TIMEOUT_MS))]);
+        done.push(call);
+        call.close();
+      })(),
+    );
+  }
+  await Promise.all(running);
+  return {
+    requested: cmd.count,
+    started: cmd.count,
+    answered,
+    failed: cmd.count - answered,
+    failures,
+    ends: endReport(done),
+    seconds: round((performance.now() - t0) / 1000),
+  };
+}
+
+async function handle(cmd: Command): Promise<unknown> {
+  switch (cmd.op) {
+    case 'start-calls':
+      return startCalls(cmd);
+    case 'window-start':
+      windowStart();
+      return { calls: live.size };
+    case 'window-report':
+      return windowReport();
+    case 'end-calls':
+      return endCalls([...live], cmd.botEnds);
+    case 'churn':
+      return churn(cmd);
+    case 'exit':
+      setTimeout(() => process.exit(0), 10);
+      return {};
+  }
+}
+
+await uas.start();
+process.on('message', (cmd: Command) => {
+  handle(cmd).then(
+    (result) => process.send!({ id: cmd.id, ok: true, result }),
+    (err: unknown) => process.send!({ id: cmd.id, ok: false, error: String((err as Error)?.stack ?? err) }),
+  );
+});
+process.on('disconnect', () => process.exit(0));
+process.send!({ ready: true, sipPort: uas.port });

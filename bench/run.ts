@@ -1,0 +1,584 @@
+/**
+ * `npm run bench [-- options]`: the capacity, clock and latency benchmark of issue 6, and its CI smoke (`--smoke`).
+ *
+ * Three processes besides this one: the built plugin (main.js, as `npm start` runs it) pinned to core 0; the floor
+ * (floor.ts), also on core 0, idle while the plugin is measured and vice versa; the load generator (loadgen.ts) and
+ * this orchestrator on core 1. Each step: N calls through the plugin, a measurement window, all calls ended (half by
+ * the bot's BYE, half by Talkdesk's stop), then the same N through the floor. The plugin's CPU and RSS come from
+ * /proc/<pid>; its clock lateness, packet counts and leak gauges from its own /metrics; everything else from the
+ * load generator, which sees both sides of every call.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { killPlugins, spawnPlugin, type PluginProcess } from '../test/support/plugin-process.js';
+import { round, type ChurnReport, type EndReport, type Request, type StartReport, type Target, type WindowReport } from './common.js';
+import { markdown, svg } from './report.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** built into node_modules/.bench-build/bench/ (npm run bench), so the repository is three levels up */
+const repo = resolve(here, '..', '..', '..');
+
+// ---- options ----
+
+export interface Options {
+  smoke: boolean;
+  label: string;
+  steps: number[];
+  stepSeconds: number;
+  floorSeconds: number;
+  /** stop the ramp after this many seconds of runtime, whatever is left */
+  maxMinutes: number;
+  startRate: number;
+  frameMs: number;
+  jitterMs: number;
+  churn: number;
+  churnRate: number;
+  churnHoldMs: number;
+  soakMinutes: number;
+  soakCalls: number;
+  cpuProf: boolean;
+  out: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const smoke = argv.includes('--smoke');
+  const opts: Options = {
+    smoke,
+    label: smoke ? 'smoke' : `ramp-${new Date().toISOString().slice(0, 10)}`,
+    steps: smoke ? [20] : [25, 50, 100, 200, 300, 400, 600, 800, 1000],
+    stepSeconds: 20,
+    floorSeconds: smoke ? 5 : 10,
+    maxMinutes: 10,
+    startRate: 100,
+    frameMs: 20,
+    jitterMs: 0,
+    churn: smoke ? 500 : 0,
+    churnRate: 25,
+    churnHoldMs: 1000,
+    soakMinutes: 0,
+    soakCalls: 200,
+    cpuProf: false,
+    out: smoke ? join(os.tmpdir(), 'talkdesk-gw-bench') : join(repo, 'docs', 'benchmarks'),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const v = (): string => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${a} needs a value`);
+      return x;
+    };
+    switch (a) {
+      case '--smoke': break;
+      case '--label': opts.label = v(); break;
+      case '--steps': opts.steps = v().split(',').map(Number); break;
+      case '--step-seconds': opts.stepSeconds = Number(v()); break;
+      case '--floor-seconds': opts.floorSeconds = Number(v()); break;
+      case '--max-minutes': opts.maxMinutes = Number(v()); break;
+      case '--start-rate': opts.startRate = Number(v()); break;
+      case '--frame-ms': opts.frameMs = Number(v()); break;
+      case '--jitter-ms': opts.jitterMs = Number(v()); break;
+      case '--churn': opts.churn = Number(v()); break;
+      case '--churn-rate': opts.churnRate = Number(v()); break;
+      case '--churn-hold-ms': opts.churnHoldMs = Number(v()); break;
+      case '--soak-minutes': opts.soakMinutes = Number(v()); break;
+      case '--soak-calls': opts.soakCalls = Number(v()); break;
+      case '--cpu-prof': opts.cpuProf = true; break;
+      case '--out': opts.out = resolve(v()); break;
+      default: throw new Error(`unknown option ${a} (see bench/README.md)`);
+    }
+  }
+  if (opts.frameMs !== 20 && opts.frameMs !== 40) throw new Error('--frame-ms is 20 or 40');
+  return opts;
+}
+
+// ---- the plugin and floor processes, as the OS sees them ----
+
+const TICKS = 100; // getconf CLK_TCK on Linux
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS; // utime, stime (fields 14, 15)
+}
+
+function rssMB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function pin(pid: number, core: number): void {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset failed: ${r.stderr}`);
+}
+
+interface Scrape {
+  value(name: string, labels?: Record<string, string>): number;
+  series(name: string): Array<{ labels: Record<string, string>; value: number }>;
+}
+
+/** GET /metrics on a fresh connection (no keep-alive: the leak check counts the plugin's sockets). */
+function scrape(port: number): Promise<Scrape> {
+  return new Promise((resolvePromise, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/metrics', agent: false, headers: { connection: 'close' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => {
+          const samples: Array<{ name: string; labels: Record<string, string>; value: number }> = [];
+          for (const line of text.split('\n')) {
+            const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+            if (!m) continue;
+            const labels: Record<string, string> = {};
+            for (const [, k, val] of (m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)) labels[k!] = val!;
+            samples.push({ name: m[1]!, labels, value: Number(m[3]) });
+          }
+          resolvePromise({
+            value: (name, labels = {}) =>
+              samples
+                .filter((s) => s.name === name && Object.entries(labels).every(([k, val]) => s.labels[k] === val))
+                .reduce((sum, s) => sum + s.value, 0),
+            series: (name) => samples.filter((s) => s.name === name),
+          });
+        });
+      })
+      .on('error', reject);
+  });
+}
+
+const LATENESS_EDGES = ['0', '0.0005', '0.001', '0.002', '0.005', '0.01', '0.02', '0.05', '+Inf'];
+
+/** The plugin clock's lateness histogram between two scrapes: the bucket edge p99 falls under, and the share over 2 ms. */
+function clockDelta(a: Scrape, b: Scrape): { p99BoundMs: number; over2msPercent: number; frames: number } {
+  const name = 'talkdesk_gw_media_clock_lateness_seconds_bucket';
+  const at = (s: Scrape, le: string): number => s.value(name, { le });
+  const total = at(b, '+Inf') - at(a, '+Inf');
+  let p99BoundMs = NaN;
+  for (const le of LATENESS_EDGES) {
+    if ((at(b, le) - at(a, le)) / total >= 0.99) {
+      p99BoundMs = le === '+Inf' ? Infinity : Number(le) * 1000;
+      break;
+    }
+  }
+  const over2 = total - (at(b, '0.002') - at(a, '0.002'));
+  return { p99BoundMs, over2msPercent: total > 0 ? round((over2 / total) * 100, 4) : 0, frames: total };
+}
+
+// ---- the load generator ----
+
+class LoadGen {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  constructor(readonly child: ChildProcess, readonly sipPort: number) {
+    child.on('message', (m: { id: number; ok: boolean; result?: unknown; error?: string }) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.result);
+      else p.reject(new Error(`load generator: ${m.error}`));
+    });
+  }
+
+  static async start(): Promise<LoadGen> {
+    const child = spawn('taskset', ['-c', '1', process.execPath, join(here, 'loadgen.js')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: repo });
+    const sipPort = await new Promise<number>((res, rej) => {
+      child.once('message', (m: { sipPort: number }) => res(m.sipPort));
+      child.once('exit', (code) => rej(new Error(`load generator exited (${code})`)));
+    });
+    return new LoadGen(child, sipPort);
+  }
+
+  call<T>(cmd: Request): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((res, rej) => {
+      this.pending.set(id, { resolve: res as (v: unknown) => void, reject: rej });
+      this.child.send({ ...cmd, id });
+    });
+  }
+}
+
+async function startFloor(): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn('taskset', ['-c', '0', process.execPath, join(here, 'floor.js')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repo });
+  const port = await new Promise<number>((res, rej) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => res((JSON.parse(line) as { floorPort: number }).floorPort));
+    child.once('exit', (code) => rej(new Error(`floor exited (${code})`)));
+  });
+  return { child, port };
+}
+
+// ---- results ----
+
+export interface StepResult {
+  n: number;
+  start: StartReport;
+  plugin: {
+    cpuPercent: number;
+    cpuPerCallPercent: number;
+    rssMB: number;
+    usPerPacket: number;
+    clockP99BoundMs: number;
+    clockOver2msPercent: number;
+    metricsPackets: { toBot: number; fromBot: number };
+  };
+  window: WindowReport;
+  ends: EndReport;
+  /** largest WS→RTP buffer of the step's calls, from their 'call ended' lines (rtp.maxPlayoutDepthMs) */
+  playoutMaxMs: number;
+  floor?: { cpuPercent: number; cpuPerCallPercent: number; usPerPacket: number; window: WindowReport; start: StartReport };
+  /** plugin µs per packet / floor µs per packet */
+  ratio?: number;
+  sloBreaks: string[];
+}
+
+export interface RunResult {
+  label: string;
+  command: string;
+  startedAt: string;
+  machine: string;
+  options: Options;
+  steps: StepResult[];
+  stoppedBecause: string;
+  churn?: ChurnReport;
+  churnRss?: { beforeMB: number; afterMB: number; bytesPerCall: number };
+  soak?: { minutes: number; calls: number; worstLoss: number; worstClockP99Ms: number; rssStartMB: number; rssEndMB: number; windows: WindowReport[] };
+  leaks: { ok: boolean; problems: string[]; final: Record<string, number>; baseline: Record<string, number> };
+  targets: Array<{ target: string; result: 'PASS' | 'FAIL' | 'NOT RUN'; detail: string }>;
+  profile?: Array<{ fn: string; selfPercent: number }>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const log = (msg: string): void => void process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+async function waitForIdle(metricsPort: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await scrape(metricsPort);
+    if (s.value('talkdesk_gw_calls_active') === 0 && s.value('talkdesk_gw_rtp_ports_in_use') === 0) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(200);
+  }
+}
+
+/** Every gauge that must be back to 0, and the event loop's resources no more than before the first call. */
+async function leakCheck(metricsPort: number, baseline: Record<string, number>): Promise<RunResult['leaks']> {
+  const zero = ['talkdesk_gw_calls_active', 'talkdesk_gw_rtp_ports_in_use', 'talkdesk_gw_media_clock_sinks', 'talkdesk_gw_watchdog_calls', 'talkdesk_gw_sip_dialogs', 'talkdesk_gw_sip_transactions'];
+  // non-INVITE server transactions linger 32 s after their response (RFC 3261 Timer J): wait them out
+  const deadline = Date.now() + 40_000;
+  let final: Record<string, number> = {};
+  let problems: string[] = [];
+  for (;;) {
+    const s = await scrape(metricsPort);
+    final = Object.fromEntries(zero.map((name) => [name, s.value(name)]));
+    for (const r of s.series('talkdesk_gw_nodejs_active_resources')) final[`resources:${r.labels.type}`] = r.value;
+    problems = zero.filter((name) => final[name] !== 0).map((name) => `${name}=${final[name]}`);
+    for (const [key, value] of Object.entries(final)) {
+      if (key.startsWith('resources:') && value > (baseline[key] ?? 0)) problems.push(`${key} ${baseline[key] ?? 0} → ${value}`);
+    }
+    if (problems.length === 0 || Date.now() > deadline) break;
+    await sleep(1000);
+  }
+  return { ok: problems.length === 0, problems, final, baseline };
+}
+
+async function resourcesNow(metricsPort: number): Promise<Record<string, number>> {
+  const s = await scrape(metricsPort);
+  return Object.fromEntries(s.series('talkdesk_gw_nodejs_active_resources').map((r) => [`resources:${r.labels.type}`, r.value]));
+}
+
+function callEndedLines(plugin: PluginProcess, from: number): Array<Record<string, unknown>> {
+  return plugin.logs.slice(from).filter((l) => l.msg === 'call ended');
+}
+
+async function measureFloor(lg: LoadGen, floor: { child: ChildProcess; port: number }, n: number, opts: Options): Promise<StepResult['floor']> {
+  const target: Target = { kind: 'floor', wsPort: floor.port };
+  const start = await lg.call<StartReport>({ op: 'start-calls', n, target, rate: opts.startRate * 2, frameMs: opts.frameMs, jitterMs: opts.jitterMs });
+  await sleep(2000);
+  const pid = floor.child.pid!;
+  const c0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await lg.call({ op: 'window-start' });
+  await sleep(opts.floorSeconds * 1000);
+  const window = await lg.call<WindowReport>({ op: 'window-report' });
+  const cpu = cpuSeconds(pid) - c0;
+  const secs = (performance.now() - t0) / 1000;
+  await lg.call<EndReport>({ op: 'end-calls', botEnds: 'none' });
+  const packets = window.rtpIn + window.rtpOut;
+  const cpuPercent = (cpu / secs) * 100;
+  return {
+    cpuPercent: round(cpuPercent, 1),
+    cpuPerCallPercent: round(cpuPercent / n, 4),
+    usPerPacket: round((cpu * 1e6) / packets, 2),
+    window,
+    start,
+  };
+}
+
+async function measureStep(lg: LoadGen, plugin: PluginProcess, metricsPort: number, floor: { child: ChildProcess; port: number } | undefined, n: number, wsPort: number, opts: Options): Promise<StepResult> {
+  const pid = plugin.child.pid!;
+  const logFrom = plugin.logs.length;
+  log(`N=${n}: starting ${n} calls at ${opts.startRate}/s`);
+  const start = await lg.call<StartReport>({ op: 'start-calls', n, target: { kind: 'plugin', wsPort }, rate: opts.startRate, frameMs: opts.frameMs, jitterMs: opts.jitterMs });
+  if (start.failed > 0) log(`N=${n}: ${start.failed} calls failed to come up: ${JSON.stringify(start.failures)}`);
+  await sleep(2000);
+  const m0 = await scrape(metricsPort);
+  const c0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await lg.call({ op: 'window-start' });
+  await sleep(opts.stepSeconds * 1000);
+  const window = await lg.call<WindowReport>({ op: 'window-report' });
+  const cpu = cpuSeconds(pid) - c0;
+  const secs = (performance.now() - t0) / 1000;
+  const m1 = await scrape(metricsPort);
+  const rss = rssMB(pid);
+  const clock = clockDelta(m0, m1);
+  const packets = window.rtpIn + window.rtpOut;
+  const ends = await lg.call<EndReport>({ op: 'end-calls', botEnds: 'half' });
+  if (!(await waitForIdle(metricsPort, 10_000))) log(`N=${n}: the plugin still has calls 10 s after the end`);
+  const playoutMaxMs = Math.max(0, ...callEndedLines(plugin, logFrom).map((l) => Number((l.rtp as { maxPlayoutDepthMs?: number } | undefined)?.maxPlayoutDepthMs ?? 0)));
+  const cpuPercent = (cpu / secs) * 100;
+  const step: StepResult = {
+    n,
+    start,
+    plugin: {
+      cpuPercent: round(cpuPercent, 1),
+      cpuPerCallPercent: round(cpuPercent / n, 4),
+      rssMB: round(rss, 1),
+      usPerPacket: round((cpu * 1e6) / packets, 2),
+      clockP99BoundMs: clock.p99BoundMs,
+      clockOver2msPercent: clock.over2msPercent,
+      metricsPackets: {
+        toBot: m1.value('talkdesk_gw_rtp_packets_total', { direction: 'to_bot' }) - m0.value('talkdesk_gw_rtp_packets_total', { direction: 'to_bot' }),
+        fromBot: m1.value('talkdesk_gw_rtp_packets_total', { direction: 'from_bot' }) - m0.value('talkdesk_gw_rtp_packets_total', { direction: 'from_bot' }),
+      },
+    },
+    window,
+    ends,
+    playoutMaxMs,
+    sloBreaks: [],
+  };
+  if (floor) {
+    log(`N=${n}: floor`);
+    step.floor = await measureFloor(lg, floor, n, opts);
+    step.ratio = round(step.plugin.usPerPacket / step.floor!.usPerPacket, 2);
+  }
+  const b = step.sloBreaks;
+  if (start.failed > 0) b.push(`${start.failed} calls failed to start`);
+  if (window.toBot.lost > 0 || window.toTalkdesk.lost > 0) b.push(`loss ${window.toBot.lost} → bot, ${window.toTalkdesk.lost} → Talkdesk`);
+  if (!(clock.p99BoundMs <= 2)) b.push(`plugin clock p99 ≤ ${clock.p99BoundMs} ms`);
+  if (window.driftMaxMs > 2) b.push(`drift ${window.driftMaxMs} ms`);
+  if (cpuPercent > 90) b.push(`plugin CPU ${round(cpuPercent, 0)}%`);
+  if (window.loadgen.cpuPercent > 90) b.push(`load generator saturated (${window.loadgen.cpuPercent}% CPU): later steps would measure it, not the plugin`);
+  log(
+    `N=${n}: plugin ${step.plugin.cpuPercent}% CPU (${step.plugin.usPerPacket} µs/pkt${step.ratio ? `, ${step.ratio}× floor` : ''}), RSS ${step.plugin.rssMB} MB, ` +
+      `loss ${window.toBot.lost}/${window.toTalkdesk.lost}, clock p99 ≤ ${clock.p99BoundMs} ms, at bot p99 ${window.lateness.p99} ms, ` +
+      `latency p95 ${window.toBot.latency.p95}/${window.toTalkdesk.latency.p95} ms, loadgen ${window.loadgen.cpuPercent}%` +
+      (b.length ? ` — SLO: ${b.join('; ')}` : ''),
+  );
+  return step;
+}
+
+function evaluate(run: RunResult): RunResult['targets'] {
+  const t: RunResult['targets'] = [];
+  const at200 = run.steps.find((s) => s.n >= 200);
+  const upTo = run.steps.filter((s) => s.n <= (at200?.n ?? Infinity));
+  const add = (target: string, ok: boolean | undefined, detail: string): void => void t.push({ target, result: ok === undefined ? 'NOT RUN' : ok ? 'PASS' : 'FAIL', detail });
+  if (at200 === undefined) {
+    add('≥ 200 concurrent calls, 0 loss, p99 send lateness ≤ 2 ms, zero drift', run.options.smoke ? undefined : false, `largest step ${Math.max(0, ...run.steps.map((s) => s.n))} (${run.stoppedBecause})`);
+  } else {
+    const w = at200.window;
+    const ok = at200.start.failed === 0 && w.toBot.lost === 0 && w.toTalkdesk.lost === 0 && at200.plugin.clockP99BoundMs <= 2 && w.driftMaxMs <= 1 && w.packetCountErrorMax <= 1;
+    add(
+      '≥ 200 concurrent calls, 0 loss, p99 send lateness ≤ 2 ms, zero drift',
+      ok,
+      `N=${at200.n}: failed ${at200.start.failed}, loss ${w.toBot.lost}/${w.toTalkdesk.lost}, plugin clock p99 ≤ ${at200.plugin.clockP99BoundMs} ms (at the bot ${w.lateness.p99} ms), drift ${w.driftMaxMs} ms, packet count off by ≤ ${w.packetCountErrorMax}`,
+    );
+  }
+  const worst = (f: (s: StepResult) => number): number => Math.max(...upTo.map(f));
+  const p95b = worst((s) => s.window.toBot.latency.p95);
+  const p95t = worst((s) => s.window.toTalkdesk.latency.p95);
+  add('added latency ≤ 20 ms p95 each way', p95b <= 20 && p95t <= 20, `worst step: →bot ${p95b} ms, →Talkdesk ${p95t} ms (frame sent → found at the other side, loopback)`);
+  const buf = worst((s) => s.playoutMaxMs);
+  add('WS→RTP buffer never above 60 ms', buf <= 60, `largest rtp.maxPlayoutDepthMs of any call: ${buf} ms`);
+  const stale = worst((s) => s.ends.staleAfterByeMs.max);
+  add('stale audio after bot stop ≤ 60 ms', stale <= 60, `last bot audio at Talkdesk after the bot stopped and sent BYE: ≤ ${stale} ms, ${worst((s) => s.ends.staleFramesMax)} frames at most`);
+  const ratioStep = at200 ?? run.steps[run.steps.length - 1];
+  if (ratioStep?.ratio !== undefined) add('CPU per media packet ≤ 3× the floor', ratioStep.ratio <= 3, `N=${ratioStep.n}: ${ratioStep.plugin.usPerPacket} µs vs floor ${ratioStep.floor!.usPerPacket} µs = ${ratioStep.ratio}× (all steps: ${run.steps.map((s) => s.ratio).join(', ')})`);
+  else add('CPU per media packet ≤ 3× the floor', undefined, 'no floor measured');
+  const churned = run.churn?.answered ?? 0;
+  add('soak: ≥ 10,000 call churns', run.churn === undefined || run.churn.requested < 10_000 ? undefined : churned >= 10_000, `${churned} churned${churned < 10_000 ? ' (short run: `--churn 10000` for the target)' : ''}`);
+  add('soak: 60-minute steady run', run.soak === undefined ? undefined : run.soak.minutes >= 60 && run.soak.worstLoss === 0, run.soak ? `${run.soak.minutes} min, worst window loss ${run.soak.worstLoss}` : '`--soak-minutes 60`');
+  add('zero leaked calls, sockets, RTP ports, timers, dialogs', run.leaks.ok, run.leaks.ok ? 'every gauge 0, event-loop resources back to the pre-call baseline' : run.leaks.problems.join('; '));
+  if (run.churnRss) add('RSS growth ≤ 1 KB per completed call', churned >= 10_000 ? run.churnRss.bytesPerCall <= 1024 : undefined, `${run.churnRss.bytesPerCall} B per call over ${churned} churns${churned < 10_000 ? ' (too few churns for RSS to mean much: not judged)' : ''}`);
+  const ends = [...run.steps.map((s) => s.ends), ...(run.churn ? [run.churn.ends] : [])];
+  const slow = ends.reduce((a, e) => a + e.slowEnds + e.neverEnded, 0);
+  add('every call ended on both legs within 1 s', slow === 0, `${slow} calls over 1 s or never; worst BYE→stop ${Math.max(...ends.map((e) => e.byeToStop.max || 0))} ms, stop→BYE ${Math.max(...ends.map((e) => e.stopToBye.max || 0))} ms`);
+  return t;
+}
+
+/** Self time by function from the plugin's .cpuprofile (--cpu-prof). */
+function summarizeProfile(dir: string): Array<{ fn: string; selfPercent: number }> {
+  const file = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort().pop();
+  if (!file) return [];
+  const prof = JSON.parse(readFileSync(join(dir, file), 'utf8')) as {
+    nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+    samples: number[];
+  };
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  for (const id of prof.samples) {
+    const cf = byId.get(id)!.callFrame;
+    const key = `${cf.functionName || '(anonymous)'} ${cf.url.replace(/^.*\/(node_modules|bench-build|dist)\//, '$1/')}:${cf.lineNumber + 1}`;
+    self.set(key, (self.get(key) ?? 0) + 1);
+  }
+  const total = prof.samples.length;
+  return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([fn, n]) => ({ fn, selfPercent: round((n / total) * 100, 1) }));
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  pin(process.pid, 1);
+  mkdirSync(opts.out, { recursive: true });
+  const profDir = join(opts.out, 'profiles');
+  if (opts.cpuProf) mkdirSync(profDir, { recursive: true });
+  const runStart = performance.now();
+
+  const lg = await LoadGen.start();
+  const plugin = spawnPlugin(join(here, '..', 'plugin', 'main.js'), {
+    CCAI_SIP_HOST: '127.0.0.1',
+    CCAI_SIP_PORT: String(lg.sipPort),
+    RTP_PORT_MIN: '30000',
+    RTP_PORT_MAX: '39999',
+    MAX_CALLS: '10000',
+    LOG_LEVEL: 'info',
+    ...(opts.cpuProf ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {}),
+  });
+  pin(plugin.child.pid!, 0);
+  const wsPort = await plugin.port;
+  const metricsPort = await plugin.metricsPort;
+  const floor = opts.floorSeconds > 0 ? await startFloor() : undefined;
+  const cleanup = (): void => {
+    killPlugins();
+    floor?.child.kill('SIGKILL');
+    lg.child.kill('SIGKILL');
+  };
+  process.on('exit', cleanup);
+  await sleep(500);
+  const baseline = await resourcesNow(metricsPort);
+  log(`plugin pid ${plugin.child.pid} on core 0 (ws ${wsPort}, metrics ${metricsPort}), load generator pid ${lg.child.pid} on core 1${floor ? `, floor pid ${floor.child.pid} on core 0` : ''}`);
+
+  const run: RunResult = {
+    label: opts.label,
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    startedAt: new Date().toISOString(),
+    machine: `${os.cpus().length}× ${os.cpus()[0]?.model ?? '?'}, ${Math.round(os.totalmem() / 2 ** 30)} GB, Node ${process.version}, loopback`,
+    options: opts,
+    steps: [],
+    stoppedBecause: 'all steps done',
+    leaks: { ok: false, problems: [], final: {}, baseline },
+    targets: [],
+  };
+
+  for (const n of opts.steps) {
+    if ((performance.now() - runStart) / 60_000 > opts.maxMinutes) {
+      run.stoppedBecause = `--max-minutes ${opts.maxMinutes} reached before N=${n}`;
+      break;
+    }
+    const step = await measureStep(lg, plugin, metricsPort, floor, n, wsPort, opts);
+    run.steps.push(step);
+    // Lateness over 2 ms is recorded as a break but the ramp goes on while it stays under 10 ms: on a shared 2-core
+    // machine a neighbour's burst shows up there first; loss, failed calls and saturation end the ramp.
+    const hard = step.sloBreaks.filter((b) => !b.startsWith('plugin clock p99') || !(step.plugin.clockP99BoundMs <= 10));
+    if (hard.length > 0) {
+      run.stoppedBecause = `SLO broke at N=${n}: ${step.sloBreaks.join('; ')}`;
+      break;
+    }
+  }
+
+  if (opts.soakMinutes > 0) {
+    log(`soak: ${opts.soakCalls} calls for ${opts.soakMinutes} min`);
+    await lg.call<StartReport>({ op: 'start-calls', n: opts.soakCalls, target: { kind: 'plugin', wsPort }, rate: opts.startRate, frameMs: opts.frameMs, jitterMs: opts.jitterMs });
+    const rssStart = rssMB(plugin.child.pid!);
+    const windows: WindowReport[] = [];
+    let worstClock = 0;
+    for (let m = 0; m < opts.soakMinutes; m++) {
+      const m0 = await scrape(metricsPort);
+      await lg.call({ op: 'window-start' });
+      await sleep(60_000);
+      const w = await lg.call<WindowReport>({ op: 'window-report' });
+      windows.push(w);
+      worstClock = Math.max(worstClock, clockDelta(m0, await scrape(metricsPort)).p99BoundMs);
+      log(`soak minute ${m + 1}: loss ${w.toBot.lost}/${w.toTalkdesk.lost}, at bot p99 ${w.lateness.p99} ms, RSS ${round(rssMB(plugin.child.pid!), 1)} MB`);
+    }
+    await lg.call<EndReport>({ op: 'end-calls', botEnds: 'half' });
+    run.soak = {
+      minutes: opts.soakMinutes,
+      calls: opts.soakCalls,
+      worstLoss: Math.max(...windows.map((w) => w.toBot.lost + w.toTalkdesk.lost)),
+      worstClockP99Ms: worstClock,
+      rssStartMB: round(rssStart, 1),
+      rssEndMB: round(rssMB(plugin.child.pid!), 1),
+      windows,
+    };
+  }
+
+  if (opts.churn > 0) {
+    await waitForIdle(metricsPort, 10_000);
+    const before = rssMB(plugin.child.pid!);
+    log(`churn: ${opts.churn} calls at ${opts.churnRate}/s, each held ${opts.churnHoldMs} ms`);
+    run.churn = await lg.call<ChurnReport>({ op: 'churn', count: opts.churn, rate: opts.churnRate, holdMs: opts.churnHoldMs, wsPort, frameMs: opts.frameMs, jitterMs: opts.jitterMs });
+    await waitForIdle(metricsPort, 10_000);
+    await sleep(2000);
+    const after = rssMB(plugin.child.pid!);
+    run.churnRss = { beforeMB: round(before, 1), afterMB: round(after, 1), bytesPerCall: round(((after - before) * 2 ** 20) / Math.max(1, run.churn.answered), 0) };
+    log(`churn: ${run.churn.answered}/${run.churn.requested} answered in ${run.churn.seconds} s, failures ${JSON.stringify(run.churn.failures)}, slow ends ${run.churn.ends.slowEnds}, never ${run.churn.ends.neverEnded}, RSS ${run.churnRss.beforeMB} → ${run.churnRss.afterMB} MB`);
+  }
+
+  log('leak check: waiting for the plugin to release everything (SIP transactions linger up to 32 s)');
+  run.leaks = await leakCheck(metricsPort, baseline);
+  log(`leak check: ${run.leaks.ok ? 'clean' : run.leaks.problems.join('; ')}`);
+
+  await lg.call({ op: 'exit' }).catch(() => undefined);
+  floor?.child.kill('SIGTERM');
+  plugin.child.kill('SIGTERM');
+  const exited = await Promise.race([plugin.exited, sleep(15_000).then(() => undefined)]);
+  if (exited === undefined) log('plugin did not exit within 15 s of SIGTERM');
+  if (opts.cpuProf) {
+    run.profile = summarizeProfile(profDir);
+    log(`profile (self time, plugin):\n${run.profile.map((p) => `  ${p.selfPercent}%  ${p.fn}`).join('\n')}`);
+  }
+
+  run.targets = evaluate(run);
+  writeFileSync(join(opts.out, `${opts.label}.json`), JSON.stringify(run, null, 2) + '\n');
+  writeFileSync(join(opts.out, `${opts.label}.md`), markdown(run));
+  writeFileSync(join(opts.out, `${opts.label}.svg`), svg(run));
+  process.stdout.write('\n' + markdown(run) + '\n');
+  for (const t of run.targets) process.stdout.write(`${t.result.padEnd(7)} ${t.target} — ${t.detail}\n`);
+  log(`wrote ${join(opts.out, opts.label)}.{json,md,svg}`);
+
+  if (opts.smoke) {
+    const failures: string[] = [];
+    if (!run.leaks.ok) failures.push(`leaks: ${run.leaks.problems.join('; ')}`);
+    for (const s of run.steps) {
+      if (s.window.toBot.lost > 0 || s.window.toTalkdesk.lost > 0) failures.push(`N=${s.n}: loss ${s.window.toBot.lost} → bot, ${s.window.toTalkdesk.lost} → Talkdesk`);
+      if (s.start.failed > 0) failures.push(`N=${s.n}: ${s.start.failed} calls failed to start`);
+      if (s.ends.neverEnded > 0) failures.push(`N=${s.n}: ${s.ends.neverEnded} calls not ended on both legs`);
+    }
+    if (run.churn && (run.churn.failed > 0 || run.churn.ends.neverEnded > 0)) failures.push(`churn: ${run.churn.failed} failed, ${run.churn.ends.neverEnded} not ended on both legs`);
+    if (failures.length > 0) {
+      process.stderr.write(`bench smoke FAILED:\n  ${failures.join('\n  ')}\n`);
+      process.exit(1);
+    }
+    log('smoke passed: no loss, no leak');
+  }
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(2);
+});
