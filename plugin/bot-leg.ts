@@ -12,11 +12,11 @@ import { requestUri } from './sip/invite-target.js';
 
 /** What the bot does on a leg that only its owner can give a meaning to. */
 export interface BotLegEvents {
-  /** the bot hung up this leg (answered 200 by the backend) */
+  /** the bot hung up this leg (answered 200 by the backend): end() has nothing left to BYE */
   onBye(bye: SipMessageView): void;
   /** the bot asked for a transfer (answered 202 + NOTIFY by the backend); the leg stays up until end() */
   onRefer(refer: SipMessageView): void;
-  /** the backend ended the leg itself (e.g. an expired session timer) */
+  /** the backend ended the leg itself (e.g. an expired session timer); end() still awaits its idempotent hangup() */
   onEnded(cause: string): void;
   /** the bot's audio; dropped when absent */
   onAudio?(payload: Buffer): void;
@@ -32,23 +32,25 @@ export interface BotLegOptions {
   /** the request-URI user (Talkdesk's `sipuri`) */
   sipuri: string;
   headers: Record<string, string>;
+  /** performance.now() when the call this leg carries began: the 'bot answered' line then says `setupMs` */
+  startedAt?: number;
   events: BotLegEvents;
 }
 
 /**
  * One SIP call to the bot with its own RTP session: port → INVITE → answer (SDP, SRTP) → media, then BYE or CANCEL.
- * The agent-assist stream places one or two of these (plugin/agent-assist.ts).
- *
- * The bidirectional call in call.ts still carries its one leg inline, as it did before agent-assist existed; the
- * steps here are the same, so that it can move onto this class without changing what goes on the wire.
+ * The bidirectional call places one (plugin/call.ts), the agent-assist stream one or two (plugin/agent-assist.ts).
+ * The owner keeps the deadlines and gives the bot's BYE, REFER or failure its meaning; the leg only reports them.
  */
 export class BotLeg {
   private rtp: RtpSession | undefined;
   private srtp: SrtpNegotiation | undefined;
   private invite: OutgoingInvite | undefined;
   private leg: SipLeg | undefined;
+  /** the bot sent BYE: nothing left to hang up */
   private endedByBot = false;
   private ending = false;
+  private answered: number | undefined;
   private log: Logger;
 
   constructor(private readonly opts: BotLegOptions) {
@@ -93,10 +95,8 @@ export class BotLeg {
         onRemoteSdp: (sdp) => this.onRemoteSdp(sdp),
         onInfo: (info) => this.log.info({ contentType: info.get('content-type') }, 'INFO from bot'),
         onRefer: (refer) => events.onRefer(refer),
-        onEnded: (cause) => {
-          this.endedByBot = true;
-          events.onEnded(cause);
-        },
+        // the backend has sent its own BYE (or has none to send): end()'s hangup() is then the same idempotent call
+        onEnded: (cause) => events.onEnded(cause),
       },
     });
 
@@ -113,13 +113,16 @@ export class BotLeg {
       void leg.hangup({ 'X-Reason': 'ended-while-answering' });
       return undefined;
     }
+    this.answered = performance.now();
     const answer = parseAnswer(leg.remoteSdp);
     if (!answer.ok) return CallEnds.error('bad-answer-sdp', answer.error);
     const media = this.srtp.answer(answer.value);
     if (!media.ok) return CallEnds.error('srtp-refused', media.error);
-    if (media.plainBecause) this.log.warn({ reason: media.plainBecause }, 'SRTP offered but not taken up: plain RTP for this leg');
+    if (media.plainBecause) this.log.warn({ reason: media.plainBecause }, 'SRTP offered but not taken up: plain RTP for this call');
     this.rtp.start(media.remote);
-    this.log.info({ remote: `${answer.value.address}:${answer.value.port}`, srtp: this.srtp.secure }, 'bot answered');
+    const { startedAt } = this.opts;
+    const setupMs = startedAt === undefined ? undefined : Math.round(this.answered - startedAt);
+    this.log.info({ remote: `${answer.value.address}:${answer.value.port}`, srtp: this.srtp.secure, setupMs }, 'bot answered');
     return undefined;
   }
 
@@ -137,6 +140,11 @@ export class BotLeg {
     return this.leg !== undefined && this.rtp?.botSends ? this.rtp.packetsAccepted : undefined;
   }
 
+  /** performance.now() at the 2xx, once connect() has taken it (undefined if end() came first) */
+  get answeredAt(): number | undefined {
+    return this.answered;
+  }
+
   get callId(): string | undefined {
     return this.leg?.callId;
   }
@@ -145,18 +153,31 @@ export class BotLeg {
     return this.rtp?.stats;
   }
 
-  /** BYE with X-Reason, or CANCEL while ringing, or nothing when the bot ended it; then the RTP port. Idempotent. */
+  /**
+   * The bot's media is over while its leg stays up (a REFER is BYEd only after Talkdesk has its `stop`): the RTP
+   * session closes and its port goes back. Idempotent; end() still hangs up.
+   */
+  stopMedia(): void {
+    this.rtp?.close();
+  }
+
+  /**
+   * BYE with X-Reason, or CANCEL while ringing, or nothing when the bot sent BYE; then the RTP port, at once rather
+   * than after the BYE's answer; resolves when the BYE is answered or timed out. Idempotent.
+   */
   async end(cause: string): Promise<void> {
     if (this.ending) return;
     this.ending = true;
+    let bye: Promise<void> | undefined;
     try {
       if (this.endedByBot) return;
       // Still ringing (or not yet sent): cancel. If the 2xx wins the race, the backend ACKs and BYEs it itself.
-      if (this.leg) await this.leg.hangup({ 'X-Reason': cause });
+      if (this.leg) bye = this.leg.hangup({ 'X-Reason': cause });
       else this.invite?.cancel();
     } finally {
-      this.rtp?.close();
+      this.stopMedia();
     }
+    await bye;
   }
 
   private onRemoteSdp(sdp: string): void {

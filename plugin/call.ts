@@ -3,17 +3,15 @@ import type { WebSocket } from 'ws';
 import type { PluginConfig } from '../config/schema.js';
 import type { MediaClock } from '../media/clock.js';
 import type { RtpPortPool } from '../media/port-pool.js';
-import { RtpSession, type RtpSessionStats } from '../media/rtp-session.js';
-import { buildOffer, parseAnswer } from '../media/sdp.js';
-import { SrtpNegotiation } from '../media/srtp-negotiation.js';
+import type { RtpSessionStats } from '../media/rtp-session.js';
 import { AgentAssist, type AgentAssistSummary } from './agent-assist.js';
 import { accountAllowed, type AuthenticatedUpgrade } from './auth.js';
+import { BotLeg } from './bot-leg.js';
 import { CallEnds, stopCommandFor, type CallEnd } from './call-end.js';
 import { Liveness, type Activity, type CallWatchdog } from './call-watchdog.js';
 import { referVerdict, type EscalationPolicy } from './escalation.js';
-import type { SipBackend, SipLeg, SipMessageView, OutgoingInvite } from './sip/backend.js';
-import { isSipFailure } from './sip/errors.js';
-import { requestUri, talkdeskHeaders } from './sip/invite-target.js';
+import type { SipBackend, SipMessageView } from './sip/backend.js';
+import { talkdeskHeaders } from './sip/invite-target.js';
 import type { TalkdeskFrame } from './talkdesk-codec.js';
 import { TalkdeskStream } from './talkdesk-stream.js';
 
@@ -55,22 +53,18 @@ export interface CallSummary extends CallEnd {
  *   waiting for `start` → INVITE (ringing) → connected: caller audio → RTP, bot RTP → `media` → end()
  *
  * Every way out (bot BYE, Talkdesk stop or close, INVITE failure, timeouts, shutdown) goes through `end()`, once.
- * The call knows the SIP leg only through the SipBackend port, never which adapter carries it.
+ * Its SIP leg and RTP session are a BotLeg (plugin/bot-leg.ts) over the SipBackend port, never a particular adapter;
+ * the call keeps the deadlines and decides what the bot's BYE, REFER or failure means.
  */
 export class Call {
   readonly id: string;
   private log: Logger;
   private readonly stream: TalkdeskStream;
   private start: StartFrame | undefined;
-  private rtp: RtpSession | undefined;
-  /** agentassist=true: the listen-only stream's legs, instead of `rtp`/`invite`/`leg` */
+  /** the bidirectional call's one SIP leg and its RTP session (plugin/bot-leg.ts) */
+  private bot: BotLeg | undefined;
+  /** agentassist=true: the listen-only stream's legs, instead of `bot` */
   private assist: AgentAssist | undefined;
-  /** SDES-SRTP toward the bot as config.rtp.srtp says: the offer's key, then what each answer is worth */
-  private srtp: SrtpNegotiation | undefined;
-  private invite: OutgoingInvite | undefined;
-  private leg: SipLeg | undefined;
-  /** the bot ended the SIP leg itself: nothing left to BYE */
-  private legEndedByBot = false;
   /** the one setup deadline running: waiting for `start`, then for the bot to answer */
   private deadline: NodeJS.Timeout | undefined;
   private ending = false;
@@ -122,7 +116,7 @@ export class Call {
       case 'media':
         // Audio before the bot answers has nowhere to go; the playout buffer drops it until RTP starts.
         if (this.assist) this.assist.write(frame.track, frame.payload);
-        else this.rtp?.write(frame.payload);
+        else this.bot?.write(frame.payload);
         return;
       case 'stop':
         void this.end(CallEnds.talkdeskStop());
@@ -137,7 +131,7 @@ export class Call {
 
   /** A key the caller pressed, to the bot as RFC 4733 once it has answered (RtpSession paces it on the clock). */
   private onTalkdeskDigit(digit: string): void {
-    const to = this.assist ?? this.rtp;
+    const to = this.assist ?? this.bot;
     if (this.answeredAt === undefined || to === undefined) {
       this.log.info({ digit }, 'dtmf from talkdesk before the bot answered: dropped');
       return;
@@ -149,10 +143,9 @@ export class Call {
 
   /** The counters the watchdog compares between sweeps: no RTP is owed before the answer, nor by a bot on hold. */
   private activity(): Activity {
-    const rtp = this.answeredAt === undefined ? undefined : this.rtp;
     return {
       talkdeskFrames: this.stream.stats.framesIn,
-      botPackets: this.assist ? this.assist.botPackets() : [rtp?.botSends ? rtp.packetsAccepted : undefined],
+      botPackets: this.assist ? this.assist.botPackets() : [this.bot?.botPackets],
     };
   }
 
@@ -169,84 +162,38 @@ export class Call {
       await this.connectAgentAssist(start);
       return;
     }
+    if (this.ending) return; // a late `start` while the call ends: end() had no leg to hang up, so place none
 
-    try {
-      this.rtp = await RtpSession.open({
-        pool: ports,
-        clock,
-        log: this.log,
-        maxPlayoutMs: config.rtp.maxPlayoutMs,
-        delegate: {
-          onAudio: (payload) => this.stream.sendMedia(payload),
-          onDtmf: (digit) => {
-            this.digitsFromBot++;
-            this.log.info({ digit }, 'dtmf from bot (RFC 4733)');
-          },
-        },
-      });
-    } catch (err) {
-      await this.end(CallEnds.error('no-rtp-port', (err as Error).message));
-      return;
-    }
-    if (this.ending) {
-      this.rtp.close();
-      return;
-    }
-
-    const params = this.upgrade.params;
-    this.srtp = new SrtpNegotiation(config.rtp.srtp);
-    this.invite = backend.invite({
-      requestUri: requestUri(params.sipuri, config.sip),
-      fromUser: config.sip.fromUser,
-      headers: this.inviteHeaders(start),
-      sdp: buildOffer({ address: config.rtp.advertisedAddress, port: this.rtp.localPort, srtp: this.srtp.offer }),
+    const bot = new BotLeg({
+      config,
+      backend,
+      clock,
+      ports,
       log: this.log,
-      delegate: {
-        onProgress: (status) => this.log.info({ status }, 'bot ringing'),
+      sipuri: this.upgrade.params.sipuri,
+      headers: this.inviteHeaders(start),
+      startedAt: this.startedAt,
+      events: {
         onBye: (bye) => this.onBotBye(bye),
-        onRemoteSdp: (sdp) => this.onRemoteSdp(sdp),
-        onInfo: (info) => this.log.info({ contentType: info.get('content-type') }, 'INFO from bot'),
         onRefer: (refer) => this.onBotRefer(refer),
         onEnded: (cause) => void this.end(CallEnds.error(cause, 'the SIP backend ended the leg')),
+        onAudio: (payload) => this.stream.sendMedia(payload),
+        onDtmf: (digit) => {
+          this.digitsFromBot++;
+          this.log.info({ digit }, 'dtmf from bot (RFC 4733)');
+        },
       },
     });
+    this.bot = bot;
     this.setDeadline(config.sip.inviteTimeoutMs, () =>
       CallEnds.error('invite-timeout', `bot did not answer within ${config.sip.inviteTimeoutMs} ms`),
     );
-
-    let leg: SipLeg;
-    try {
-      leg = await this.invite.answered;
-    } catch (err) {
-      await this.end(isSipFailure(err) ? CallEnds.sipFailure(err) : CallEnds.error('sip-internal', String(err)));
-      return;
-    }
-    this.leg = leg;
-    this.log = this.log.child({ sipCallId: leg.callId });
-    if (this.ending) {
-      // end() ran between the 2xx and here, when there was no leg to BYE yet; hangup() is idempotent.
-      void leg.hangup({ 'X-Reason': 'ended-while-answering' });
-      return;
-    }
-    this.answeredAt = performance.now();
-    this.setDeadline(undefined);
-
-    const answer = parseAnswer(leg.remoteSdp);
-    if (!answer.ok) {
-      await this.end(CallEnds.error('bad-answer-sdp', answer.error));
-      return;
-    }
-    const media = this.srtp.answer(answer.value);
-    if (!media.ok) {
-      await this.end(CallEnds.error('srtp-refused', media.error));
-      return;
-    }
-    if (media.plainBecause) this.log.warn({ reason: media.plainBecause }, 'SRTP offered but not taken up: plain RTP for this call');
-    this.rtp.start(media.remote);
-    this.log.info(
-      { remote: `${answer.value.address}:${answer.value.port}`, srtp: this.srtp.secure, setupMs: Math.round(this.answeredAt - this.startedAt) },
-      'bot answered',
-    );
+    const failed = await bot.connect();
+    if (bot.callId !== undefined) this.log = this.log.child({ sipCallId: bot.callId });
+    if (this.ending) return; // the leg has stopped where it was: end() hangs up whatever it holds
+    this.answeredAt = bot.answeredAt;
+    if (this.answeredAt !== undefined) this.setDeadline(undefined);
+    if (failed) await this.end(failed);
   }
 
   /** The Talkdesk ids that travel to the bot, in the headers SIP_HEADERS names. */
@@ -299,7 +246,6 @@ export class Call {
   }
 
   private onBotBye(bye: SipMessageView): void {
-    this.legEndedByBot = true;
     const verdict = this.deps.escalation(bye);
     void this.end(CallEnds.botBye(verdict));
   }
@@ -312,17 +258,6 @@ export class Call {
     const verdict = referVerdict(this.deps.escalation, refer, this.deps.config.escalation.defaultRingGroup);
     this.log.info({ referTo: refer.get('refer-to'), ringGroup: verdict.ringGroup, rule: verdict.rule }, 'REFER from bot');
     void this.end(CallEnds.botRefer(verdict));
-  }
-
-  private onRemoteSdp(sdp: string): void {
-    const answer = parseAnswer(sdp);
-    const media = answer.ok ? this.srtp!.reoffer(answer.value) : answer;
-    if (!media.ok) {
-      this.log.warn({ error: media.error }, 're-INVITE SDP unusable; media unchanged');
-      return;
-    }
-    this.rtp?.setRemote(media.remote);
-    this.log.info({ remote: `${media.remote.address}:${media.remote.port}`, srtp: this.srtp!.secure }, 'bot moved its media');
   }
 
   /**
@@ -355,8 +290,8 @@ export class Call {
     const command = stopCommandFor(end.outcome);
 
     if (command === 'ok' || command === 'escalate') {
-      // The bot's media is over (it hung up); stop sending it caller audio while Talkdesk plays out.
-      this.rtp?.close();
+      // The bot's media is over (it hung up or referred); stop sending it caller audio while Talkdesk plays out.
+      this.bot?.stopMedia();
       const drained = await this.stream.drain(talkdesk.markTimeoutMs);
       this.log.debug({ drained }, 'farewell drain');
     }
@@ -371,8 +306,8 @@ export class Call {
       if (command !== 'error') this.byeToStopMs = Math.round(performance.now() - endedAt);
     }
 
-    const sipDone = this.endSipLeg(end);
-    this.rtp?.close();
+    // BYE (X-Reason: the cause) or CANCEL on every leg the bot did not end; their RTP ports go back at once
+    const sipDone = this.assist ? this.assist.end(end.cause) : this.bot?.end(end.cause);
     await Promise.all([sipDone, this.stream.close(talkdesk.closeWaitMs)]);
     this.log.info(this.summarize(end), 'call ended');
   }
@@ -388,7 +323,7 @@ export class Call {
       digitsToBot: this.digitsToBot,
       agentAssist: this.assist?.summary(),
       talkdesk: { ...this.stream.stats },
-      rtp: this.rtp && { ...this.rtp.stats },
+      rtp: this.bot?.stats && { ...this.bot.stats },
       byeToStopMs: this.byeToStopMs,
       sendLatenessP99Ms: this.deps.clock.stats.lateness.p99Ms,
     };
@@ -396,18 +331,7 @@ export class Call {
 
   /** What the call has carried so far, read by the metrics at scrape time rather than counted per packet. */
   get carried(): { talkdesk: TalkdeskStream['stats']; rtp?: RtpSessionStats } {
-    return { talkdesk: this.stream.stats, rtp: this.rtp?.stats };
-  }
-
-  private async endSipLeg(end: CallEnd): Promise<void> {
-    if (this.assist) return this.assist.end(end.cause);
-    if (this.legEndedByBot) return;
-    if (this.leg) {
-      await this.leg.hangup({ 'X-Reason': end.cause });
-      return;
-    }
-    // Still ringing (or not yet sent): cancel. If the 2xx wins the race, the backend ACKs and BYEs it itself.
-    this.invite?.cancel();
+    return { talkdesk: this.stream.stats, rtp: this.bot?.stats };
   }
 
   /** Replaces the running deadline (or just clears it); when it fires, the call ends as `onExpiry` says. */
