@@ -8,6 +8,7 @@ import { SrtpNegotiation } from '../media/srtp-negotiation.js';
 import { CallEnds, type CallEnd } from './call-end.js';
 import type { SipBackend, SipLeg, SipMessageView, OutgoingInvite } from './sip/backend.js';
 import { isSipFailure } from './sip/errors.js';
+import { digitFromInfo } from './sip/info-dtmf.js';
 import { requestUri } from './sip/invite-target.js';
 
 /** What the bot does on a leg that only its owner can give a meaning to. */
@@ -20,7 +21,8 @@ export interface BotLegEvents {
   onEnded(cause: string): void;
   /** the bot's audio; dropped when absent */
   onAudio?(payload: Buffer): void;
-  onDtmf?(digit: string): void;
+  /** a key the bot pressed: RFC 4733 on the RTP, or a SIP INFO (dtmf-relay) */
+  onDtmf?(digit: string, via: 'rfc4733' | 'info'): void;
 }
 
 export interface BotLegOptions {
@@ -69,7 +71,7 @@ export class BotLeg {
         clock,
         log: this.log,
         maxPlayoutMs: config.rtp.maxPlayoutMs,
-        delegate: { onAudio: (payload) => events.onAudio?.(payload), onDtmf: (digit) => events.onDtmf?.(digit) },
+        delegate: { onAudio: (payload) => events.onAudio?.(payload), onDtmf: (digit) => events.onDtmf?.(digit, 'rfc4733') },
       });
     } catch (err) {
       return CallEnds.error('no-rtp-port', (err as Error).message);
@@ -93,7 +95,11 @@ export class BotLeg {
           events.onBye(bye);
         },
         onRemoteSdp: (sdp) => this.onRemoteSdp(sdp),
-        onInfo: (info) => this.log.info({ contentType: info.get('content-type') }, 'INFO from bot'),
+        onInfo: (info) => {
+          const digit = digitFromInfo(info);
+          if (digit !== undefined) events.onDtmf?.(digit, 'info');
+          else this.log.info({ contentType: info.get('content-type') }, 'INFO from bot');
+        },
         onRefer: (refer) => events.onRefer(refer),
         // the backend has sent its own BYE (or has none to send): end()'s hangup() is then the same idempotent call
         onEnded: (cause) => events.onEnded(cause),

@@ -158,11 +158,11 @@ export class Call {
       await this.end(CallEnds.rejected('account-not-allowed', `talkdesk account ${start.accountSid ?? start.accountId ?? '(none)'}`));
       return;
     }
+    if (this.ending) return; // a late `start` while the call ends: end() had no leg to hang up, so place none
     if (this.upgrade.params.agentassist) {
       await this.connectAgentAssist(start);
       return;
     }
-    if (this.ending) return; // a late `start` while the call ends: end() had no leg to hang up, so place none
 
     const bot = new BotLeg({
       config,
@@ -178,9 +178,9 @@ export class Call {
         onRefer: (refer) => this.onBotRefer(refer),
         onEnded: (cause) => void this.end(CallEnds.error(cause, 'the SIP backend ended the leg')),
         onAudio: (payload) => this.stream.sendMedia(payload),
-        onDtmf: (digit) => {
+        onDtmf: (digit, via) => {
           this.digitsFromBot++;
-          this.log.info({ digit }, 'dtmf from bot (RFC 4733)');
+          this.log.info({ digit }, via === 'info' ? 'dtmf from bot (SIP INFO)' : 'dtmf from bot (RFC 4733)');
         },
       },
     });

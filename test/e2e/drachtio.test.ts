@@ -41,6 +41,13 @@ describe('SIP_BACKEND=drachtio', () => {
       // the gateway's caller audio reaches the bot's RTP address from the answer
       await expect.poll(() => rtpFromGateway, { timeout: 2_000 }).toBeGreaterThan(10);
 
+      // a digit the bot sends as SIP INFO (dtmf-relay) is recognised and counted like an RFC 4733 one
+      drachtio.request(invite, 'INFO', {
+        headers: { 'Content-Type': 'application/dtmf-relay' },
+        body: 'Signal=4\r\nDuration=160\r\n',
+      });
+      await expect.poll(() => linesWith(gateway.logs, 'dtmf from bot (SIP INFO)').map((l) => l.digit)).toEqual(['4']);
+
       drachtio.request(invite, 'BYE', {
         headers: { 'X-Escalate': 'true', 'X-Escalation-Data': '{"queue":"billing"}' },
       });
@@ -50,6 +57,7 @@ describe('SIP_BACKEND=drachtio', () => {
       await expect
         .poll(() => linesWith(gateway.logs, 'call ended').map((l) => [l.outcome, l.cause]))
         .toEqual([['escalate', 'bot-escalate']]);
+      expect(linesWith(gateway.logs, 'call ended')[0]!.digitsFromBot).toBe(1);
     } finally {
       botRtp.close();
       await drachtio.close();

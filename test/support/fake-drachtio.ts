@@ -234,7 +234,9 @@ export class FakeDrachtio {
         ['CSeq', `${seq} ${method}`],
         ['Max-Forwards', '70'],
         ['Contact', `<${dialog.botContactUri}>`],
-        ...(opts.body ? ([['Content-Type', 'application/sdp']] as Array<[string, string]>) : []),
+        ...(opts.body && !Object.keys(opts.headers ?? {}).some((h) => h.toLowerCase() === 'content-type')
+          ? ([['Content-Type', 'application/sdp']] as Array<[string, string]>)
+          : []),
         ...Object.entries(opts.headers ?? {}),
       ],
       opts.body ?? '',
