@@ -1,3 +1,4 @@
+import { splitHeaderList } from './header-list.js';
 /**
  * What both adapters answer to a REFER (RFC 3515) from the bot. The transfer is carried out on Talkdesk's side (an
  * escalation), so the REFER is accepted (202) and its implicit subscription ended at once by one NOTIFY that is both
@@ -26,17 +27,7 @@ export function referNotify(referCount: number, referSeq: number): { headers: Re
 export function singleReferTo(get: (name: string) => string | undefined): string | undefined {
   const value = get('refer-to') ?? get('r');
   if (value === undefined || value.trim() === '') return undefined;
-  let depth = 0;
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (quoted) {
-      if (c === '\\') i++;
-      else if (c === '"') quoted = false;
-    } else if (c === '"') quoted = true;
-    else if (c === '<') depth++;
-    else if (c === '>') depth = Math.max(0, depth - 1);
-    else if (c === ',' && depth === 0) return undefined; // two values (or two headers, joined by the parser)
-  }
-  return value;
+  // two values (or two headers, which the parser joins with a comma) are not one target
+  const targets = splitHeaderList(value);
+  return targets.length === 1 ? value : undefined;
 }

@@ -1,4 +1,5 @@
-import { parseNameAddr, splitHeaderList } from './header-fields.js';
+import { splitHeaderList } from '../header-list.js';
+import { parseNameAddr } from './header-fields.js';
 import type { IncomingMessage } from './message.js';
 import { headerValue, type Header, type OutgoingRequest } from './message-builder.js';
 import { parseSipUri } from './uri.js';

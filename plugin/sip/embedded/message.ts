@@ -1,5 +1,6 @@
 import SipMessage from 'drachtio-srf/lib/sip-parser/message.js';
-import { parseCSeq, parseVia, splitHeaderList, tagOf, type CSeq, type Via } from './header-fields.js';
+import { splitHeaderList } from '../header-list.js';
+import { parseCSeq, parseVia, tagOf, type CSeq, type Via } from './header-fields.js';
 
 /**
  * Largest message we accept. A UDP datagram cannot exceed 65,507 bytes anyway; stream transports (§18.3) must

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_BYTES, hasSdp, parseSipMessage } from '../../../plugin/sip/embedded/message.js';
-import { parseNameAddr, parseVia, splitHeaderList, tagOf } from '../../../plugin/sip/embedded/header-fields.js';
+import { parseNameAddr, parseVia, tagOf } from '../../../plugin/sip/embedded/header-fields.js';
+import { splitHeaderList } from '../../../plugin/sip/header-list.js';
 import { parseSipUri, uriWithoutParams } from '../../../plugin/sip/embedded/uri.js';
 
 const crlf = (...lines: string[]): string => lines.join('\r\n');
