@@ -6,7 +6,7 @@ import type { RtpPortPool } from '../media/port-pool.js';
 import type { RtpSessionStats } from '../media/rtp-session.js';
 import { AgentAssist, type AgentAssistSummary } from './agent-assist.js';
 import { accountAllowed, type AuthenticatedUpgrade } from './auth.js';
-import { BotLeg } from './bot-leg.js';
+import { BotLeg, type BotLegOptions } from './bot-leg.js';
 import { CallEnds, stopCommandFor, type CallEnd } from './call-end.js';
 import { Liveness, type Activity, type CallWatchdog } from './call-watchdog.js';
 import { referVerdict, type EscalationPolicy } from './escalation.js';
@@ -159,12 +159,8 @@ export class Call {
       return;
     }
     if (this.ending) return; // a late `start` while the call ends: end() had no leg to hang up, so place none
-    if (this.upgrade.params.agentassist) {
-      await this.connectAgentAssist(start);
-      return;
-    }
 
-    const bot = new BotLeg({
+    const leg = {
       config,
       backend,
       clock,
@@ -172,6 +168,17 @@ export class Call {
       log: this.log,
       sipuri: this.upgrade.params.sipuri,
       headers: this.inviteHeaders(start),
+    } satisfies Omit<BotLegOptions, 'events'>;
+    this.setDeadline(config.sip.inviteTimeoutMs, () =>
+      CallEnds.error('invite-timeout', `bot did not answer within ${config.sip.inviteTimeoutMs} ms`),
+    );
+    if (this.upgrade.params.agentassist) {
+      await this.connectAgentAssist(leg);
+      return;
+    }
+
+    const bot = new BotLeg({
+      ...leg,
       startedAt: this.startedAt,
       events: {
         onBye: (bye) => this.onBotBye(bye),
@@ -185,9 +192,6 @@ export class Call {
       },
     });
     this.bot = bot;
-    this.setDeadline(config.sip.inviteTimeoutMs, () =>
-      CallEnds.error('invite-timeout', `bot did not answer within ${config.sip.inviteTimeoutMs} ms`),
-    );
     const failed = await bot.connect();
     if (bot.callId !== undefined) this.log = this.log.child({ sipCallId: bot.callId });
     if (this.ending) return; // the leg has stopped where it was: end() hangs up whatever it holds
@@ -214,26 +218,17 @@ export class Call {
    * agentassist=true: the listen-only stream's legs (plugin/agent-assist.ts), all placed at once. The bot ending any
    * of them ends the call; Talkdesk is told nothing (the stream is listen-only), every other leg gets its BYE.
    */
-  private async connectAgentAssist(start: StartFrame): Promise<void> {
-    const { config, backend, clock, ports } = this.deps;
+  private async connectAgentAssist(leg: Omit<BotLegOptions, 'events'>): Promise<void> {
+    const mode = this.deps.config.agentAssist.calls;
     this.assist = new AgentAssist({
-      mode: config.agentAssist.calls,
-      config,
-      backend,
-      clock,
-      ports,
-      log: this.log,
-      sipuri: this.upgrade.params.sipuri,
-      headers: this.inviteHeaders(start),
+      ...leg,
+      mode,
       events: {
         onBye: () => void this.end({ outcome: 'ok', cause: 'bot-bye', detail: 'agent-assist leg' }),
         onRefer: () => void this.end({ outcome: 'ok', cause: 'bot-refer', detail: 'agent-assist: nothing to transfer' }),
         onEnded: (cause) => void this.end(CallEnds.error(cause, 'the SIP backend ended an agent-assist leg')),
       },
     });
-    this.setDeadline(config.sip.inviteTimeoutMs, () =>
-      CallEnds.error('invite-timeout', `bot did not answer within ${config.sip.inviteTimeoutMs} ms`),
-    );
     const failed = await this.assist.connect();
     if (failed) {
       await this.end(failed);
@@ -242,7 +237,7 @@ export class Call {
     if (this.ending) return;
     this.answeredAt = performance.now();
     this.setDeadline(undefined);
-    this.log.info({ mode: config.agentAssist.calls, setupMs: Math.round(this.answeredAt - this.startedAt) }, 'agent-assist legs answered');
+    this.log.info({ mode, setupMs: Math.round(this.answeredAt - this.startedAt) }, 'agent-assist legs answered');
   }
 
   private onBotBye(bye: SipMessageView): void {
