@@ -28,9 +28,21 @@ export interface HttpLimits {
   requestTimeoutMs: number;
   /** how often Node checks the two above: the bound is the timeout plus up to this */
   checkIntervalMs: number;
+  /**
+   * With TLS_CERT_FILE: from the TCP accept to the end of the TLS handshake. The two above start only once the
+   * handshake is done, so this is what bounds a client that connects and sends nothing, or part of a ClientHello.
+   * Node's default is 120 s; a real client (Talkdesk, a load balancer's probe) finishes in one or two round trips.
+   * Node times it from the accept, not from the last byte: trickling a ClientHello does not extend it.
+   */
+  tlsHandshakeTimeoutMs: number;
 }
 
-export const HTTP_LIMITS: HttpLimits = { headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, checkIntervalMs: 1_000 };
+export const HTTP_LIMITS: HttpLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+  checkIntervalMs: 1_000,
+  tlsHandshakeTimeoutMs: 10_000,
+};
 
 export interface TalkdeskServer {
   listen(): Promise<number>;
@@ -84,7 +96,8 @@ export function createTalkdeskServer(
   if (listen.tlsCertFile && listen.tlsKeyFile) {
     const files = { certFile: listen.tlsCertFile, keyFile: listen.tlsKeyFile };
     const pair = readCertificatePair(files);
-    const secure = https.createServer({ ...pair, ...httpOptions });
+    // a handshake that times out is a tlsClientError: https.Server destroys the socket (no clientError listener here)
+    const secure = https.createServer({ ...pair, ...httpOptions, handshakeTimeout: limits.tlsHandshakeTimeoutMs });
     tls = new CertificateReloader(secure, files, pair, log.child({ component: 'tls' }), CERT_RELOAD_DEBOUNCE_MS, (result) =>
       options.onTlsReload?.(result),
     );
