@@ -12,12 +12,20 @@ import type { Destination } from './transport.js';
 const DEFAULT_SIPS_PORT = 5061;
 /** TLS 1.0 and 1.1 are deprecated (RFC 8996) */
 const MIN_TLS_VERSION = 'TLSv1.2';
+/**
+ * From the TCP accept on SIP_TLS_PORT to the end of the TLS handshake; Node's default is 120 s. A bot opening a
+ * connection for its BYE finishes in a round trip or two, so this only cuts off a client that connects and sends
+ * nothing or part of a ClientHello (handshake bytes do not restart it). A constant, not a setting.
+ */
+export const SIP_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 export interface TlsFlavorOptions {
   tls: SipTlsConfig;
   /** CCAI_SIP_HOST: the name the server certificate must carry unless tls.serverName says otherwise */
   ccaiHost: string;
   log: Logger;
+  /** tests shorten it; SIP_TLS_HANDSHAKE_TIMEOUT_MS otherwise */
+  handshakeTimeoutMs?: number;
 }
 
 interface TlsFiles {
@@ -62,10 +70,13 @@ export class TlsFlavor implements StreamFlavor {
       );
       return undefined;
     }
-    const server = createServer({ cert: files.cert, key: files.key, minVersion: MIN_TLS_VERSION }, onConnection);
-    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) =>
-      this.refusedHandshakes.note(err.code ?? err.message, { peer: `${socket.remoteAddress}:${socket.remotePort}` }),
-    );
+    const handshakeTimeout = this.opts.handshakeTimeoutMs ?? SIP_TLS_HANDSHAKE_TIMEOUT_MS;
+    const server = createServer({ cert: files.cert, key: files.key, minVersion: MIN_TLS_VERSION, handshakeTimeout }, onConnection);
+    // tls.Server only reports a failed or timed-out handshake (ERR_TLS_HANDSHAKE_TIMEOUT): closing is ours to do
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      this.refusedHandshakes.note(err.code ?? err.message, { peer: `${socket.remoteAddress}:${socket.remotePort}` });
+      socket.destroy();
+    });
     return server;
   }
 
