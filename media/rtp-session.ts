@@ -178,7 +178,12 @@ export class RtpSession {
   start(remote: RemoteMedia): void {
     if (this.closed) return;
     this.setRemote(remote);
-    if (this.removeSink === null) this.removeSink = this.clock.add(this.sink);
+    if (this.removeSink === null) {
+      // Caller audio from before the answer was spoken to nobody; kept, it would sit in front of every later frame
+      // and add up to maxPlayoutMs of delay toward the bot for the whole call (the benchmark saw p95 27-42 ms).
+      this.playout.clear();
+      this.removeSink = this.clock.add(this.sink);
+    }
   }
 
   /**

@@ -100,8 +100,8 @@ describe('RtpSession with SDES-SRTP', () => {
   it('encrypts every packet it sends with our key: the bot decrypts exactly the written audio', async () => {
     const { session, peer, remote } = await setup();
     const written = Buffer.from(Array.from({ length: 480 }, (_, i) => (i * 7) % 256));
-    session.write(written);
     session.start(remote);
+    session.write(written);
     expect(session.secure).toBe(true);
     await waitFor(() => peer.received.length >= 5);
     session.close();
