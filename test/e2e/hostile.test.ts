@@ -11,6 +11,7 @@ import { FakeTalkdesk, makeToken } from '../support/fake-talkdesk.js';
 import { linesWith, startGateway, type Gateway } from '../support/gateway.js';
 import { NodeBot, offeredPort } from '../support/node-bot.js';
 import { dialGateway, EXAMPLE_BOT } from '../support/talkdesk-call.js';
+import { upgradeStatus } from '../support/upgrade-status.js';
 import { INVALID, RFC2543_RESPONSE, VALID } from '../unit/sip/torture-messages.js';
 
 // Every surface attacked at once while a normal call runs beside the attacks: the WSS port (bad tokens, an upgrade
@@ -89,23 +90,6 @@ const goodQuery = (token = makeToken(EXAMPLE_BOT.clientId, EXAMPLE_BOT.clientSec
   botId: EXAMPLE_BOT.botId,
   accountId: 'acc',
 });
-
-/** The HTTP status an upgrade gets (101 when it becomes a WebSocket, closed again at once). */
-function upgradeStatus(target: string, localAddress: string): Promise<number> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(target, { localAddress });
-    ws.on('error', () => undefined);
-    ws.once('open', () => {
-      ws.terminate();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (req, res) => {
-      res.resume();
-      req.destroy();
-      resolve(res.statusCode ?? 0);
-    });
-  });
-}
 
 const b64url = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 function hmacToken(header: object, payload: object, secret: string): string {
@@ -226,12 +210,12 @@ describe('hostile input on every surface, beside a live call', () => {
         ['oversized token', goodQuery('a'.repeat(5_000)), 401],
         ['garbage token', goodQuery('%%%.%%%.%%%'), 401],
       ];
-      for (const [what, query, status] of bad) expect([what, await upgradeStatus(url(port, query), FOREIGN)]).toEqual([what, status]);
-      const flood = await Promise.all(Array.from({ length: 20 }, () => upgradeStatus(url(port, goodQuery(makeToken(appId, 'guess'))), FOREIGN)));
+      for (const [what, query, status] of bad) expect([what, await upgradeStatus(url(port, query), { localAddress: FOREIGN })]).toEqual([what, status]);
+      const flood = await Promise.all(Array.from({ length: 20 }, () => upgradeStatus(url(port, goodQuery(makeToken(appId, 'guess'))), { localAddress: FOREIGN })));
       expect(flood.filter((s) => s === 429).length).toBeGreaterThan(0);
-      expect(await upgradeStatus(url(port, goodQuery()), FOREIGN)).toBe(429); // even a good token, from there
+      expect(await upgradeStatus(url(port, goodQuery()), { localAddress: FOREIGN })).toBe(429); // even a good token, from there
       // the flood's address is the one refused: a bad token from 127.0.0.1 is still only 401
-      expect(await upgradeStatus(url(port, goodQuery(makeToken(appId, 'guess'))), '127.0.0.1')).toBe(401);
+      expect(await upgradeStatus(url(port, goodQuery(makeToken(appId, 'guess'))), { localAddress: '127.0.0.1' })).toBe(401);
 
       // ---- WSS: slow upgrades and HTTP junk ----
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { DIAL_ACTION_HOOK, JAMBONZ_SUBPROTOCOL, NO_TARGET_TEXT } from '../../plugin/jambonz-service.js';
 import { makeToken, talkdeskUrl } from '../support/fake-talkdesk.js';
+import { upgradeStatus } from '../support/upgrade-status.js';
 import { linesWith, type Gateway } from '../support/gateway.js';
 import { gatewayPerTest } from './gateway-per-test.js';
 import { EXAMPLE_BOT } from '../support/talkdesk-call.js';
@@ -54,22 +55,6 @@ function sessionNew(msgid: string, envVars: Record<string, unknown>, to = '+1555
       sip_status: 100,
       env_vars: envVars,
     },
-  });
-}
-
-/** Resolves with the status of a refused upgrade, or 101 when the socket opened (then closes it). */
-function upgradeStatus(url: string, opts: WebSocket.ClientOptions = {}, protocol?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocol, opts);
-    ws.once('open', () => {
-      ws.close();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.once('error', reject);
   });
 }
 

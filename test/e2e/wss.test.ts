@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { makeToken, talkdeskUrl } from '../support/fake-talkdesk.js';
 import { startGateway } from '../support/gateway.js';
 import { makeTestPki, type TestPki } from '../support/pki.js';
 import { EXAMPLE_BOT } from '../support/talkdesk-call.js';
+import { upgradeStatus } from '../support/upgrade-status.js';
 
 // Talkdesk only dials wss:// (protocol notes §1): with a certificate and key configured the gateway speaks TLS.
 let pki: TestPki;
@@ -16,22 +16,6 @@ beforeAll(async () => {
 });
 afterAll(() => pki.remove());
 
-/** Resolves with the HTTP status of a refused upgrade, or 101 when the socket opened (then closes it). */
-function upgradeStatus(url: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { ca });
-    ws.once('open', () => {
-      ws.close();
-      resolve(101);
-    });
-    ws.once('unexpected-response', (_req, res) => {
-      resolve(res.statusCode ?? 0);
-      ws.terminate();
-    });
-    ws.once('error', reject);
-  });
-}
-
 describe('wss', () => {
   it('authenticates Talkdesk over TLS: a good token opens the stream, a bad one gets 401', async () => {
     const gateway = await startGateway({ TLS_CERT_FILE: pki.server.cert, TLS_KEY_FILE: pki.server.key });
@@ -41,8 +25,8 @@ describe('wss', () => {
       const bad = talkdeskUrl({ ...params, token: makeToken(EXAMPLE_BOT.clientId, 'wrong') });
       expect(good.startsWith('ws://')).toBe(true);
 
-      expect(await upgradeStatus(good.replace('ws://', 'wss://'))).toBe(101);
-      expect(await upgradeStatus(bad.replace('ws://', 'wss://'))).toBe(401);
+      expect(await upgradeStatus(good.replace('ws://', 'wss://'), { ca })).toBe(101);
+      expect(await upgradeStatus(bad.replace('ws://', 'wss://'), { ca })).toBe(401);
       // a plain-text client gets no WebSocket from a TLS listener
       await expect(upgradeStatus(good)).rejects.toThrow();
     } finally {
