@@ -6,6 +6,7 @@ import { linesWith } from '../support/gateway.js';
 import { dialGateway } from '../support/talkdesk-call.js';
 import { FakeUas, type Received } from '../unit/sip/fake-uas.js';
 import { gatewayPerTest } from './gateway-per-test.js';
+import { waitFor as waitUntil } from '../support/wait-for.js';
 
 // SDES-SRTP calls end to end: the real gateway, a scripted Node UAS as the bot (no sipp: Debian's sipp has no SRTP),
 // and the bot's media on a plain dgram socket through rtp-packet's SrtpSession, an implementation independent of
@@ -72,16 +73,11 @@ async function call(srtp: 'optional' | 'required') {
   return { uas, gw, td, invite, offer: readOffer(invite), media: await BotMedia.bind() };
 }
 
-async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** Caller audio that never contains 0xff (μ-law silence), so it can be told apart from silence fill. */
 const CALLER = Buffer.from(Array.from({ length: 160 * 25 }, (_, i) => (i * 7 + 1) % 255));
+
+/** this file's packets take longer to settle than the default wait */
+const waitFor = (cond: () => boolean, ms = 3000): Promise<void> => waitUntil(cond, ms);
 
 describe('SDES-SRTP toward the bot, end to end', () => {
   it('required: RTP/SAVP offer, audio both ways encrypted and bit-exact, bot BYE → stop{ok}', async () => {

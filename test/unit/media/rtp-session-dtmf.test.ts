@@ -7,6 +7,7 @@ import { DtmfReceiver } from '../../../media/dtmf.js';
 import { RtpPortPool } from '../../../media/port-pool.js';
 import { RtpSession } from '../../../media/rtp-session.js';
 import type { RemoteMedia } from '../../../media/sdp.js';
+import { waitFor as waitUntil } from '../../support/wait-for.js';
 
 // RtpSession.sendDigit(): RFC 4733 events to the bot on the audio's own stream, checked packet by packet as a plain
 // UDP peer receives them, and decoded by the same DtmfReceiver that reads the bot's digits.
@@ -15,14 +16,6 @@ const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
-
-async function waitFor(cond: () => boolean, ms = 3000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 async function setup(dtmfPayloadType: number | undefined) {
   const pool = new RtpPortPool({ bindAddress: '127.0.0.1', min: 44500, max: 44599 });
@@ -41,6 +34,9 @@ async function setup(dtmfPayloadType: number | undefined) {
   if (dtmfPayloadType !== undefined) remote.dtmfPayloadType = dtmfPayloadType;
   return { session, received, logLines, remote };
 }
+
+/** this file's packets take longer to settle than the default wait */
+const waitFor = (cond: () => boolean, ms = 3000): Promise<void> => waitUntil(cond, ms);
 
 describe('RtpSession.sendDigit (RFC 4733 to the bot)', () => {
   it('sends each digit as 5 updates and 3 end packets in place of the audio, on its SSRC, sequence and clock', async () => {

@@ -8,6 +8,7 @@ import { RtpSession } from '../../../media/rtp-session.js';
 import { newMasterKey, type SrtpKeys, type SrtpMasterKey } from '../../../media/sdes.js';
 import type { RemoteMedia } from '../../../media/sdp.js';
 import { GOLDEN_MASTER, GOLDEN_SRTP, goldenPlain } from './srtp-golden.js';
+import { waitFor } from '../../support/wait-for.js';
 
 /**
  * The bot's side of SDES-SRTP, built independently of RtpSession: rtp-packet's SrtpSession (which interoperates
@@ -55,14 +56,6 @@ class SrtpPeer {
 
   close(): Promise<void> {
     return new Promise((r) => this.socket.close(() => r()));
-  }
-}
-
-async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

@@ -6,6 +6,7 @@ import { MediaClock } from '../../../media/clock.js';
 import { RtpPortPool } from '../../../media/port-pool.js';
 import { RtpSession } from '../../../media/rtp-session.js';
 import type { RemoteMedia } from '../../../media/sdp.js';
+import { waitFor } from '../../support/wait-for.js';
 
 /** A plain UDP peer standing in for the bot. */
 class Peer {
@@ -26,14 +27,6 @@ class Peer {
   }
   close(): Promise<void> {
     return new Promise((r) => this.socket.close(() => r()));
-  }
-}
-
-async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
   }
 }
 

@@ -1,6 +1,4 @@
 import { once } from 'node:events';
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { InviteRequest } from '../../../plugin/sip/backend.js';
 import type { SipFailure } from '../../../plugin/sip/errors.js';
@@ -8,6 +6,7 @@ import type { EmbeddedSipBackend } from '../../../plugin/sip/embedded/backend.js
 import { loopbackBackend, sdpOffer } from './backend-fixture.js';
 import { BOT_SDP } from './fake-uas.js';
 import { StreamPeer } from './stream-peer.js';
+import { capturedLog } from '../../support/captured-log.js';
 
 // SIP over TCP against a Node TCP peer: one reused connection, framing, the listener behind our Contact, idle close.
 const IDLE_MS = 150;
@@ -16,17 +15,6 @@ const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-function capturedLog(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: 'debug' }, sink), lines };
-}
 
 async function setup() {
   const { log, lines } = capturedLog();

@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import type { Server } from 'node:net';
-import { Writable } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -10,6 +9,7 @@ import { SIP_TLS_HANDSHAKE_TIMEOUT_MS, TlsFlavor } from '../../../plugin/sip/emb
 import type { Destination, TransportUser } from '../../../plugin/sip/embedded/transport.js';
 import { makeTestPki, type TestPki } from '../../support/pki.js';
 import { captureClientHello, stallHandshake, STALL_MODES, type StalledClient } from '../../support/stalled-tls.js';
+import { capturedLog } from '../../support/captured-log.js';
 
 // The embedded stack's SIP TLS listener (SIP_TLS_PORT with SIP_TLS_CERT_FILE) against clients that open a TLS
 // handshake and never finish it: each is closed at the handshake timeout, and a bot connecting meanwhile for its BYE
@@ -29,17 +29,6 @@ const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-function capturedLog(): { log: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { log: pino({ level: 'debug' }, sink), lines };
-}
 
 function flavor(log: pino.Logger, handshakeTimeoutMs?: number): TlsFlavor {
   return new TlsFlavor({
