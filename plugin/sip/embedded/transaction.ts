@@ -85,11 +85,14 @@ export abstract class Transaction<State extends string, TimerName extends string
    * Retransmits `data` after `interval`, doubling up to `cap` (Timers A, E, G; §17.1.1.2, §17.1.2.2, §17.2.1).
    * Skipped on reliable transports.
    */
-  protected retransmit(timer: TimerName, interval: number, cap: number, data: string): void {
+  protected retransmit(timer: TimerName, interval: number, cap: number, data: string, due = performance.now() + interval): void {
     if (this.ctx.transport.reliable) return;
-    this.timers.start(timer, interval, () => {
+    // Each retransmission is due at a time fixed from the first send, not re-armed from when the last timer ran:
+    // Node's timers run late by a few %, and six late re-arms would push the last INVITE retransmission past Timer B.
+    this.timers.start(timer, Math.max(0, due - performance.now()), () => {
       this.send(data);
-      this.retransmit(timer, Math.min(2 * interval, cap), cap, data);
+      const next = Math.min(2 * interval, cap);
+      this.retransmit(timer, next, cap, data, due + next);
     });
   }
 
