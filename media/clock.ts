@@ -31,10 +31,25 @@ export interface MediaClockStats {
   sinkErrors: number;
 }
 
+/** A sink's place on the clock. */
+export interface ClockSubscription {
+  /** Idempotent. */
+  remove(): void;
+  /**
+   * Moves the sink's frames by `deltaMs` from its last one (later if positive), whole steps of frameMs/slots:
+   * rounded away from zero when later, toward zero when earlier, and less than one frame either way. The next frame
+   * comes frameMs + delta after the last; the grid stays exact from there on.
+   */
+  shift(deltaMs: number): void;
+}
+
 interface Entry {
   readonly sink: FrameSink;
+  slot: number;
   /** First step index this sink is due at; earlier visits of its slot are skipped. */
-  readonly firstStep: number;
+  firstStep: number;
+  /** Step it was last served at; -1 before its first frame. */
+  lastStep: number;
   active: boolean;
 }
 
@@ -60,7 +75,7 @@ export class MediaClock {
   private readonly now: () => number;
   private readonly log: Logger | undefined;
   private readonly logLimit: LogLimiter;
-  /** Copy-on-write per slot, so add/remove from inside onFrame never disturbs the iteration in progress. */
+  /** Copy-on-write per slot, so add/remove/shift from inside onFrame never disturbs the iteration in progress. */
   private readonly slots: Entry[][];
   private sinkCount = 0;
   private t0 = 0;
@@ -92,9 +107,8 @@ export class MediaClock {
   /**
    * Registers a sink in the least-loaded slot. Its first frame is at the first step of that slot that is at least
    * one frameMs after now (so between one and two frames from now), giving the caller a frame to buffer audio.
-   * Returns an idempotent remove().
    */
-  add(sink: FrameSink): () => void {
+  add(sink: FrameSink): ClockSubscription {
     const t = this.now();
     if (this.sinkCount === 0 && this.timer === null && !this.ticking) {
       // Idle: nothing is on the old grid any more, so start a fresh one rather than "catch up" the idle time.
@@ -106,26 +120,49 @@ export class MediaClock {
 
     const earliest = Math.max(this.nextStep, Math.ceil((t + this.frameMs - this.t0) / this.stepMs));
     const firstStep = earliest + ((slot - (earliest % this.slotCount) + this.slotCount) % this.slotCount);
-    const entry: Entry = { sink, firstStep, active: true };
+    const entry: Entry = { sink, slot, firstStep, lastStep: -1, active: true };
     this.slots[slot] = [...this.slots[slot]!, entry];
     this.sinkCount++;
+    this.dueAt(firstStep);
 
-    if (this.timer !== null && firstStep < this.scheduledStep) {
+    return {
+      remove: () => {
+        if (!entry.active) return;
+        entry.active = false;
+        this.slots[entry.slot] = this.slots[entry.slot]!.filter((e) => e !== entry);
+        this.sinkCount--;
+        if (this.sinkCount === 0 && this.timer !== null) {
+          clearTimeout(this.timer);
+          this.timer = null;
+        }
+      },
+      shift: (deltaMs) => this.shift(entry, deltaMs),
+    };
+  }
+
+  private shift(entry: Entry, deltaMs: number): void {
+    const n = this.slotCount;
+    const raw = deltaMs / this.stepMs;
+    const steps = Math.max(-(n - 1), Math.min(n - 1, raw > 0 ? Math.ceil(raw) : Math.trunc(raw)));
+    if (!entry.active || entry.lastStep < 0 || !(Math.abs(steps) >= 1)) return;
+    let firstStep = entry.lastStep + n + steps;
+    // called late (not from inside its own onFrame): never into a step the clock has already passed
+    while (firstStep < this.nextStep) firstStep += n;
+    const slot = firstStep % n;
+    this.slots[entry.slot] = this.slots[entry.slot]!.filter((e) => e !== entry);
+    this.slots[slot] = [...this.slots[slot]!, entry];
+    entry.slot = slot;
+    entry.firstStep = firstStep;
+    this.dueAt(firstStep);
+  }
+
+  /** A sink is due at `step`: arm the timer for it if nothing sooner is armed. */
+  private dueAt(step: number): void {
+    if (this.timer !== null && step < this.scheduledStep) {
       clearTimeout(this.timer);
       this.timer = null;
     }
     if (this.timer === null && !this.ticking) this.schedule();
-
-    return () => {
-      if (!entry.active) return;
-      entry.active = false;
-      this.slots[slot] = this.slots[slot]!.filter((e) => e !== entry);
-      this.sinkCount--;
-      if (this.sinkCount === 0 && this.timer !== null) {
-        clearTimeout(this.timer);
-        this.timer = null;
-      }
-    };
   }
 
   get size(): number {
@@ -197,6 +234,7 @@ export class MediaClock {
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
         if (!e.active || k < e.firstStep) continue;
+        e.lastStep = k;
         delivered++;
         try {
           e.sink.onFrame();

@@ -8,6 +8,10 @@ export interface PlayoutBufferOptions {
   frameBytes?: number;
   /** Most audio held; beyond it the oldest is dropped so a sender running fast cannot build up delay. */
   maxMs?: number;
+  /** Pulls per adaptation window: surplus trimmed and the pull phase re-aimed once each. Default 50 (1 s). */
+  windowFrames?: number;
+  /** Monotonic time in ms; injectable for tests. */
+  now?: () => number;
 }
 
 export interface PlayoutStats {
@@ -18,22 +22,89 @@ export interface PlayoutStats {
   droppedBytes: number;
   /** Deepest the buffer has been right after a push. */
   maxDepthBytes: number;
+  /** Surplus audio discarded because a whole window went by without needing it (standing delay removed). */
+  trimmedBytes: number;
+  /** Audio that came after the pull it was due at had sent silence instead, discarded. */
+  lateBytes: number;
+  /** Times the pulls were asked to come earlier or later (see takePhaseShift). */
+  phaseShifts: number;
 }
 
 /**
- * Re-chunks caller audio, which arrives in whatever chunk sizes Talkdesk sends, into exact RTP frames. Pure (no
- * timers, no I/O): the media clock pulls one frame per tick. A fixed ring holds the audio, so push and pull only copy.
+ * Slack kept between the latest caller frame's arrival and the pull that sends it: the media clock fires up to 1 ms
+ * early and, busy, a millisecond or two late (clock.ts), and a frame's processing waits for whatever the event loop is
+ * doing; at 2 ms the benchmark saw a frame miss its pull every ~10 s per call.
+ */
+const MARGIN_MS = 4;
+/**
+ * After a late frame, windows to wait before pulling earlier again. Tightening slowly and loosening at once keeps a
+ * sender whose jitter comes in bursts a few seconds apart from costing an underrun every other second.
+ */
+const QUIET_WINDOWS = 5;
+/**
+ * How long a late frame is remembered: tightening leaves room for the latest seen in this many windows (30 s), so a
+ * sender late now and then settles at a slack that covers it instead of an underrun and a trim each time.
+ */
+const LATE_MEMORY_WINDOWS = 30;
+
+/**
+ * Re-chunks caller audio, which arrives in whatever chunk sizes Talkdesk sends, into exact RTP frames, and keeps the
+ * delay it adds as small as the sender's jitter allows. No timers and no I/O: the media clock pulls one frame per tick,
+ * and the buffer only reads the time. A fixed ring holds the audio, so push and pull only copy.
+ *
+ * Delay has two parts, each adapted once a window:
+ * - surplus: whole frames that sit in the buffer after a burst. Once a whole window has gone by with that much audio
+ *   never needed, it is dropped (a jitter buffer's "accelerate"); kept, it would be delay for the rest of the call.
+ *   A single frame that misses its pull is not played late at all: silence went in its place, so it is discarded.
+ * - phase: how long a frame waits for the next pull. takePhaseShift() tells the clock to move the pulls to MARGIN_MS
+ *   after the latest arrival of the window, and later again at once when a frame misses its pull; for the next 30 s
+ *   the slack then keeps room for that frame's lateness.
  */
 export class PlayoutBuffer {
-  readonly stats: PlayoutStats = { framesOut: 0, silenceFrames: 0, droppedBytes: 0, maxDepthBytes: 0 };
+  readonly stats: PlayoutStats = {
+    framesOut: 0,
+    silenceFrames: 0,
+    droppedBytes: 0,
+    maxDepthBytes: 0,
+    trimmedBytes: 0,
+    lateBytes: 0,
+    phaseShifts: 0,
+  };
   private readonly frameBytes: number;
+  private readonly frameMs: number;
+  private readonly windowFrames: number;
+  private readonly now: () => number;
   /** A Buffer for its copy(), which moves bytes without allocating the views that set(subarray) would. */
   private readonly ring: Buffer;
   private head = 0;
   private depth = 0;
 
+  private lastPushAt = 0;
+  private lastPullAt = 0;
+  private pushedSincePull = false;
+  /** Pulls in a row that found less than a frame since the last full one: 1 means one frame missed its pull. */
+  private shortPulls = 0;
+  /** A pull has found a whole frame since the start or clear(): until then a short pull is no frame's lateness. */
+  private flowing = false;
+  /** Silence the last pull sent for audio that was late: that much of the next audio pushed is discarded. */
+  private owedBytes = 0;
+  private window = 0;
+  /** Least audio left right after a pull, this window: the surplus nothing needed. */
+  private minLeftBytes = Infinity;
+  /** Least time from the latest push to the pull after it, this window: the slack the phase had. */
+  private minWaitMs = Infinity;
+  /** Most a frame missed its pull by, this window. */
+  private maxLateMs = 0;
+  private quietWindows = QUIET_WINDOWS;
+  /** Latest a frame has been in the last LATE_MEMORY_WINDOWS windows. */
+  private rememberedLateMs = 0;
+  private pendingShiftMs = 0;
+
   constructor(opts: PlayoutBufferOptions = {}) {
     this.frameBytes = opts.frameBytes ?? 160;
+    this.frameMs = this.frameBytes / BYTES_PER_MS;
+    this.windowFrames = opts.windowFrames ?? 50;
+    this.now = opts.now ?? (() => performance.now());
     const maxMs = opts.maxMs ?? 60;
     if (!Number.isInteger(this.frameBytes) || this.frameBytes < 1) {
       throw new RangeError(`PlayoutBuffer: frameBytes must be a positive integer, got ${this.frameBytes}`);
@@ -51,8 +122,24 @@ export class PlayoutBuffer {
 
   /** Appends audio; if that goes over maxMs, the oldest bytes (already buffered or at the front of this chunk) go. */
   push(mulaw: Uint8Array): void {
-    const cap = this.ring.length;
+    const now = this.now();
     let src = mulaw;
+    if (this.flowing && this.shortPulls === 1) {
+      this.maxLateMs = Math.max(this.maxLateMs, now - this.lastPullAt);
+      this.shortPulls = 0;
+    }
+    if (this.owedBytes > 0) {
+      // The pull this audio missed already sent silence in its place (what a jitter buffer does with a packet past
+      // its playout time): played now, it would put everything after it a frame behind for good.
+      const late = Math.min(this.owedBytes, src.length);
+      this.owedBytes -= late;
+      this.stats.lateBytes += late;
+      src = src.subarray(late);
+    }
+    this.lastPushAt = now;
+    this.pushedSincePull = true;
+
+    const cap = this.ring.length;
     if (src.length >= cap) {
       this.stats.droppedBytes += this.depth + src.length - cap;
       this.head = 0;
@@ -88,6 +175,14 @@ export class PlayoutBuffer {
    * is about to send directly: one allocation per packet instead of two.
    */
   pullInto(target: Uint8Array, offset: number): void {
+    const now = this.now();
+    const short = this.depth < this.frameBytes;
+    if (this.pushedSincePull && !short) this.minWaitMs = Math.min(this.minWaitMs, now - this.lastPushAt);
+    this.pushedSincePull = false;
+    this.shortPulls = short ? this.shortPulls + 1 : 0;
+    if (!short) this.flowing = true;
+    this.lastPullAt = now;
+
     const cap = this.ring.length;
     const n = Math.min(this.depth, this.frameBytes);
     const firstPart = Math.min(n, cap - this.head);
@@ -95,16 +190,70 @@ export class PlayoutBuffer {
     if (firstPart < n) this.ring.copy(target, offset + firstPart, 0, n - firstPart);
     this.head = (this.head + n) % cap;
     this.depth -= n;
+    // only the first short pull of a flowing stream stands in for audio on its way; after more, the caller paused
+    this.owedBytes = this.flowing && this.shortPulls === 1 ? this.frameBytes - n : 0;
     if (n < this.frameBytes) {
       target.fill(MULAW_SILENCE, offset + n, offset + this.frameBytes);
       this.stats.silenceFrames++;
     }
     this.stats.framesOut++;
+
+    if (this.depth < this.minLeftBytes) this.minLeftBytes = this.depth;
+    if (++this.window >= this.windowFrames) this.adapt();
+  }
+
+  /**
+   * How many ms the next pull should come later (positive) or earlier (negative) than one frame after this one; 0
+   * when it is fine where it is. Decided once a window; reading it takes it.
+   */
+  takePhaseShift(): number {
+    const shift = this.pendingShiftMs;
+    this.pendingShiftMs = 0;
+    return shift;
   }
 
   /** Drops everything buffered (not counted as dropped: the caller chose to, e.g. on a barge-in or hold). */
   clear(): void {
     this.head = 0;
     this.depth = 0;
+    this.pushedSincePull = false;
+    this.shortPulls = 0;
+    this.owedBytes = 0;
+    this.flowing = false;
+    this.resetWindow();
+  }
+
+  private adapt(): void {
+    const surplus = this.minLeftBytes - (this.minLeftBytes % this.frameBytes);
+    if (surplus > 0) {
+      this.head = (this.head + surplus) % this.ring.length;
+      this.depth -= surplus;
+      this.stats.trimmedBytes += surplus;
+    }
+    let shift = 0;
+    if (this.maxLateMs > 0) {
+      shift = Math.min(this.maxLateMs + MARGIN_MS, this.frameMs);
+      this.quietWindows = 0;
+      this.rememberedLateMs = Math.max(this.rememberedLateMs, this.maxLateMs);
+    } else {
+      if (++this.quietWindows >= LATE_MEMORY_WINDOWS) this.rememberedLateMs = 0;
+      const slackMs = MARGIN_MS + this.rememberedLateMs;
+      // beyond the slack plus a margin only, so clock steps of about the margin cannot make it hunt back and forth
+      if (this.quietWindows >= QUIET_WINDOWS && this.minWaitMs !== Infinity && this.minWaitMs > slackMs + MARGIN_MS) {
+        shift = slackMs - Math.min(this.minWaitMs, this.frameMs);
+      }
+    }
+    if (shift !== 0) {
+      this.pendingShiftMs = shift;
+      this.stats.phaseShifts++;
+    }
+    this.resetWindow();
+  }
+
+  private resetWindow(): void {
+    this.window = 0;
+    this.minLeftBytes = Infinity;
+    this.minWaitMs = Infinity;
+    this.maxLateMs = 0;
   }
 }

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { RemoteInfo, Socket } from 'node:dgram';
 import type { Logger } from 'pino';
 import { DtmfPacketizer, parse } from 'rtp-packet';
-import type { FrameSink, MediaClock } from './clock.js';
+import type { ClockSubscription, FrameSink, MediaClock } from './clock.js';
 import { DtmfReceiver } from './dtmf.js';
 import { LogLimiter } from './log-limiter.js';
 import { PlayoutBuffer } from './playout.js';
@@ -57,6 +57,12 @@ export interface RtpSessionStats extends ReceptionStats {
   sequenceGaps: number;
   silenceFramesSent: number;
   playoutDroppedBytes: number;
+  /** Caller audio dropped as standing delay (PlayoutBuffer's trim). */
+  playoutTrimmedBytes: number;
+  /** Caller audio that missed its frame, silence having gone instead, dropped. */
+  playoutLateBytes: number;
+  /** Times the frames toward the bot were moved closer to (or, after a late one, further from) the caller's. */
+  playoutPhaseShifts: number;
   maxPlayoutDepthMs: number;
   /** Socket 'error' events (e.g. send to an unreachable network). */
   socketErrors: number;
@@ -64,7 +70,10 @@ export interface RtpSessionStats extends ReceptionStats {
   delegateErrors: number;
 }
 
-type Counters = Omit<RtpSessionStats, 'silenceFramesSent' | 'playoutDroppedBytes' | 'maxPlayoutDepthMs' | keyof ReceptionStats>;
+type Counters = Omit<
+  RtpSessionStats,
+  'silenceFramesSent' | 'playoutDroppedBytes' | 'playoutTrimmedBytes' | 'playoutLateBytes' | 'playoutPhaseShifts' | 'maxPlayoutDepthMs' | keyof ReceptionStats
+>;
 
 const PT_PCMU = 0;
 const RTP_HEADER_BYTES = 12;
@@ -122,7 +131,7 @@ export class RtpSession {
   private remote: RemoteMedia | null = null;
   private dtmfPayloadType = -1;
   private sending = false;
-  private removeSink: (() => void) | null = null;
+  private clockSlot: ClockSubscription | null = null;
   private closed = false;
 
   // RFC 3550 §5.1: random SSRC and random initial sequence number and timestamp.
@@ -178,11 +187,11 @@ export class RtpSession {
   start(remote: RemoteMedia): void {
     if (this.closed) return;
     this.setRemote(remote);
-    if (this.removeSink === null) {
+    if (this.clockSlot === null) {
       // Caller audio from before the answer was spoken to nobody; kept, it would sit in front of every later frame
-      // and add up to maxPlayoutMs of delay toward the bot for the whole call (the benchmark saw p95 27-42 ms).
+      // as delay toward the bot until the playout buffer trimmed it.
       this.playout.clear();
-      this.removeSink = this.clock.add(this.sink);
+      this.clockSlot = this.clock.add(this.sink);
     }
   }
 
@@ -255,8 +264,8 @@ export class RtpSession {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.removeSink?.();
-    this.removeSink = null;
+    this.clockSlot?.remove();
+    this.clockSlot = null;
     try {
       this.socket.close();
     } catch (err) {
@@ -282,7 +291,7 @@ export class RtpSession {
     const r = this.remote;
     return (
       !this.closed &&
-      this.removeSink !== null &&
+      this.clockSlot !== null &&
       r !== null &&
       r.address !== HOLD_ADDRESS &&
       (r.direction === 'sendrecv' || r.direction === 'sendonly')
@@ -296,11 +305,20 @@ export class RtpSession {
       ...this.reception.stats,
       silenceFramesSent: p.silenceFrames,
       playoutDroppedBytes: p.droppedBytes,
+      playoutTrimmedBytes: p.trimmedBytes,
+      playoutLateBytes: p.lateBytes,
+      playoutPhaseShifts: p.phaseShifts,
       maxPlayoutDepthMs: p.maxDepthBytes / BYTES_PER_MS,
     };
   }
 
-  private readonly sink: FrameSink = { onFrame: () => this.sendFrame() };
+  private readonly sink: FrameSink = {
+    onFrame: () => {
+      this.sendFrame();
+      const shift = this.playout.takePhaseShift();
+      if (shift !== 0) this.clockSlot?.shift(shift);
+    },
+  };
 
   /*
    * RFC 3550 §5.1 fixed header, written by hand straight into the packet that is sent: rtp-packet's serialize()
@@ -403,9 +421,9 @@ export class RtpSession {
     c.packetsReceived++;
     c.bytesReceived += msg.length;
     const remote = this.remote;
-    if (this.removeSink === null || remote === null || rinfo.address !== remote.address) {
+    if (this.clockSlot === null || remote === null || rinfo.address !== remote.address) {
       c.droppedForeign++;
-      this.logDrop(this.removeSink === null ? 'before-start' : 'foreign-source', rinfo);
+      this.logDrop(this.clockSlot === null ? 'before-start' : 'foreign-source', rinfo);
       return;
     }
     let rtp: Buffer = msg;

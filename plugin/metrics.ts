@@ -30,6 +30,10 @@ interface Carried {
   rtpLateFromBot: number;
   /** silence sent because the caller's audio was not there at the tick: Talkdesk late */
   rtpLateToBot: number;
+  /** caller audio the playout buffer discarded: standing delay trimmed, or over its maximum */
+  playoutTrimmedBytes: number;
+  playoutLateBytes: number;
+  playoutOverflowBytes: number;
   droppedForeign: number;
   droppedMalformed: number;
   droppedUnknownPt: number;
@@ -46,6 +50,9 @@ const NOTHING_CARRIED: Carried = {
   rtpLostFromBot: 0,
   rtpLateFromBot: 0,
   rtpLateToBot: 0,
+  playoutTrimmedBytes: 0,
+  playoutLateBytes: 0,
+  playoutOverflowBytes: 0,
   droppedForeign: 0,
   droppedMalformed: 0,
   droppedUnknownPt: 0,
@@ -65,6 +72,9 @@ function addCarried(into: Carried, talkdesk: TalkdeskStream['stats'], rtp: RtpSe
   into.rtpLostFromBot += rtp.packetsLost;
   into.rtpLateFromBot += rtp.packetsLate;
   into.rtpLateToBot += rtp.silenceFramesSent;
+  into.playoutTrimmedBytes += rtp.playoutTrimmedBytes;
+  into.playoutLateBytes += rtp.playoutLateBytes;
+  into.playoutOverflowBytes += rtp.playoutDroppedBytes;
   into.droppedForeign += rtp.droppedForeign;
   into.droppedMalformed += rtp.droppedMalformed;
   into.droppedUnknownPt += rtp.droppedUnknownPt;
@@ -242,6 +252,16 @@ export class GatewayMetrics {
       [
         ['to_bot', 'rtpLateToBot'],
         ['from_bot', 'rtpLateFromBot'],
+      ],
+    );
+    carried(
+      'talkdesk_gw_playout_discarded_bytes_total',
+      "Caller audio (μ-law bytes) the WS→RTP buffer discarded: trimmed, a whole second never needed (standing delay after a burst); late, after silence went in its place; overflow, beyond its maximum",
+      'reason',
+      [
+        ['trimmed', 'playoutTrimmedBytes'],
+        ['late', 'playoutLateBytes'],
+        ['overflow', 'playoutOverflowBytes'],
       ],
     );
     carried('talkdesk_gw_rtp_dropped_packets_total', 'Packets to our RTP ports that were not the bot’s audio or DTMF', 'reason', [

@@ -96,24 +96,24 @@ describe('MediaClock (fake time)', () => {
   it('runs a timer only while it has sinks', () => {
     const c = clock();
     expect(vi.getTimerCount()).toBe(0);
-    const removeA = c.add(recorder());
-    const removeB = c.add(recorder());
+    const a = c.add(recorder());
+    const b = c.add(recorder());
     expect(vi.getTimerCount()).toBe(1);
     vi.advanceTimersByTime(100);
-    removeA();
-    removeA(); // idempotent
+    a.remove();
+    a.remove(); // idempotent
     expect(c.size).toBe(1);
     expect(vi.getTimerCount()).toBe(1);
-    removeB();
+    b.remove();
     expect(c.size).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
   });
 
   it('starts a fresh grid after being idle instead of catching up the idle time', () => {
     const c = clock();
-    const remove = c.add(recorder());
+    const first = c.add(recorder());
     vi.advanceTimersByTime(50);
-    remove();
+    first.remove();
     vi.advanceTimersByTime(10_000);
     const s = recorder();
     const tAdd = Date.now();
@@ -141,11 +141,11 @@ describe('MediaClock (fake time)', () => {
     const c = clock();
     const other = recorder();
     let frames = 0;
-    const remove = c.add({
+    const self = c.add({
       onFrame: () => {
         frames++;
         if (frames === 2) {
-          remove();
+          self.remove();
           c.add(other);
         }
       },
@@ -154,6 +154,60 @@ describe('MediaClock (fake time)', () => {
     expect(frames).toBe(2);
     expect(other.times.length).toBeGreaterThanOrEqual(7);
     expect(c.size).toBe(1);
+  });
+
+  it('shifts a sink from inside its onFrame: one gap of 20 ms + the shift in whole 2 ms steps, then 20 ms again', () => {
+    const c = clock();
+    const cases: Array<[number, number]> = [
+      [-5, -4], // earlier: toward zero
+      [3, 4], // later: away from zero, so the slack asked for is never cut
+      [-40, -18], // at most one step short of a frame either way
+      [40, 18],
+      [0.5, 2],
+      [-1.9, 0],
+      [Number.NaN, 0],
+    ];
+    for (const [askMs, expectedMs] of cases) {
+      const times: number[] = [];
+      let n = 0;
+      const sub = c.add({
+        onFrame: () => {
+          times.push(Date.now());
+          if (++n === 3) sub.shift(askMs);
+        },
+      });
+      vi.advanceTimersByTime(20 * 8);
+      sub.remove();
+      const gaps = times.slice(1, 6).map((t, i) => t - times[i]!);
+      expect(gaps, `shift(${askMs})`).toEqual([20, 20, 20 + expectedMs, 20, 20]);
+    }
+  });
+
+  it('keeps the other sinks of both slots on their grid while one moves between them', () => {
+    const c = clock();
+    const a = recorder();
+    const b = recorder();
+    c.add(a); // slot 0
+    c.add(b); // slot 1
+    let n = 0;
+    const mover = c.add({ onFrame: () => void (++n === 2 && mover.shift(-2)) }); // slot 2, moves to slot 1
+    vi.advanceTimersByTime(20 * 20);
+    for (const s of [a, b]) expect(new Set(s.times.slice(1).map((t, i) => t - s.times[i]!))).toEqual(new Set([20]));
+    expect(n).toBeGreaterThanOrEqual(19);
+    expect(c.stats.lateness.maxMs).toBe(0);
+  });
+
+  it('ignores a shift before the first frame and after remove()', () => {
+    const c = clock();
+    const s = recorder();
+    const sub = c.add(s);
+    sub.shift(-10);
+    vi.advanceTimersByTime(20 * 4);
+    sub.remove();
+    sub.shift(4);
+    expect(c.size).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(new Set(s.times.slice(1).map((t, i) => t - s.times[i]!))).toEqual(new Set([20]));
   });
 
   it('rejects nonsense options', () => {
@@ -168,7 +222,7 @@ describe('MediaClock (real time)', () => {
     const counts = [0, 0, 0];
     const removes = counts.map((_, i) => c.add({ onFrame: () => void counts[i]!++ }));
     await new Promise((r) => setTimeout(r, 520));
-    for (const r of removes) r();
+    for (const r of removes) r.remove();
     // first frame after ~20-40 ms, so 500 ms of frames: loose bounds, the machine may be busy
     for (const n of counts) {
       expect(n).toBeGreaterThanOrEqual(20);

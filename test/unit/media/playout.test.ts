@@ -89,4 +89,150 @@ describe('PlayoutBuffer', () => {
   it('rejects a maxMs smaller than one frame', () => {
     expect(() => new PlayoutBuffer({ maxMs: 10 })).toThrow(RangeError);
   });
+
+  describe('adapting its delay (fake time, 5-pull windows)', () => {
+    /**
+     * A caller sending one 160-byte frame `k` at `pushAt(k)`, pulled every 20 ms from `firstPull` on, each pull moved
+     * by the shift the buffer asked for after the one before, as the media clock would.
+     */
+    function run(opts: { pushAt: (k: number) => number; firstPull: number; frames: number }) {
+      let t = 0;
+      const b = new PlayoutBuffer({ windowFrames: 5, now: () => t });
+      const pushes = Array.from({ length: opts.frames }, (_, k) => [opts.pushAt(k), k] as const).sort((x, y) => x[0] - y[0]);
+      const sent: number[] = [];
+      const shifts: number[] = [];
+      const pulls: number[] = [];
+      let pullAt = opts.firstPull;
+      let next = 0;
+      for (let k = 0; k < opts.frames; k++) {
+        for (; next < pushes.length && pushes[next]![0] <= pullAt; next++) {
+          t = pushes[next]![0];
+          b.push(new Uint8Array(160).fill(pushes[next]![1] % 100));
+        }
+        t = pullAt;
+        pulls.push(pullAt);
+        const f = b.pull();
+        // frame k is filled with k % 100: unwrapped, since frames only go forward
+        const k100 = f.every((x) => x === 0xff) ? -1 : f[0]!;
+        const last = Math.max(0, ...sent.slice(-1));
+        sent.push(k100 < 0 ? -1 : last + ((k100 - (last % 100) + 100) % 100));
+        const shift = b.takePhaseShift();
+        shifts.push(shift);
+        pullAt += 20 + shift;
+      }
+      return { b, sent, shifts, pulls };
+    }
+
+    it('drops a surplus that a whole window never needed, and only then', () => {
+      // a burst of 3 frames at the start: two of them are surplus, delay 40 ms for good unless trimmed
+      const { b, sent } = run({ pushAt: (k) => (k < 3 ? 0 : 20 * (k - 2)), firstPull: 4, frames: 15 });
+      expect(b.stats.trimmedBytes).toBe(320);
+      // pulls 0-4 send frames 0-4 (40 ms late); the trim after pull 4 drops frames 5 and 6; pull 5 sends frame 7
+      expect(sent).toEqual([0, 1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 13, 14, -1, -1]);
+    });
+
+    it('discards a frame that missed its pull instead of playing it a frame late, and trims nothing for it', () => {
+      // frame 2 comes 5 ms after its pull, which sent silence instead: played after it, everything would be 20 ms later
+      const { b, sent } = run({ pushAt: (k) => 20 * k + (k === 2 ? 15 : 0), firstPull: 10, frames: 12 });
+      expect(sent).toEqual([0, 1, -1, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+      expect(b.stats).toMatchObject({ silenceFrames: 1, lateBytes: 160, trimmedBytes: 0 });
+    });
+
+    it('plays the rest of a late frame that arrived in part before its pull', () => {
+      let t = 0;
+      const b = new PlayoutBuffer({ windowFrames: 50, now: () => t });
+      b.push(ramp(160, 1));
+      t = 5;
+      b.pull();
+      b.push(ramp(100, 2)); // 100 of the next frame's bytes
+      t = 25;
+      const partial = b.pull(); // 60 short: padded
+      expect(partial.subarray(0, 100).equals(Buffer.from(ramp(100, 2)))).toBe(true);
+      t = 27;
+      b.push(ramp(220, 3)); // its last 60 bytes, late, then the next whole frame
+      t = 45;
+      expect(b.pull().equals(Buffer.from(ramp(220, 3).subarray(60)))).toBe(true);
+      expect(b.stats.lateBytes).toBe(60);
+    });
+
+    it('does not discard audio after a pause: two pulls or more without any is the caller pausing', () => {
+      let t = 0;
+      const b = new PlayoutBuffer({ windowFrames: 50, now: () => t });
+      b.push(ramp(160, 1));
+      b.pull();
+      b.pull();
+      b.pull();
+      b.push(ramp(160, 2));
+      expect(b.pull().equals(Buffer.from(ramp(160, 2)))).toBe(true);
+      expect(b.stats.lateBytes).toBe(0);
+    });
+
+    it('asks for the pulls to come earlier, to 4 ms after the latest arrival, once a window', () => {
+      const { shifts, pulls } = run({ pushAt: (k) => 20 * k, firstPull: 15, frames: 15 });
+      expect(shifts).toEqual([0, 0, 0, 0, -11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+      expect(pulls.slice(4, 7)).toEqual([95, 104, 124]);
+    });
+
+    it('leaves a phase within twice the margin alone', () => {
+      const { shifts, b } = run({ pushAt: (k) => 20 * k, firstPull: 8, frames: 20 });
+      expect(shifts.every((x) => x === 0)).toBe(true);
+      expect(b.stats.phaseShifts).toBe(0);
+    });
+
+    it('after a late frame asks for later pulls at once, then tightens slowly, keeping room for it for 30 windows', () => {
+      // pulls 3 ms after each arrival; frame 2 comes 5 ms after its pull, then every frame 6 ms earlier than before
+      const pushAt = (k: number): number => (k === 2 ? 48 : 20 * k - (k > 2 ? 6 : 0));
+      const { shifts, sent, pulls, b } = run({ pushAt, firstPull: 3, frames: 200 });
+      const slack = (i: number): number => pulls[i]! - pushAt(sent[i]!);
+      expect(sent.slice(0, 5)).toEqual([0, 1, -1, 3, 4]);
+      // later by the 5 ms plus the margin: each frame now waits 3 - 6 + 9 + 20 = 18 ms (the one before's pull). Pulled
+      // earlier in the 5th window after the late one, leaving the margin plus those 5 ms; 30 windows on, the margin
+      expect(shifts.flatMap((x, i) => (x === 0 ? [] : [[i, x]]))).toEqual([
+        [4, 5 + 4],
+        [4 + 5 * 5, 4 + 5 - 18],
+        [4 + 30 * 5, 4 - 9],
+      ]);
+      expect([slack(5), slack(29), slack(30), slack(154), slack(155), slack(199)]).toEqual([18, 18, 9, 9, 4, 4]);
+      expect(b.stats).toMatchObject({ phaseShifts: 3, silenceFrames: 1, lateBytes: 160, trimmedBytes: 0 });
+    });
+
+    it('does not take the first pulls, before the caller\'s audio has reached one, for late frames', () => {
+      // the clock's first pull comes before the caller's first frame: no frame was late, the stream had not started
+      const { shifts } = run({ pushAt: (k) => 20 * k + 15, firstPull: 5, frames: 12 });
+      // each frame then waits 10 ms for its pull: moved 6 earlier, to the margin
+      expect(shifts.slice(0, 5)).toEqual([0, 0, 0, 0, -6]);
+    });
+
+    it('does not take 40 ms frames, one pull in two without a push, for late frames', () => {
+      let t = 0;
+      const b = new PlayoutBuffer({ windowFrames: 5, now: () => t });
+      const shifts: number[] = [];
+      for (let k = 0; k < 20; k++) {
+        if (k % 2 === 0) {
+          t = 20 * k;
+          b.push(ramp(320));
+        }
+        t = 20 * k + 3;
+        b.pull();
+        shifts.push(b.takePhaseShift());
+      }
+      expect(b.stats.silenceFrames).toBe(0);
+      expect(shifts.every((x) => x <= 0)).toBe(true);
+    });
+
+    it('clear() forgets the window', () => {
+      let t = 0;
+      const b = new PlayoutBuffer({ windowFrames: 5, now: () => t });
+      b.push(ramp(480));
+      for (let k = 0; k < 4; k++) {
+        t += 20;
+        b.pull();
+      }
+      b.clear();
+      t += 20;
+      b.pull(); // would have closed a window with 160 bytes never needed
+      expect(b.stats.trimmedBytes).toBe(0);
+      expect(b.takePhaseShift()).toBe(0);
+    });
+  });
 });
