@@ -37,15 +37,18 @@ export interface PlayoutStats {
  */
 const MARGIN_MS = 4;
 /**
- * After a late frame, windows to wait before pulling earlier again. Tightening slowly and loosening at once keeps a
- * sender whose jitter comes in bursts a few seconds apart from costing an underrun every other second.
+ * Pulls move earlier only on the latest arrival of this many windows (5 s), once per such span, and a late frame
+ * starts a new span. One window's latest arrival wanders by several ms: tightening on each, the benchmark's pulls
+ * hunted (a late frame, a discard and two moves every few seconds per call). Loosening stays immediate.
  */
-const QUIET_WINDOWS = 5;
+const TIGHTEN_SPAN = 5;
 /**
  * How long a late frame is remembered: tightening leaves room for the latest seen in this many windows (30 s), so a
  * sender late now and then settles at a slack that covers it instead of an underrun and a trim each time.
  */
 const LATE_MEMORY_WINDOWS = 30;
+/** Pushes whose arrival times are kept (each holds at least one byte; 60 ms of 20 ms frames needs 3). */
+const ARRIVALS = 64;
 
 /**
  * Re-chunks caller audio, which arrives in whatever chunk sizes Talkdesk sends, into exact RTP frames, and keeps the
@@ -57,8 +60,8 @@ const LATE_MEMORY_WINDOWS = 30;
  *   never needed, it is dropped (a jitter buffer's "accelerate"); kept, it would be delay for the rest of the call.
  *   A single frame that misses its pull is not played late at all: silence went in its place, so it is discarded.
  * - phase: how long a frame waits for the next pull. takePhaseShift() tells the clock to move the pulls to MARGIN_MS
- *   after the latest arrival of the window, and later again at once when a frame misses its pull; for the next 30 s
- *   the slack then keeps room for that frame's lateness.
+ *   after the latest arrival of the last 5 s (of the first second, at the start), and later again at once when a
+ *   frame misses its pull; for the next 30 s the slack then keeps room for that frame's lateness.
  */
 export class PlayoutBuffer {
   readonly stats: PlayoutStats = {
@@ -78,10 +81,16 @@ export class PlayoutBuffer {
   private readonly ring: Buffer;
   private head = 0;
   private depth = 0;
+  /** Bytes ever stored and ever taken out (pulled, trimmed, dropped, cleared): bytesIn − bytesOut = depth. */
+  private bytesIn = 0;
+  private bytesOut = 0;
+  /** When each push's audio arrived, oldest first: where it ends in bytesIn, and the time. */
+  private readonly arrivalEnd = new Float64Array(ARRIVALS);
+  private readonly arrivalAt = new Float64Array(ARRIVALS);
+  private arrivalHead = 0;
+  private arrivalCount = 0;
 
-  private lastPushAt = 0;
   private lastPullAt = 0;
-  private pushedSincePull = false;
   /** Pulls in a row that found less than a frame since the last full one: 1 means one frame missed its pull. */
   private shortPulls = 0;
   /** A pull has found a whole frame since the start or clear(): until then a short pull is no frame's lateness. */
@@ -91,11 +100,19 @@ export class PlayoutBuffer {
   private window = 0;
   /** Least audio left right after a pull, this window: the surplus nothing needed. */
   private minLeftBytes = Infinity;
-  /** Least time from the latest push to the pull after it, this window: the slack the phase had. */
+  /**
+   * Least time the newest byte of a pulled frame waited in the buffer, this window: how much sooner the pulls could
+   * have come. It counts a standing frame too, so moving the pulls earlier also takes up a surplus a late frame left,
+   * without dropping any audio.
+   */
   private minWaitMs = Infinity;
   /** Most a frame missed its pull by, this window. */
   private maxLateMs = 0;
-  private quietWindows = QUIET_WINDOWS;
+  private windowsSinceLate = 0;
+  /** Windows in the current tightening span, how many it needs (1 for the first, so a call aligns after 1 s), and the least slack seen in it. */
+  private spanWindows = 0;
+  private spanLength = 1;
+  private spanMinWaitMs = Infinity;
   /** Latest a frame has been in the last LATE_MEMORY_WINDOWS windows. */
   private rememberedLateMs = 0;
   private pendingShiftMs = 0;
@@ -136,18 +153,19 @@ export class PlayoutBuffer {
       this.stats.lateBytes += late;
       src = src.subarray(late);
     }
-    this.lastPushAt = now;
-    this.pushedSincePull = true;
+    if (src.length === 0) return;
 
     const cap = this.ring.length;
     if (src.length >= cap) {
       this.stats.droppedBytes += this.depth + src.length - cap;
+      this.bytesOut += this.depth;
       this.head = 0;
       this.depth = 0;
       src = src.subarray(src.length - cap);
     } else if (this.depth + src.length > cap) {
       const excess = this.depth + src.length - cap;
       this.stats.droppedBytes += excess;
+      this.bytesOut += excess;
       this.head = (this.head + excess) % cap;
       this.depth -= excess;
     }
@@ -161,6 +179,17 @@ export class PlayoutBuffer {
     }
     this.depth += src.length;
     if (this.depth > this.stats.maxDepthBytes) this.stats.maxDepthBytes = this.depth;
+
+    this.bytesIn += src.length;
+    if (this.arrivalCount === ARRIVALS) {
+      // tiny chunks: the oldest arrival's bytes count as the next one's, which only makes their wait look shorter
+      this.arrivalHead = (this.arrivalHead + 1) % ARRIVALS;
+      this.arrivalCount--;
+    }
+    const slot = (this.arrivalHead + this.arrivalCount) % ARRIVALS;
+    this.arrivalEnd[slot] = this.bytesIn;
+    this.arrivalAt[slot] = now;
+    this.arrivalCount++;
   }
 
   /** A new frame: buffered audio, padded with silence if there is not enough (counted as an underrun). */
@@ -177,8 +206,7 @@ export class PlayoutBuffer {
   pullInto(target: Uint8Array, offset: number): void {
     const now = this.now();
     const short = this.depth < this.frameBytes;
-    if (this.pushedSincePull && !short) this.minWaitMs = Math.min(this.minWaitMs, now - this.lastPushAt);
-    this.pushedSincePull = false;
+    if (!short) this.minWaitMs = Math.min(this.minWaitMs, now - this.arrivalOf(this.bytesOut + this.frameBytes - 1));
     this.shortPulls = short ? this.shortPulls + 1 : 0;
     if (!short) this.flowing = true;
     this.lastPullAt = now;
@@ -190,6 +218,7 @@ export class PlayoutBuffer {
     if (firstPart < n) this.ring.copy(target, offset + firstPart, 0, n - firstPart);
     this.head = (this.head + n) % cap;
     this.depth -= n;
+    this.bytesOut += n;
     // only the first short pull of a flowing stream stands in for audio on its way; after more, the caller paused
     this.owedBytes = this.flowing && this.shortPulls === 1 ? this.frameBytes - n : 0;
     if (n < this.frameBytes) {
@@ -216,11 +245,13 @@ export class PlayoutBuffer {
   clear(): void {
     this.head = 0;
     this.depth = 0;
-    this.pushedSincePull = false;
+    this.bytesOut = this.bytesIn;
+    this.arrivalCount = 0;
     this.shortPulls = 0;
     this.owedBytes = 0;
     this.flowing = false;
     this.resetWindow();
+    this.newSpan(1);
   }
 
   private adapt(): void {
@@ -228,19 +259,25 @@ export class PlayoutBuffer {
     if (surplus > 0) {
       this.head = (this.head + surplus) % this.ring.length;
       this.depth -= surplus;
+      this.bytesOut += surplus;
       this.stats.trimmedBytes += surplus;
     }
     let shift = 0;
+    this.spanMinWaitMs = Math.min(this.spanMinWaitMs, this.minWaitMs);
     if (this.maxLateMs > 0) {
       shift = Math.min(this.maxLateMs + MARGIN_MS, this.frameMs);
-      this.quietWindows = 0;
+      this.windowsSinceLate = 0;
       this.rememberedLateMs = Math.max(this.rememberedLateMs, this.maxLateMs);
+      this.newSpan(TIGHTEN_SPAN);
     } else {
-      if (++this.quietWindows >= LATE_MEMORY_WINDOWS) this.rememberedLateMs = 0;
-      const slackMs = MARGIN_MS + this.rememberedLateMs;
-      // beyond the slack plus a margin only, so clock steps of about the margin cannot make it hunt back and forth
-      if (this.quietWindows >= QUIET_WINDOWS && this.minWaitMs !== Infinity && this.minWaitMs > slackMs + MARGIN_MS) {
-        shift = slackMs - Math.min(this.minWaitMs, this.frameMs);
+      if (++this.windowsSinceLate >= LATE_MEMORY_WINDOWS) this.rememberedLateMs = 0;
+      if (++this.spanWindows >= this.spanLength) {
+        const slackMs = MARGIN_MS + this.rememberedLateMs;
+        // beyond the slack plus a margin only, so clock steps of about the margin cannot make it hunt back and forth
+        if (this.spanMinWaitMs !== Infinity && this.spanMinWaitMs > slackMs + MARGIN_MS) {
+          shift = slackMs - Math.min(this.spanMinWaitMs, this.frameMs);
+        }
+        this.newSpan(TIGHTEN_SPAN);
       }
     }
     if (shift !== 0) {
@@ -248,6 +285,25 @@ export class PlayoutBuffer {
       this.stats.phaseShifts++;
     }
     this.resetWindow();
+  }
+
+  /** When the audio byte `index` (counted over all bytes ever stored) was pushed; drops arrivals already pulled. */
+  private arrivalOf(index: number): number {
+    while (this.arrivalCount > 1 && this.arrivalEnd[this.arrivalHead]! <= this.bytesOut) {
+      this.arrivalHead = (this.arrivalHead + 1) % ARRIVALS;
+      this.arrivalCount--;
+    }
+    for (let i = 0; i < this.arrivalCount; i++) {
+      const slot = (this.arrivalHead + i) % ARRIVALS;
+      if (this.arrivalEnd[slot]! > index) return this.arrivalAt[slot]!;
+    }
+    return this.arrivalAt[(this.arrivalHead + this.arrivalCount - 1) % ARRIVALS]!;
+  }
+
+  private newSpan(length: number): void {
+    this.spanWindows = 0;
+    this.spanLength = length;
+    this.spanMinWaitMs = Infinity;
   }
 
   private resetWindow(): void {

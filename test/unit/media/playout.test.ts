@@ -196,6 +196,20 @@ describe('PlayoutBuffer', () => {
       expect(b.stats).toMatchObject({ phaseShifts: 3, silenceFrames: 1, lateBytes: 160, trimmedBytes: 0 });
     });
 
+    it('takes up a standing frame that jitter keeps from being trimmed by pulling earlier, dropping nothing', () => {
+      // a frame of surplus from the start, and one frame a window (5 pulls here) 3 ms late: the pull it misses takes
+      // the surplus frame instead, so the buffer is empty once a window and nothing can be trimmed. Frames wait 21 ms.
+      const pushAt = (k: number): number => (k < 2 ? 0 : 20 * (k - 1) + (k % 5 === 3 ? 3 : 0));
+      const { shifts, sent, pulls, b } = run({ pushAt, firstPull: 1, frames: 300 });
+      expect(b.stats).toMatchObject({ trimmedBytes: 0, lateBytes: 0, silenceFrames: 0 });
+      expect(sent).toEqual(sent.map((_, i) => i));
+      // the late frames waited 18 ms, the least: moved 14 earlier, to the margin after them
+      expect(shifts.flatMap((x, i) => (x === 0 ? [] : [[i, x]]))).toEqual([[4 + 5 * 5, 4 - 18]]);
+      const waits = pulls.map((t, i) => t - pushAt(sent[i]!));
+      expect(Math.max(...waits.slice(0, 5))).toBe(21);
+      expect(Math.max(...waits.slice(-50))).toBeLessThanOrEqual(4 + 4 + 3);
+    });
+
     it('does not take the first pulls, before the caller\'s audio has reached one, for late frames', () => {
       // the clock's first pull comes before the caller's first frame: no frame was late, the stream had not started
       const { shifts } = run({ pushAt: (k) => 20 * k + 15, firstPull: 5, frames: 12 });
