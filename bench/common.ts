@@ -10,6 +10,14 @@ export const FRAME_BYTES = 160;
 export const FILLER = 0xff;
 /** Ring of per-frame send times: 4096 frames of 20 ms = 82 s, longer than any measurement window. */
 export const RING = 4096;
+/**
+ * Drift seen at the bots that is still "zero": they time our packets on the load generator's event loop, whose own
+ * delay shifts by a millisecond or two as the plugin moves calls' frames (playout phase adaptation) and so changes
+ * when the load generator is busy. A real drift grows with the window and shows in the packet count too.
+ */
+export const DRIFT_NOISE_MS = 3;
+/** Packets received vs expected per call that is still "zero": one for the window's edges, one for the estimate of the phase shifts in it. */
+export const PACKET_COUNT_SLACK = 2;
 
 /** Writes the marker of 20 ms frame `idx` at `offset`: magic, then the index (u32 BE); the rest is filler. */
 export function writeMarker(buf: Buffer, offset: number, idx: number): void {
@@ -83,6 +91,13 @@ export interface Churn {
   wsPort: number;
   frameMs: number;
   jitterMs: number;
+  /** send a ChurnProgress every this many answered calls */
+  progressEvery: number;
+}
+
+/** Sent by the load generator while a churn runs (not a reply): the orchestrator samples the plugin's RSS. */
+export interface ChurnProgress {
+  churnProgress: { answered: number };
 }
 
 export type Request = StartCalls | EndCalls | Churn | { op: 'window-start' } | { op: 'window-report' } | { op: 'exit' };
@@ -94,7 +109,14 @@ export interface DirectionReport {
   sent: number;
   /** of those, found at the other side */
   received: number;
+  /** sent, not received, and not among the frames the plugin says it discarded (toward the bot only) */
   lost: number;
+  /**
+   * Caller frames the plugin's playout buffer discarded over the window (trimmed as standing delay, or late after
+   * silence went in their place), from its /metrics: a jitter buffer's deliberate discards, told apart from loss as
+   * RTCP XR does. Set by run.ts.
+   */
+  discarded?: number;
   /** frame sent → found at the other side, ms */
   latency: Percentiles;
 }
@@ -111,10 +133,15 @@ export interface WindowReport {
   rtpOut: number;
   /** RTP packets that carried no marker: silence sent because caller audio missed its tick */
   silencePackets: number;
-  /** our RTP's arrival at the bot against each call's ideal 20 ms grid (its earliest packet in the window), ms */
+  /**
+   * our RTP's arrival at the bot against each call's ideal 20 ms grid (its earliest packet in the window, or since the
+   * plugin last moved that call's frames), ms
+   */
   lateness: Percentiles;
-  /** largest |arrival-grid offset of the last second − that of the first second| over the calls, ms */
+  /** largest |arrival-grid offset of the last second − that of the first second| over the calls, phase shifts aside, ms */
   driftMaxMs: number;
+  /** times the plugin moved a call's frames to follow the caller's (playout phase adaptation), as seen at the bots */
+  phaseShifts: number;
   /** largest |packets received − window/20 ms| over the calls (1 is the edge effect) */
   packetCountErrorMax: number;
   /** the load generator's own state: if it is saturated, the numbers above are its, not the plugin's */

@@ -13,7 +13,7 @@
  */
 import { createSocket } from 'node:dgram';
 import { WebSocketServer } from 'ws';
-import { MediaClock } from '../media/clock.js';
+import { MediaClock, type ClockSubscription } from '../media/clock.js';
 
 const HOST = '127.0.0.1';
 const clock = new MediaClock();
@@ -28,10 +28,10 @@ wss.on('connection', (ws, req) => {
   let ssrc = 0x1234;
   let seq = 0;
   let ts = 0;
-  let remove: (() => void) | undefined;
+  let subscription: ClockSubscription | undefined;
   socket.bind(0, HOST, () => {
     ws.send(JSON.stringify({ event: 'floor', rtpPort: socket.address().port }));
-    remove = clock.add({
+    subscription = clock.add({
       onFrame() {
         const pkt = Buffer.allocUnsafe(172);
         pkt[0] = 0x80;
@@ -60,7 +60,7 @@ wss.on('connection', (ws, req) => {
   });
   ws.on('error', () => undefined);
   ws.on('close', () => {
-    remove?.();
+    subscription?.remove();
     ssrc++;
     socket.close();
   });

@@ -28,6 +28,7 @@ import {
   round,
   writeMarker,
   type Churn,
+  type ChurnProgress,
   type Command,
   type DirectionReport,
   type EndReport,
@@ -204,7 +205,7 @@ class BenchCall implements FrameSink {
           streamSid: this.streamSid,
         });
       }
-      this.removeTalkdeskSink = clockFor(this.frameMs).add(this);
+      this.removeTalkdeskSink = clockFor(this.frameMs).add(this).remove;
     });
   }
 
@@ -299,7 +300,7 @@ class BenchCall implements FrameSink {
   private startBotAudio(): void {
     if (this.botSending) return;
     this.botSending = true;
-    this.removeBotSink = clockFor(20).add({ onFrame: () => this.sendRtp() });
+    this.removeBotSink = clockFor(20).add({ onFrame: () => this.sendRtp() }).remove;
   }
 
   private sendRtp(): void {
@@ -578,6 +579,35 @@ function median(v: number[]): number {
   return s.length ? s[Math.floor(s.length / 2)]! : 0;
 }
 
+/** Packets each side of a candidate step; a median of 9 ignores a stall that delays up to four packets. */
+const STEP_K = 9;
+/** The plugin moves a call's frames in whole 2 ms clock steps (its playout phase adaptation); half of one is noise. */
+const STEP_MIN_MS = 1.5;
+
+/**
+ * Splits one call's arrival-grid offsets where the plugin moved its frames: the running median steps by at least
+ * STEP_MIN_MS and stays there. Each piece is on an ideal 20 ms grid of its own, so lateness and drift are measured
+ * within pieces, and the steps are reported as phase shifts, not as lateness or drift.
+ */
+function phaseSegments(offsets: number[]): { pieces: Array<[number, number]>; netShiftMs: number } {
+  const pieces: Array<[number, number]> = [];
+  let from = 0;
+  let netShiftMs = 0;
+  for (let i = STEP_K; i + STEP_K <= offsets.length; i++) {
+    const before = median(offsets.slice(i - STEP_K, i));
+    const after = median(offsets.slice(i, i + STEP_K));
+    if (Math.abs(after - before) < STEP_MIN_MS) continue;
+    // the medians flip once most of the STEP_K after i are at the new level: the step itself is STEP_K / 2 further on
+    const at = Math.min(i + Math.floor(STEP_K / 2), offsets.length);
+    pieces.push([from, at]);
+    netShiftMs += median(offsets.slice(at, at + STEP_K)) - median(offsets.slice(Math.max(from, at - STEP_K), at));
+    from = at;
+    i = at + STEP_K - 1;
+  }
+  pieces.push([from, offsets.length]);
+  return { pieces, netShiftMs };
+}
+
 function windowReport(): WindowReport {
   const now = performance.now();
   const seconds = (now - windowAt) / 1000;
@@ -600,21 +630,28 @@ function windowReport(): WindowReport {
   let silence = 0;
   let driftMax = 0;
   let countErrMax = 0;
+  let phaseShifts = 0;
   const lateness: number[] = [];
-  const expectedPackets = (seconds * 1000) / 20;
   for (const call of live) {
     const w = call.win;
     rtpIn += w.rtpIn;
     rtpOut += w.rtpOut;
     silence += w.silence;
     if (w.offsets.length === 0) continue;
-    let min = Infinity;
-    for (const o of w.offsets) if (o < min) min = o;
-    for (const o of w.offsets) lateness.push(o - min);
-    const second = Math.min(50, Math.floor(w.offsets.length / 2));
-    const drift = median(w.offsets.slice(-second)) - median(w.offsets.slice(0, second));
+    const { pieces, netShiftMs } = phaseSegments(w.offsets);
+    phaseShifts += pieces.length - 1;
+    let drift = 0;
+    for (const [from, to] of pieces) {
+      const piece = w.offsets.slice(from, to);
+      let min = Infinity;
+      for (const o of piece) if (o < min) min = o;
+      for (const o of piece) lateness.push(o - min);
+      const second = Math.min(50, Math.floor(piece.length / 2));
+      if (second >= 10) drift += median(piece.slice(-second)) - median(piece.slice(0, second));
+    }
     driftMax = Math.max(driftMax, Math.abs(drift));
-    countErrMax = Math.max(countErrMax, Math.abs(w.offsets.length - expectedPackets));
+    // frames moved earlier by the plugin fit more packets into the window, and later fewer
+    countErrMax = Math.max(countErrMax, Math.abs(w.offsets.length - (seconds * 1000 - netShiftMs) / 20));
     w.open = false;
   }
   return {
@@ -627,6 +664,7 @@ function windowReport(): WindowReport {
     silencePackets: silence,
     lateness: percentiles(lateness),
     driftMaxMs: round(driftMax),
+    phaseShifts,
     packetCountErrorMax: round(countErrMax, 1),
     loadgen: {
       cpuPercent: round(((cpu.user + cpu.system) / 1000 / (now - windowAt)) * 100, 1),
@@ -710,6 +748,7 @@ async function churn(cmd: Churn): Promise<{ requested: number; started: number; 
           return;
         }
         answered++;
+        if (answered % cmd.progressEvery === 0) process.send!({ churnProgress: { answered } } satisfies ChurnProgress);
         await new Promise((r) => setTimeout(r, cmd.holdMs));
         if (i % 2 === 0) call.botHangup();
         else call.talkdeskHangup();

@@ -16,11 +16,19 @@ export function markdown(run: RunResult): string {
     lines.push(
       `Churn: ${c.answered}/${c.requested} calls answered at ${run.options.churnRate}/s, held ${run.options.churnHoldMs} ms, ended half by the bot and half by Talkdesk in ${c.seconds} s; ` +
         `BYE→stop p99 ${fmt(c.ends.byeToStop.p99)} ms (max ${fmt(c.ends.byeToStop.max)}), stop→BYE p99 ${fmt(c.ends.stopToBye.p99)} ms (max ${fmt(c.ends.stopToBye.max)}); ` +
-        `legs not ended within 1 s: ${c.ends.slowEnds + c.ends.neverEnded}; plugin RSS ${fmt(run.churnRss?.beforeMB, 1)} → ${fmt(run.churnRss?.afterMB, 1)} MB (${fmt(run.churnRss?.bytesPerCall, 0)} B per call).`,
+        `legs not ended within 1 s: ${c.ends.slowEnds + c.ends.neverEnded}; plugin RSS ${fmt(run.churnRss?.beforeMB, 1)} → ${fmt(run.churnRss?.afterMB, 1)} MB (${fmt(run.churnRss?.bytesPerCall, 0)} B per call after the first fifth: the slope of RSS sampled every ${fmt(run.churnRss && run.churnRss.samples.length > 1 ? run.churnRss.samples[1]![0] - run.churnRss.samples[0]![0] : undefined, 0)} calls).`,
       '',
     );
   }
-  if (run.soak) lines.push(`Soak: ${run.soak.minutes} min at ${run.soak.calls} calls, worst window: loss ${run.soak.worstLoss}, clock p99 ≤ ${run.soak.worstClockP99Ms} ms, RSS ${run.soak.rssStartMB} → ${run.soak.rssEndMB} MB.`, '');
+  if (run.soak) {
+    const s = run.soak;
+    lines.push(
+      `Soak: ${s.minutes} min at ${s.calls} calls, worst 1-minute window: loss ${s.worstLoss}, clock p99 ≤ ${s.worstClockP99Ms} ms, ` +
+        `latency p95 ${fmt(s.worstLatencyP95Ms, 1)} ms, drift ${fmt(s.worstDriftMs)} ms; ${s.discarded} caller frames discarded by the playout buffer ` +
+        `in all; RSS ${s.rssStartMB} → ${s.rssEndMB} MB; BYE→stop p99 ${fmt(s.ends.byeToStop.p99, 0)} ms, legs not ended within 1 s: ${s.ends.slowEnds + s.ends.neverEnded}.`,
+      '',
+    );
+  }
   lines.push(`Leak check (from the plugin's /metrics after every call ended): ${run.leaks.ok ? 'clean' : 'LEAKS: ' + run.leaks.problems.join('; ')}`, '');
   lines.push('| target | result | detail |', '|---|---|---|');
   for (const t of run.targets) lines.push(`| ${t.target} | **${t.result}** | ${t.detail} |`);
@@ -35,7 +43,7 @@ function row(s: StepResult): string {
     `${fmt(s.plugin.cpuPercent, 1)} (${fmt(s.plugin.cpuPerCallPercent, 3)})`,
     fmt(s.plugin.rssMB, 1),
     `${fmt(s.plugin.usPerPacket)} / ${fmt(s.floor?.usPerPacket)} (${fmt(s.ratio)}×)`,
-    `${w.toBot.lost} / ${w.toTalkdesk.lost}`,
+    `${w.toBot.lost} / ${w.toTalkdesk.lost}${w.toBot.discarded ? ` (${w.toBot.discarded} discarded)` : ''}`,
     `≤ ${fmt(s.plugin.clockP99BoundMs)} ms (${fmt(s.plugin.clockOver2msPercent, 3)}% > 2 ms)`,
     `${fmt(w.lateness.p50)} / ${fmt(w.lateness.p99)} / ${fmt(w.lateness.max)}`,
     fmt(w.driftMaxMs),

@@ -32,9 +32,12 @@ export function killPlugins(): void {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
-/** Starts `main` with only PATH from our environment, every port picked by the OS, plus `env` (the RTP range, the backend). */
-export function spawnPlugin(main: string, env: Record<string, string>): PluginProcess {
-  const child = spawn(process.execPath, [main], {
+/**
+ * Starts `main` with only PATH from our environment, every port picked by the OS, plus `env` (the RTP range, the
+ * backend). `nodeArgs` go to node itself: --cpu-prof, which NODE_OPTIONS refuses.
+ */
+export function spawnPlugin(main: string, env: Record<string, string>, nodeArgs: string[] = []): PluginProcess {
+  const child = spawn(process.execPath, [...nodeArgs, main], {
     env: {
       PATH: process.env.PATH,
       LISTEN_PORT: '0',
