@@ -3,6 +3,8 @@
  * IPC messages between the orchestrator (run.ts) and the load generator (loadgen.ts), and percentile helpers.
  */
 
+import type { LatencyHistogram } from '../media/stats.js';
+
 /** μ-law bytes 0xA5 0x5A never come out of the plugin's silence (0xFF) or the filler below. */
 export const MARK0 = 0xa5;
 export const MARK1 = 0x5a;
@@ -54,6 +56,12 @@ export function percentiles(values: number[] | Float64Array): Percentiles {
   v.sort();
   const at = (p: number): number => (v.length === 0 ? NaN : v[Math.min(v.length - 1, Math.ceil((p / 100) * v.length) - 1)]!);
   return { n: v.length, p50: round(at(50)), p95: round(at(95)), p99: round(at(99)), max: round(v.length ? v[v.length - 1]! : NaN) };
+}
+
+/** The same from a histogram (0.1 ms buckets: each percentile is its bucket's upper edge), with no sort. */
+export function histogramPercentiles(h: LatencyHistogram): Percentiles {
+  const at = (p: number): number => (h.count === 0 ? NaN : round(h.percentile(p)));
+  return { n: h.count, p50: at(50), p95: at(95), p99: at(99), max: round(h.count ? h.maxValueMs : NaN) };
 }
 
 export function round(x: number, digits = 3): number {

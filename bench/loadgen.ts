@@ -14,6 +14,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { MediaClock, type FrameSink } from '../media/clock.js';
+import { LatencyHistogram } from '../media/stats.js';
 import { parseSipMessage, type IncomingMessage } from '../plugin/sip/embedded/message.js';
 import { makeToken, talkdeskUrl } from '../test/support/fake-talkdesk.js';
 import { botSdp, offeredPort } from '../test/support/node-bot.js';
@@ -23,6 +24,7 @@ import {
   FRAME_BYTES,
   RING,
   markedFrameBase64,
+  histogramPercentiles,
   percentiles,
   readMarker,
   round,
@@ -51,6 +53,20 @@ function clockFor(frameMs: number): MediaClock {
   return c;
 }
 
+/**
+ * The window's latency each way and lateness at the bots, over all calls: histograms, so that reading them at the
+ * window's end sorts nothing. A report that blocked this event loop for a second stalled every call's frames, and
+ * the burst after it was measured in the next window as the plugin's overflow and loss.
+ */
+const windowHistograms = (): { toBot: LatencyHistogram; toTalkdesk: LatencyHistogram; lateness: LatencyHistogram } => ({
+  toBot: new LatencyHistogram(0, 2000, 0.1),
+  toTalkdesk: new LatencyHistogram(0, 2000, 0.1),
+  lateness: new LatencyHistogram(0, 2000, 0.1),
+});
+let histograms = windowHistograms();
+/** Frames are measured from window-start until window-report starts reading. */
+let recording = false;
+
 /** One direction of one call: when each marked frame was sent, and whether it arrived. */
 class Direction {
   private readonly sentAt = new Float64Array(RING);
@@ -58,7 +74,7 @@ class Direction {
   private readonly recvd = new Uint8Array(RING);
   next = 0;
   winStart = -1;
-  latency: number[] = [];
+  constructor(private readonly which: 'toBot' | 'toTalkdesk') {}
   /** last arrival of any frame, and of frames after `since` (stale audio) */
   lastArrival = 0;
 
@@ -76,7 +92,7 @@ class Direction {
     if (this.sentIdx[slot] !== idx || this.recvd[slot] === 1) return;
     this.recvd[slot] = 1;
     this.lastArrival = t;
-    if (this.winStart >= 0 && idx >= this.winStart) this.latency.push(t - this.sentAt[slot]!);
+    if (recording && this.winStart >= 0 && idx >= this.winStart) histograms[this.which].record(t - this.sentAt[slot]!);
   }
 
   /** frames sent since the window started and at least IN_FLIGHT_MS before `now`, and how many arrived */
@@ -95,7 +111,6 @@ class Direction {
 
   openWindow(): void {
     this.winStart = this.next;
-    this.latency = [];
   }
 }
 
@@ -103,8 +118,8 @@ type Failure = string;
 
 class BenchCall implements FrameSink {
   readonly callSid: string;
-  readonly toBot = new Direction();
-  readonly toTalkdesk = new Direction();
+  readonly toBot = new Direction('toBot');
+  readonly toTalkdesk = new Direction('toTalkdesk');
   private ws: WebSocket | undefined;
   private rtp: Socket | undefined;
   private rtpPort = 0;
@@ -571,6 +586,8 @@ function windowStart(): void {
   windowAt = performance.now();
   windowCpu = process.cpuUsage();
   loopDelay.reset();
+  histograms = windowHistograms();
+  recording = true;
   for (const call of live) call.openWindow();
 }
 
@@ -593,9 +610,14 @@ function phaseSegments(offsets: number[]): { pieces: Array<[number, number]>; ne
   const pieces: Array<[number, number]> = [];
   let from = 0;
   let netShiftMs = 0;
+  const scratch = new Float64Array(STEP_K);
+  const medianAt = (from: number): number => {
+    scratch.set(offsets.slice(from, from + STEP_K));
+    return scratch.sort()[STEP_K >> 1]!;
+  };
   for (let i = STEP_K; i + STEP_K <= offsets.length; i++) {
-    const before = median(offsets.slice(i - STEP_K, i));
-    const after = median(offsets.slice(i, i + STEP_K));
+    const before = medianAt(i - STEP_K);
+    const after = medianAt(i);
     if (Math.abs(after - before) < STEP_MIN_MS) continue;
     // the medians flip once most of the STEP_K after i are at the new level: the step itself is STEP_K / 2 further on
     const at = Math.min(i + Math.floor(STEP_K / 2), offsets.length);
@@ -608,22 +630,22 @@ function phaseSegments(offsets: number[]): { pieces: Array<[number, number]>; ne
   return { pieces, netShiftMs };
 }
 
-function windowReport(): WindowReport {
+async function windowReport(): Promise<WindowReport> {
   const now = performance.now();
   const seconds = (now - windowAt) / 1000;
   const cpu = process.cpuUsage(windowCpu);
-  const dir = (pick: (c: BenchCall) => Direction): DirectionReport => {
+  recording = false;
+  const calls = [...live];
+  for (const call of calls) call.win.open = false;
+  const dir = (pick: (c: BenchCall) => Direction, h: LatencyHistogram): DirectionReport => {
     let sent = 0;
     let received = 0;
-    const lat: number[] = [];
-    for (const call of live) {
-      const d = pick(call);
-      const c = d.count(now);
+    for (const call of calls) {
+      const c = pick(call).count(now);
       sent += c.sent;
       received += c.received;
-      for (const x of d.latency) lat.push(x);
     }
-    return { sent, received, lost: sent - received, latency: percentiles(lat) };
+    return { sent, received, lost: sent - received, latency: histogramPercentiles(h) };
   };
   let rtpIn = 0;
   let rtpOut = 0;
@@ -631,9 +653,10 @@ function windowReport(): WindowReport {
   let driftMax = 0;
   let countErrMax = 0;
   let phaseShifts = 0;
-  const lateness: number[] = [];
-  for (const call of live) {
-    const w = call.win;
+  for (let i = 0; i < calls.length; i++) {
+    // the calls go on while this runs (a few ms a call): let their frames out between calls
+    if (i > 0) await new Promise((r) => setImmediate(r));
+    const w = calls[i]!.win;
     rtpIn += w.rtpIn;
     rtpOut += w.rtpOut;
     silence += w.silence;
@@ -645,24 +668,23 @@ function windowReport(): WindowReport {
       const piece = w.offsets.slice(from, to);
       let min = Infinity;
       for (const o of piece) if (o < min) min = o;
-      for (const o of piece) lateness.push(o - min);
+      for (const o of piece) histograms.lateness.record(o - min);
       const second = Math.min(50, Math.floor(piece.length / 2));
       if (second >= 10) drift += median(piece.slice(-second)) - median(piece.slice(0, second));
     }
     driftMax = Math.max(driftMax, Math.abs(drift));
     // frames moved earlier by the plugin fit more packets into the window, and later fewer
     countErrMax = Math.max(countErrMax, Math.abs(w.offsets.length - (seconds * 1000 - netShiftMs) / 20));
-    w.open = false;
   }
   return {
     seconds: round(seconds),
-    calls: live.size,
-    toBot: dir((c) => c.toBot),
-    toTalkdesk: dir((c) => c.toTalkdesk),
+    calls: calls.length,
+    toBot: dir((c) => c.toBot, histograms.toBot),
+    toTalkdesk: dir((c) => c.toTalkdesk, histograms.toTalkdesk),
     rtpIn,
     rtpOut,
     silencePackets: silence,
-    lateness: percentiles(lateness),
+    lateness: histogramPercentiles(histograms.lateness),
     driftMaxMs: round(driftMax),
     phaseShifts,
     packetCountErrorMax: round(countErrMax, 1),
