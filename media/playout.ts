@@ -109,7 +109,10 @@ export class PlayoutBuffer {
   /** Most a frame missed its pull by, this window. */
   private maxLateMs = 0;
   private windowsSinceLate = 0;
-  /** Windows in the current tightening span, how many it needs (1 for the first, so a call aligns after 1 s), and the least slack seen in it. */
+  /**
+   * Windows in the current tightening span, how many it needs (1 for the first, so a call aligns after 1 s), and the
+   * least wait seen in it.
+   */
   private spanWindows = 0;
   private spanLength = 1;
   private spanMinWaitMs = Infinity;
