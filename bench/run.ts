@@ -334,18 +334,21 @@ function callEndedLines(plugin: PluginProcess, from: number): Array<Record<strin
   return plugin.logs.slice(from).filter((l) => l.msg === 'call ended');
 }
 
+/** One measurement window: the load generator's report, and `pid`'s CPU seconds and the wall seconds it lasted. */
+async function measureWindow(lg: LoadGen, pid: number, seconds: number): Promise<{ window: WindowReport; cpu: number; secs: number }> {
+  const c0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await lg.call({ op: 'window-start' });
+  await sleep(seconds * 1000);
+  const window = await lg.call<WindowReport>({ op: 'window-report' });
+  return { window, cpu: cpuSeconds(pid) - c0, secs: (performance.now() - t0) / 1000 };
+}
+
 async function measureFloor(lg: LoadGen, floor: { child: ChildProcess; port: number }, n: number, opts: Options): Promise<StepResult['floor']> {
   const target: Target = { kind: 'floor', wsPort: floor.port };
   const start = await lg.call<StartReport>({ op: 'start-calls', n, target, rate: opts.startRate * 2, frameMs: opts.frameMs, jitterMs: opts.jitterMs });
   await sleep(2000);
-  const pid = floor.child.pid!;
-  const c0 = cpuSeconds(pid);
-  const t0 = performance.now();
-  await lg.call({ op: 'window-start' });
-  await sleep(opts.floorSeconds * 1000);
-  const window = await lg.call<WindowReport>({ op: 'window-report' });
-  const cpu = cpuSeconds(pid) - c0;
-  const secs = (performance.now() - t0) / 1000;
+  const { window, cpu, secs } = await measureWindow(lg, floor.child.pid!, opts.floorSeconds);
   await lg.call<EndReport>({ op: 'end-calls', botEnds: 'none' });
   const packets = window.rtpIn + window.rtpOut;
   const cpuPercent = (cpu / secs) * 100;
@@ -366,15 +369,10 @@ async function measureStep(lg: LoadGen, plugin: PluginProcess, metricsPort: numb
   if (start.failed > 0) log(`N=${n}: ${start.failed} calls failed to come up: ${JSON.stringify(start.failures)}`);
   await sleep(2000);
   const m0 = await scrape(metricsPort);
-  const c0 = cpuSeconds(pid);
-  const t0 = performance.now();
-  await lg.call({ op: 'window-start' });
-  await sleep(opts.stepSeconds * 1000);
-  const loadgenWindow = await lg.call<WindowReport>({ op: 'window-report' });
-  const cpu = cpuSeconds(pid) - c0;
-  const secs = (performance.now() - t0) / 1000;
+  const measured = await measureWindow(lg, pid, opts.stepSeconds);
+  const { cpu, secs } = measured;
   const m1 = await scrape(metricsPort);
-  const window = accountDiscards(loadgenWindow, m0, m1);
+  const window = accountDiscards(measured.window, m0, m1);
   const rss = rssMB(pid);
   const clock = clockDelta(m0, m1);
   const packets = window.rtpIn + window.rtpOut;
@@ -562,10 +560,9 @@ async function main(): Promise<void> {
     let worstClock = 0;
     for (let m = 0; m < opts.soakMinutes; m++) {
       const m0 = await scrape(metricsPort);
-      await lg.call({ op: 'window-start' });
-      await sleep(60_000);
+      const { window } = await measureWindow(lg, plugin.child.pid!, 60);
       const m1 = await scrape(metricsPort);
-      const w = accountDiscards(await lg.call<WindowReport>({ op: 'window-report' }), m0, m1);
+      const w = accountDiscards(window, m0, m1);
       windows.push(w);
       worstClock = Math.max(worstClock, clockDelta(m0, m1).p99BoundMs);
       log(`soak minute ${m + 1}: loss ${w.toBot.lost}/${w.toTalkdesk.lost} (${w.toBot.discarded} discarded), at bot p99 ${w.lateness.p99} ms, latency p95 ${w.toBot.latency.p95}/${w.toTalkdesk.latency.p95} ms, drift ${w.driftMaxMs} ms, RSS ${round(rssMB(plugin.child.pid!), 1)} MB`);
