@@ -71,6 +71,12 @@ export interface LegDelegate {
   onEnded?(cause: string): void;
 }
 
+/**
+ * What a leg or an INVITE reports to once the call is done with it: nothing. A transaction outlives its call by up to
+ * 32 s to absorb retransmissions (RFC 3261 Timers J and M); swapped in for the call's delegate, it lets that memory go.
+ */
+export const DETACHED: LegDelegate = { onBye: () => undefined, onRemoteSdp: () => undefined, onRefer: () => undefined };
+
 export interface OutgoingInvite {
   /** Resolves on 2xx (after ACK is sent). Rejects with SipFailure: rejected, timeout, canceled, transport, unavailable. */
   readonly answered: Promise<SipLeg>;

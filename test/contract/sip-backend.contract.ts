@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
-import type { InviteRequest, LegDelegate, SipBackend } from '../../plugin/sip/backend.js';
+import type { InviteRequest, LegDelegate, OutgoingInvite, SipBackend } from '../../plugin/sip/backend.js';
 import { SipFailure } from '../../plugin/sip/errors.js';
+import { collected } from '../support/gc.js';
 
 /**
  * The SipBackend contract: what the call may rely on whichever adapter it has (plugin/sip/backend.ts). Each adapter's
@@ -248,6 +249,45 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       expect(answer.body).toBe(OUR_SDP);
       await vi.waitFor(() => expect(delegate.onRemoteSdp).toHaveBeenCalledWith(MOVED_BOT_SDP));
       await Promise.all([leg.hangup(), bot.expectBye()]);
+    });
+
+    // What outlives a call in the backend (a transaction absorbing retransmissions for up to 32 s: RFC 3261 Timers D,
+    // J, K, M) must not hold the call: at 50 calls a second that is 1,600 calls' memory. The call is its delegate here.
+    const endings: Array<[string, (bot: ContractBot, outgoing: OutgoingInvite) => Promise<void>]> = [
+      ['the bot hangs up', async (bot, outgoing) => {
+        await bot.answer(BOT_SDP);
+        await outgoing.answered;
+        await bot.bye({});
+      }],
+      ['we hang up', async (bot, outgoing) => {
+        await bot.answer(BOT_SDP);
+        const leg = await outgoing.answered;
+        await Promise.all([leg.hangup(), bot.expectBye()]);
+      }],
+      ['the bot rejects the INVITE', async (bot, outgoing) => {
+        await bot.reject(486, 'Busy Here');
+        await outgoing.answered.catch(() => undefined);
+      }],
+      ['we cancel it while it rings', async (bot, outgoing) => {
+        bot.ring(180);
+        outgoing.cancel();
+        await bot.cancelArrives();
+        await bot.terminate();
+      }],
+    ];
+    it.each(endings)('lets go of the call once it ended (%s), while its transactions still linger', async (_name, end) => {
+      const setup = await factory();
+      setups.push(setup);
+      const { backend, bot } = setup;
+      // in a function of its own, so that nothing of the call stays on this stack frame
+      const ref = await (async () => {
+        const delegate: LegDelegate = { onBye: () => undefined, onRemoteSdp: () => undefined, onRefer: () => undefined };
+        const outgoing = backend.invite({ requestUri: bot.requestUri, fromUser: 'talkdesk', headers: {}, sdp: OUR_SDP, log, delegate });
+        await bot.invite();
+        await end(bot, outgoing);
+        return new WeakRef(delegate);
+      })();
+      expect(await collected(ref)).toBe(true);
     });
 
     it('an INVITE while the backend is unavailable rejects `unavailable` and sends nothing', async () => {

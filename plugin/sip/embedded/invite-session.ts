@@ -1,4 +1,5 @@
-import type { InviteRequest, OutgoingInvite, SipLeg } from '../backend.js';
+import type { Logger } from 'pino';
+import { DETACHED, type InviteRequest, type LegDelegate, type OutgoingInvite, type SipLeg } from '../backend.js';
 import { SipFailure, isSipFailure } from '../errors.js';
 import type { ClientTransactionUser, InviteClientTransaction } from './client-transactions.js';
 import { callDelegate } from './delegate-guard.js';
@@ -39,18 +40,28 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
   private asked: SessionTerms | undefined;
   /** the leg of every 2xx by its To tag: forks and retransmissions (§13.2.2.4) */
   private readonly legs = new Map<string, EmbeddedLeg>();
+  private readonly log: Logger;
+  private readonly localSdp: string;
+  /**
+   * The call's until `answered` settles, then DETACHED: the INVITE transaction lingers for Timer M (32 s) to ACK
+   * retransmitted 2xx, and must not keep the call alive; a forked 2xx after that is hung up unheard.
+   */
+  private delegate: LegDelegate;
 
   constructor(
     private readonly stack: SipStack,
-    private readonly request: InviteRequest,
+    request: InviteRequest,
   ) {
+    this.log = request.log;
+    this.localSdp = request.sdp;
+    this.delegate = request.delegate;
     this.answered = new Promise<SipLeg>((resolve, reject) => {
       this.resolveAnswered = resolve;
       this.rejectAnswered = reject;
     });
     // A rejection is an outcome, not a crash: the call may have stopped listening (e.g. after cancel()).
     this.answered.catch(() => undefined);
-    void this.send();
+    void this.send(request);
   }
 
   cancel(): void {
@@ -64,7 +75,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
   onResponse(response: IncomingMessage): void {
     const status = response.sip.status!;
     if (status < 200) this.onProvisional(status);
-    else if (status < 300) this.onAnswer(response).catch((err: unknown) => this.request.log.error({ err }, '2xx handling failed'));
+    else if (status < 300) this.onAnswer(response).catch((err: unknown) => this.log.error({ err }, '2xx handling failed'));
     else if (status === 422 && this.retryWithMinSe(response)) return;
     else this.settle(SipFailure.rejected(status, response.sip.reason ?? ''));
   }
@@ -73,8 +84,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
     this.settle(failure);
   }
 
-  private async send(): Promise<void> {
-    const { request } = this;
+  private async send(request: InviteRequest): Promise<void> {
     let destination: Destination;
     try {
       destination = await this.stack.resolve(request.requestUri);
@@ -83,14 +93,14 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
       return;
     }
     if (this.canceled) return; // canceled during the lookup: nothing was sent, nothing to cancel
-    const invite = this.buildInvite();
+    const invite = this.buildInvite(request);
     request.log.info({ callId: headerValue(invite, 'Call-ID'), to: request.requestUri, destination }, 'sending INVITE');
     this.sent = { invite, destination, txn: this.stack.startInvite(invite, destination, request.log, this) };
   }
 
   /** §8.1.1 */
-  private buildInvite(): OutgoingRequest {
-    const { request, stack } = this;
+  private buildInvite(request: InviteRequest): OutgoingRequest {
+    const { stack } = this;
     const target = parseSipUri(request.requestUri)!; // resolve() has validated it
     const extra = extraHeaders(request.headers, (name) => request.log.warn({ header: name }, 'invalid INVITE header dropped'));
     return {
@@ -121,7 +131,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
       this.sendCancel();
       return;
     }
-    if (status > 100) callDelegate(this.request.log, 'onProgress', () => this.request.delegate.onProgress?.(status));
+    if (status > 100) callDelegate(this.log, 'onProgress', () => this.delegate.onProgress?.(status));
   }
 
   /** §9.1: CANCEL shares the INVITE's branch, Call-ID, From, To and CSeq number. Its outcome only gets logged. */
@@ -129,7 +139,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
     if (this.cancelSent || !this.sent) return;
     this.cancelSent = true;
     const { invite, destination, txn } = this.sent;
-    const { log } = this.request;
+    const { log } = this;
     const cancel = requestInInviteTransaction(invite, 'CANCEL', headerValue(invite, 'To')!);
     this.stack.startRequest(cancel, destination, log, {
       onResponse: (response) => log.debug({ status: response.sip.status }, 'CANCEL answered'),
@@ -144,7 +154,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
    * A retransmitted 2xx only gets its ACK again.
    */
   private async onAnswer(response: IncomingMessage): Promise<void> {
-    const { request } = this;
+    const { log } = this;
     const tag = response.toTag ?? '';
     const known = this.legs.get(tag);
     if (known) {
@@ -154,11 +164,11 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
     const { invite } = this.sent!;
     const leg = new EmbeddedLeg(this.stack, Dialog.fromAnswer(invite, response), {
       contact: headerValue(invite, 'Contact')!,
-      localSdp: request.sdp,
+      localSdp: this.localSdp,
       remoteSdp: response.sip.body ?? '',
       ...sessionOf(response, this.asked),
-      delegate: request.delegate,
-      log: request.log,
+      delegate: this.delegate,
+      log,
     });
     this.legs.set(tag, leg);
     this.stack.addDialog(leg);
@@ -168,14 +178,15 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
       return;
     }
     if (this.settled) {
-      request.log.info({ canceled: this.canceled }, '2xx for an INVITE already settled: hanging up');
+      log.info({ canceled: this.canceled }, '2xx for an INVITE already settled: hanging up');
       void leg.hangup();
     } else if (!hasSdp(response.sip)) {
       this.settle(NO_SDP_ANSWER);
       void leg.hangup();
     } else {
       this.settled = true;
-      request.log.info({ callId: leg.callId }, 'INVITE answered');
+      this.delegate = DETACHED;
+      log.info({ callId: leg.callId }, 'INVITE answered');
       this.resolveAnswered(leg);
       leg.startSession();
     }
@@ -207,15 +218,16 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
       }),
     };
     this.asked = { seconds: minSe, refresher: 'us', minSe };
-    this.request.log.info({ minSe }, '422 Session Interval Too Small: INVITE sent again with the bot\'s Min-SE');
-    this.sent = { invite: retry, destination, txn: this.stack.startInvite(retry, destination, this.request.log, this) };
+    this.log.info({ minSe }, '422 Session Interval Too Small: INVITE sent again with the bot\'s Min-SE');
+    this.sent = { invite: retry, destination, txn: this.stack.startInvite(retry, destination, this.log, this) };
     return true;
   }
 
   private settle(failure: SipFailure): void {
     if (this.settled) return;
     this.settled = true;
-    this.request.log.info({ cause: failure.cause, reason: failure.message }, 'INVITE failed');
+    this.delegate = DETACHED;
+    this.log.info({ cause: failure.cause, reason: failure.message }, 'INVITE failed');
     this.rejectAnswered(failure);
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { LegDelegate, SipLeg, SipMessageView } from '../backend.js';
+import { DETACHED, type LegDelegate, type SipLeg, type SipMessageView } from '../backend.js';
 import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
 import { callDelegate } from './delegate-guard.js';
 import type { Dialog } from './dialog.js';
@@ -51,14 +51,19 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   /** a refresh of ours is in flight */
   private refreshing = false;
   private refreshWithUpdate: boolean;
+  /** the call's, while the leg is up; DETACHED once it is ending: the call hears nothing more and may be collected */
+  private delegate: LegDelegate;
+  private readonly opts: Omit<EmbeddedLegOptions, 'delegate'>;
 
   constructor(
     private readonly stack: SipStack,
     readonly dialog: Dialog,
-    private readonly opts: EmbeddedLegOptions,
+    { delegate, ...opts }: EmbeddedLegOptions,
   ) {
     this.session = new SessionTimer(stack.sessionSecondMs, (terms) => this.onSessionDue(terms));
     this.refreshWithUpdate = opts.peerAllowsUpdate;
+    this.delegate = delegate;
+    this.opts = opts;
   }
 
   /** The call has the leg: start the session timer the 2xx asked for (RFC 4028 §7.2), if any. */
@@ -101,20 +106,25 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
 
   /** The stack stops (backend stop): no timer of this leg fires any more, nothing more is sent. */
   dispose(): void {
-    this.phase = 'ended';
-    this.session.stop();
+    this.leave('ended');
   }
 
   /** Leaves the dialog table without a BYE: the dialog is over (BYE received) or was never usable. */
   end(): void {
-    this.phase = 'ended';
-    this.session.stop();
+    this.leave('ended');
     this.stack.removeDialog(this);
+  }
+
+  private leave(phase: 'ending' | 'ended'): void {
+    this.phase = phase;
+    this.session.stop();
+    this.delegate = DETACHED;
   }
 
   receiveRequest(request: IncomingMessage, txn: ServerTransaction): void {
     const { sip } = request;
-    const { delegate, log } = this.opts;
+    const { delegate } = this;
+    const { log } = this.opts;
     if (!this.dialog.acceptRemoteSeq(request)) {
       txn.respond({ status: 500, reason: 'CSeq Out Of Order' });
       return;
@@ -154,7 +164,7 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
       this.unackedReinvite = undefined;
     }
     // the answer to the offer in our 2xx to an offerless re-INVITE (RFC 3261 §13.2.1, RFC 3264)
-    if (hasSdp(ack.sip)) callDelegate(this.opts.log, 'onRemoteSdp', () => this.opts.delegate.onRemoteSdp(ack.sip.body));
+    if (hasSdp(ack.sip)) callDelegate(this.opts.log, 'onRemoteSdp', () => this.delegate.onRemoteSdp(ack.sip.body));
   }
 
   /**
@@ -183,7 +193,7 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     // any re-INVITE or UPDATE from the bot refreshes the session (§10), on the terms it carried or the current ones
     const refreshed = terms ?? this.session.terms;
     if (refreshed && this.phase === 'up') this.armSession(refreshed);
-    if (offer !== undefined) callDelegate(this.opts.log, 'onRemoteSdp', () => this.opts.delegate.onRemoteSdp(offer));
+    if (offer !== undefined) callDelegate(this.opts.log, 'onRemoteSdp', () => this.delegate.onRemoteSdp(offer));
   }
 
   /**
@@ -192,7 +202,8 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
    */
   private acceptRefer(request: IncomingMessage, txn: ServerTransaction): void {
     const { sip } = request;
-    const { delegate, log, contact } = this.opts;
+    const { delegate } = this;
+    const { log, contact } = this.opts;
     const referTo = singleReferTo((name) => sip.get(name));
     if (referTo === undefined) {
       txn.respond(REFER_WITHOUT_ONE_TARGET);
@@ -328,7 +339,8 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   /** The session is over without a BYE from the bot: BYE it, and tell the call why (onEnded, else a bare onBye). */
   private endSession(cause: string, detail: string): void {
     if (this.phase !== 'up') return;
-    const { delegate, log } = this.opts;
+    const { delegate } = this; // hangup() detaches it
+    const { log } = this.opts;
     log.warn({ cause, detail }, 'SIP session ended by the session timer');
     void this.hangup({ Reason: SESSION_EXPIRED_REASON });
     if (delegate.onEnded) callDelegate(log, 'onEnded', () => delegate.onEnded!(cause));
@@ -338,8 +350,7 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   /** §15.1.1: BYE with the caller's headers; done on any final response, Timer F or a send error. Never rejects. */
   private async bye(headers: Record<string, string>): Promise<void> {
     if (this.phase === 'ended') return;
-    this.phase = 'ending';
-    this.session.stop();
+    this.leave('ending');
     const { log } = this.opts;
     try {
       const destination = await this.destination();
