@@ -16,7 +16,18 @@ export function markdown(run: RunResult): string {
     lines.push(
       `Churn: ${c.answered}/${c.requested} calls answered at ${run.options.churnRate}/s, held ${run.options.churnHoldMs} ms, ended half by the bot and half by Talkdesk in ${c.seconds} s; ` +
         `BYE→stop p99 ${fmt(c.ends.byeToStop.p99)} ms (max ${fmt(c.ends.byeToStop.max)}), stop→BYE p99 ${fmt(c.ends.stopToBye.p99)} ms (max ${fmt(c.ends.stopToBye.max)}); ` +
-        `legs not ended within 1 s: ${c.ends.slowEnds + c.ends.neverEnded}; plugin RSS ${fmt(run.churnRss?.beforeMB, 1)} → ${fmt(run.churnRss?.afterMB, 1)} MB (${fmt(run.churnRss?.bytesPerCall, 0)} B per call after the first fifth: the slope of RSS sampled every ${fmt(run.churnRss && run.churnRss.samples.length > 1 ? run.churnRss.samples[1]![0] - run.churnRss.samples[0]![0] : undefined, 0)} calls).`,
+        `legs not ended within 1 s: ${c.ends.slowEnds + c.ends.neverEnded}.`,
+      '',
+    );
+  }
+  const mem = run.churnMemory;
+  if (mem) {
+    const every = mem.samples.length > 1 ? mem.samples[1]!.answered - mem.samples[0]!.answered : undefined;
+    lines.push(
+      `Churn memory (the plugin's, idle, after a full GC): RSS ${fmt(mem.before.rssMB, 1)} → ${fmt(mem.after.rssMB, 1)} MB, V8 heap used ${fmt(mem.before.heapUsedMB, 1)} → ${fmt(mem.after.heapUsedMB, 1)} MB, ` +
+        `external ${fmt(mem.before.externalMB, 1)} → ${fmt(mem.after.externalMB, 1)} MB. Growth per call after the first fifth (least-squares slope of samples every ${fmt(every, 0)} calls): ` +
+        `RSS after a full GC ${fmt(mem.perCall.rssAfterGc, 0)} B, heap used ${fmt(mem.perCall.heapUsedAfterGc, 0)} B, external ${fmt(mem.perCall.externalAfterGc, 0)} B; ` +
+        `RSS as found between collections ${fmt(mem.perCall.rss, 0)} B (garbage V8 had not yet collected: it saws, see the JSON's samples).`,
       '',
     );
   }

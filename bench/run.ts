@@ -17,6 +17,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { killPlugins, spawnPlugin, type PluginProcess } from '../test/support/plugin-process.js';
 import { DRIFT_NOISE_MS, PACKET_COUNT_SLACK, round, type ChurnProgress, type ChurnReport, type EndReport, type Request, type StartReport, type Target, type WindowReport } from './common.js';
+import { HeapProbe, type MemoryAfterGc } from './heap.js';
 import { markdown, svg } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -42,6 +43,7 @@ export interface Options {
   soakMinutes: number;
   soakCalls: number;
   cpuProf: boolean;
+  heapSnapshots: boolean;
   out: string;
 }
 
@@ -63,6 +65,7 @@ function parseArgs(argv: string[]): Options {
     soakMinutes: 0,
     soakCalls: 200,
     cpuProf: false,
+    heapSnapshots: false,
     out: smoke ? join(os.tmpdir(), 'talkdesk-gw-bench') : join(repo, 'docs', 'benchmarks'),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -88,6 +91,7 @@ function parseArgs(argv: string[]): Options {
       case '--soak-minutes': opts.soakMinutes = Number(v()); break;
       case '--soak-calls': opts.soakCalls = Number(v()); break;
       case '--cpu-prof': opts.cpuProf = true; break;
+      case '--heap-snapshots': opts.heapSnapshots = true; break;
       case '--out': opts.out = resolve(v()); break;
       default: throw new Error(`unknown option ${a} (see bench/README.md)`);
     }
@@ -183,6 +187,22 @@ function accountDiscards(w: WindowReport, a: Scrape, b: Scrape): WindowReport {
   return w;
 }
 
+/**
+ * The plugin's memory along the churn. Raw RSS saws up and down as V8 lets garbage pile up between major collections,
+ * so each sample also collects all garbage first (bench/heap.ts): growth that survives that is what calls left behind.
+ */
+export interface ChurnMemory {
+  /** idle, after a full collection: before the first churned call, and after the leak check (nothing lingers) */
+  before: MemoryAfterGc;
+  after: MemoryAfterGc;
+  /** every `progressEvery` answered calls: RSS as it was, then memory after a full collection */
+  samples: Array<{ answered: number; rssMB: number; afterGc: MemoryAfterGc }>;
+  /** bytes per answered call: least-squares slopes over the samples after the first fifth (warm-up) */
+  perCall: { rss: number; rssAfterGc: number; heapUsedAfterGc: number; externalAfterGc: number };
+  /** `--heap-snapshots`: before, halfway and after, for Chrome DevTools' comparison view */
+  snapshots: string[];
+}
+
 // ---- the load generator ----
 
 class LoadGen {
@@ -266,11 +286,7 @@ export interface RunResult {
   steps: StepResult[];
   stoppedBecause: string;
   churn?: ChurnReport;
-  /**
-   * RSS before and after the churn, sampled along it (calls answered so far, MB), and its growth per call: the
-   * least-squares slope over the samples after the first fifth (V8 and malloc size their heaps during warm-up).
-   */
-  churnRss?: { beforeMB: number; afterMB: number; samples: Array<[number, number]>; bytesPerCall: number };
+  churnMemory?: ChurnMemory;
   soak?: {
     minutes: number;
     calls: number;
@@ -455,7 +471,16 @@ function evaluate(run: RunResult): RunResult['targets'] {
   add('soak: ≥ 10,000 call churns', run.churn === undefined || run.churn.requested < 10_000 ? undefined : churned >= 10_000, `${churned} churned${churned < 10_000 ? ' (short run: `--churn 10000` for the target)' : ''}`);
   add('soak: 60-minute steady run', run.soak === undefined ? undefined : run.soak.minutes >= 60 && run.soak.worstLoss === 0, run.soak ? `${run.soak.minutes} min at ${run.soak.calls} calls, worst 1-minute window: loss ${run.soak.worstLoss}, latency p95 ${run.soak.worstLatencyP95Ms} ms, clock p99 ≤ ${run.soak.worstClockP99Ms} ms; ${run.soak.discarded} caller frames discarded` : '`--soak-minutes 60`');
   add('zero leaked calls, sockets, RTP ports, timers, dialogs', run.leaks.ok, run.leaks.ok ? 'every gauge 0, event-loop resources back to the pre-call baseline' : run.leaks.problems.join('; '));
-  if (run.churnRss) add('RSS growth ≤ 1 KB per completed call', churned >= 10_000 ? run.churnRss.bytesPerCall <= 1024 : undefined, `${run.churnRss.bytesPerCall} B per call (RSS slope after the first fifth of ${churned} churns; ${run.churnRss.beforeMB} → ${run.churnRss.afterMB} MB in all)${churned < 10_000 ? ' (too few churns for RSS to mean much: not judged)' : ''}`);
+  const mem = run.churnMemory;
+  if (mem) {
+    add(
+      'RSS growth ≤ 1 KB per completed call',
+      churned >= 10_000 ? mem.perCall.rssAfterGc <= 1024 : undefined,
+      `${mem.perCall.rssAfterGc} B per call (slope of RSS after a full GC, after the first fifth of ${churned} churns; heap ${mem.perCall.heapUsedAfterGc} B per call); ` +
+        `after a full GC RSS ${mem.before.rssMB} → ${mem.after.rssMB} MB, heap ${mem.before.heapUsedMB} → ${mem.after.heapUsedMB} MB; RSS as sampled between collections ${mem.perCall.rss} B per call` +
+        (churned < 10_000 ? ' (too few churns for RSS to mean much: not judged)' : ''),
+    );
+  }
   const ends = [...run.steps.map((s) => s.ends), ...(run.soak ? [run.soak.ends] : []), ...(run.churn ? [run.churn.ends] : [])];
   const slow = ends.reduce((a, e) => a + e.slowEnds + e.neverEnded, 0);
   add('every call ended on both legs within 1 s', slow === 0, `${slow} calls over 1 s or never; worst BYE→stop ${Math.max(...ends.map((e) => e.byeToStop.max || 0))} ms, stop→BYE ${Math.max(...ends.map((e) => e.stopToBye.max || 0))} ms`);
@@ -509,7 +534,7 @@ async function main(): Promise<void> {
     RTP_PORT_MAX: '39999',
     MAX_CALLS: '10000',
     LOG_LEVEL: 'info',
-  }, opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+  }, ['--inspect-port=0', ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
   pin(plugin.child.pid!, 0);
   const wsPort = await plugin.port;
   const metricsPort = await plugin.metricsPort;
@@ -583,25 +608,59 @@ async function main(): Promise<void> {
     };
   }
 
+  let probe: HeapProbe | undefined;
+  let churnMemory: Omit<ChurnMemory, 'after'> | undefined;
+  const snapshots: string[] = [];
+  const snapshot = async (name: string): Promise<void> => {
+    if (!opts.heapSnapshots || !probe) return;
+    const path = join(opts.out, 'heap', `${opts.label}-${name}.heapsnapshot`);
+    mkdirSync(dirname(path), { recursive: true });
+    await probe.snapshot(path);
+    snapshots.push(path);
+  };
   if (opts.churn > 0) {
     await waitForIdle(metricsPort, 10_000);
-    const before = rssMB(plugin.child.pid!);
+    probe = await HeapProbe.attach(plugin.child);
+    await snapshot('before-churn');
+    const before = await probe.afterGc();
     log(`churn: ${opts.churn} calls at ${opts.churnRate}/s, each held ${opts.churnHoldMs} ms`);
-    const samples: Array<[number, number]> = [];
-    lg.onChurnProgress = (answered) => samples.push([answered, round(rssMB(plugin.child.pid!), 2)]);
+    const samples: ChurnMemory['samples'] = [];
+    let sampling = Promise.resolve();
     const progressEvery = Math.max(50, Math.round(opts.churn / 50));
+    lg.onChurnProgress = (answered) => {
+      const rss = round(rssMB(plugin.child.pid!), 2);
+      sampling = sampling.then(async () => {
+        samples.push({ answered, rssMB: rss, afterGc: await probe!.afterGc() });
+        // what calls in flight and transactions still lingering hold (the snapshot stalls the plugin for a second)
+        if (answered === progressEvery * 25) await snapshot('mid-churn');
+      });
+    };
     run.churn = await lg.call<ChurnReport>({ op: 'churn', count: opts.churn, rate: opts.churnRate, holdMs: opts.churnHoldMs, wsPort, frameMs: opts.frameMs, jitterMs: opts.jitterMs, progressEvery });
+    await sampling;
     await waitForIdle(metricsPort, 10_000);
-    await sleep(2000);
-    const after = rssMB(plugin.child.pid!);
-    const steady = samples.filter(([answered]) => answered > opts.churn / 5);
-    run.churnRss = { beforeMB: round(before, 1), afterMB: round(after, 1), samples, bytesPerCall: round(slope(steady) * 2 ** 20, 0) };
-    log(`churn: ${run.churn.answered}/${run.churn.requested} answered in ${run.churn.seconds} s, failures ${JSON.stringify(run.churn.failures)}, slow ends ${run.churn.ends.slowEnds}, never ${run.churn.ends.neverEnded}, RSS ${run.churnRss.beforeMB} → ${run.churnRss.afterMB} MB, ${run.churnRss.bytesPerCall} B per call after warm-up`);
+    const steady = samples.filter((s) => s.answered > opts.churn / 5);
+    const perCall = (y: (s: ChurnMemory['samples'][number]) => number): number => round(slope(steady.map((s) => [s.answered, y(s)])) * 2 ** 20, 0);
+    churnMemory = {
+      before,
+      samples,
+      perCall: { rss: perCall((s) => s.rssMB), rssAfterGc: perCall((s) => s.afterGc.rssMB), heapUsedAfterGc: perCall((s) => s.afterGc.heapUsedMB), externalAfterGc: perCall((s) => s.afterGc.externalMB) },
+      snapshots,
+    };
+    log(`churn: ${run.churn.answered}/${run.churn.requested} answered in ${run.churn.seconds} s, failures ${JSON.stringify(run.churn.failures)}, slow ends ${run.churn.ends.slowEnds}, never ${run.churn.ends.neverEnded}`);
   }
 
   log('leak check: waiting for the plugin to release everything (SIP transactions linger up to 32 s)');
   run.leaks = await leakCheck(metricsPort, baseline);
   log(`leak check: ${run.leaks.ok ? 'clean' : run.leaks.problems.join('; ')}`);
+  if (probe && churnMemory) {
+    // after the leak check, so that no transaction lingering from the last calls (up to 32 s) is counted as growth
+    const after = await probe.afterGc();
+    await snapshot('after-churn');
+    probe.close();
+    run.churnMemory = { ...churnMemory, after };
+    const m = run.churnMemory;
+    log(`churn memory after a full GC: RSS ${m.before.rssMB} → ${after.rssMB} MB, heap ${m.before.heapUsedMB} → ${after.heapUsedMB} MB; per call after warm-up: RSS ${m.perCall.rss} B as sampled, ${m.perCall.rssAfterGc} B after GC, heap ${m.perCall.heapUsedAfterGc} B`);
+  }
 
   await lg.call({ op: 'exit' }).catch(() => undefined);
   floor?.child.kill('SIGTERM');
