@@ -249,7 +249,8 @@ class BenchCall implements FrameSink {
     if (parts === 1) payload = markedFrameBase64(this.toBot.sent(t));
     else {
       const buf = Buffer.alloc(FRAME_BYTES * parts, FILLER);
-      for (let i = 0; i < parts; i++) writeMarker(buf, i * FRAME_BYTES, this.toBot.sent(t));
+      // piece i cannot leave before t + i·20 ms at 20 ms pacing: latency counts from then, not from the frame
+      for (let i = 0; i < parts; i++) writeMarker(buf, i * FRAME_BYTES, this.toBot.sent(t + i * 20));
       payload = buf.toString('base64');
     }
     const seq = ++this.tdSeq;
