@@ -2,7 +2,7 @@ import type Srf from 'drachtio-srf/lib/srf.js';
 import SipError from 'drachtio-srf/lib/sip_error.js';
 import type { InviteRequest, OutgoingInvite, SipLeg } from '../backend.js';
 import { SipFailure } from '../errors.js';
-import { callDelegate } from './delegate-guard.js';
+import { callDelegate } from '../delegate-guard.js';
 import { DrachtioLeg } from './leg.js';
 
 export interface InviteContext {

@@ -2,7 +2,7 @@ import type Srf from 'drachtio-srf/lib/srf.js';
 import type { Logger } from 'pino';
 import type { LegDelegate, SipLeg, SipMessageView } from '../backend.js';
 import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
-import { callDelegate } from './delegate-guard.js';
+import { callDelegate } from '../delegate-guard.js';
 
 export interface DrachtioLegOptions {
   /** our SDP: the INVITE's offer, sent again in answers to re-INVITE/UPDATE */

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { DETACHED, type InviteRequest, type LegDelegate, type OutgoingInvite, type SipLeg } from '../backend.js';
 import { SipFailure, isSipFailure } from '../errors.js';
 import type { ClientTransactionUser, InviteClientTransaction } from './client-transactions.js';
-import { callDelegate } from './delegate-guard.js';
+import { callDelegate } from '../delegate-guard.js';
 import { Dialog } from './dialog.js';
 import { newBranch, newCallId, newTag } from './ids.js';
 import { hasSdp, type IncomingMessage } from './message.js';

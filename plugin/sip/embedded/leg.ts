@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { DETACHED, type LegDelegate, type SipLeg, type SipMessageView } from '../backend.js';
 import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
-import { callDelegate } from './delegate-guard.js';
+import { callDelegate } from '../delegate-guard.js';
 import type { Dialog } from './dialog.js';
 import { newBranch } from './ids.js';
 import { hasSdp, type IncomingMessage } from './message.js';
