@@ -11,6 +11,8 @@ import { createWriteStream } from 'node:fs';
 import WebSocket from 'ws';
 
 export interface MemoryAfterGc {
+  /** how long the collection took, seen from here: the plugin stood still that long */
+  gcMs: number;
   rssMB: number;
   heapUsedMB: number;
   heapTotalMB: number;
@@ -76,14 +78,15 @@ export class HeapProbe {
     });
   }
 
-  /** Collects all garbage (twice: weak references and finalizers free more on the second pass), then reads memory. */
+  /** Collects all garbage (V8 repeats its full collection until nothing more is freed), then reads memory. */
   async afterGc(): Promise<MemoryAfterGc> {
+    const t0 = performance.now();
     await this.send('HeapProfiler.collectGarbage');
-    await this.send('HeapProfiler.collectGarbage');
+    const gcMs = Math.round(performance.now() - t0);
     const r = await this.send<{ result: { value: string } }>('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
     const m = JSON.parse(r.result.value) as { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
     const mb = (b: number): number => Math.round((b / MB) * 100) / 100;
-    return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal), externalMB: mb(m.external), arrayBuffersMB: mb(m.arrayBuffers) };
+    return { gcMs, rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal), externalMB: mb(m.external), arrayBuffersMB: mb(m.arrayBuffers) };
   }
 
   /** Writes a heap snapshot (loadable in Chrome DevTools' Memory tab: compare two to see what grew). */

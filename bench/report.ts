@@ -22,12 +22,13 @@ export function markdown(run: RunResult): string {
   }
   const mem = run.churnMemory;
   if (mem) {
-    const every = mem.samples.length > 1 ? mem.samples[1]!.answered - mem.samples[0]!.answered : undefined;
+    const at = mem.collected.map((c) => `${c.answered}: ${fmt(c.heapUsedMB, 1)}`).join(', ') || 'none (a churn too short)';
     lines.push(
       `Churn memory (the plugin's, idle, after a full GC): RSS ${fmt(mem.before.rssMB, 1)} → ${fmt(mem.after.rssMB, 1)} MB, V8 heap used ${fmt(mem.before.heapUsedMB, 1)} → ${fmt(mem.after.heapUsedMB, 1)} MB, ` +
-        `external ${fmt(mem.before.externalMB, 1)} → ${fmt(mem.after.externalMB, 1)} MB. Growth per call after the first fifth (least-squares slope of samples every ${fmt(every, 0)} calls): ` +
+        `external ${fmt(mem.before.externalMB, 1)} → ${fmt(mem.after.externalMB, 1)} MB. Along the churn, after a full GC at each fifth (calls answered: heap MB): ${at}; ` +
+        `the collections stalled the plugin ${fmt(Math.max(0, ...mem.collected.map((c) => c.gcMs)), 0)} ms at most. Growth per call from the first fifth on (least-squares slopes): ` +
         `RSS after a full GC ${fmt(mem.perCall.rssAfterGc, 0)} B, heap used ${fmt(mem.perCall.heapUsedAfterGc, 0)} B, external ${fmt(mem.perCall.externalAfterGc, 0)} B; ` +
-        `RSS as found between collections ${fmt(mem.perCall.rss, 0)} B (garbage V8 had not yet collected: it saws, see the JSON's samples).`,
+        `RSS as sampled every ${fmt(mem.rss.length > 1 ? mem.rss[1]![0] - mem.rss[0]![0] : undefined, 0)} calls ${fmt(mem.perCall.rss, 0)} B (it saws with V8's schedule of major collections).`,
       '',
     );
   }

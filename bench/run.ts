@@ -195,11 +195,16 @@ export interface ChurnMemory {
   /** idle, after a full collection: before the first churned call, and after the leak check (nothing lingers) */
   before: MemoryAfterGc;
   after: MemoryAfterGc;
-  /** every `progressEvery` answered calls: RSS as it was, then memory after a full collection */
-  samples: Array<{ answered: number; rssMB: number; afterGc: MemoryAfterGc }>;
-  /** bytes per answered call: least-squares slopes over the samples after the first fifth (warm-up) */
+  /** RSS as it was (no collection forced) every `progressEvery` answered calls: [answered, MB] */
+  rss: Array<[number, number]>;
+  /**
+   * Memory after a full collection at each fifth of the churn. Only five: each stalls the plugin for `gcMs`, and the
+   * calls ending meanwhile would read as slow ends.
+   */
+  collected: Array<{ answered: number } & MemoryAfterGc>;
+  /** bytes per answered call: least-squares slopes from the first fifth on (before it: warm-up) */
   perCall: { rss: number; rssAfterGc: number; heapUsedAfterGc: number; externalAfterGc: number };
-  /** `--heap-snapshots`: before, halfway and after, for Chrome DevTools' comparison view */
+  /** `--heap-snapshots`: before, three fifths through and after, for Chrome DevTools' comparison view */
   snapshots: string[];
 }
 
@@ -478,8 +483,8 @@ function evaluate(run: RunResult): RunResult['targets'] {
     add(
       'RSS growth ≤ 1 KB per completed call',
       churned >= 10_000 ? mem.perCall.rssAfterGc <= 1024 : undefined,
-      `${mem.perCall.rssAfterGc} B per call (slope of RSS after a full GC, after the first fifth of ${churned} churns; heap ${mem.perCall.heapUsedAfterGc} B per call); ` +
-        `after a full GC RSS ${mem.before.rssMB} → ${mem.after.rssMB} MB, heap ${mem.before.heapUsedMB} → ${mem.after.heapUsedMB} MB; RSS as sampled between collections ${mem.perCall.rss} B per call` +
+      `${mem.perCall.rssAfterGc} B per call (slope of RSS after a full GC at each fifth of ${churned} churns, from the first on; heap ${mem.perCall.heapUsedAfterGc} B per call); ` +
+        `idle after a full GC: RSS ${mem.before.rssMB} → ${mem.after.rssMB} MB, heap ${mem.before.heapUsedMB} → ${mem.after.heapUsedMB} MB; RSS as sampled, no GC forced: ${mem.perCall.rss} B per call` +
         (churned < 10_000 ? ' (too few churns for RSS to mean much: not judged)' : ''),
     );
   }
@@ -626,26 +631,31 @@ async function main(): Promise<void> {
     await snapshot('before-churn');
     const before = await probe.afterGc();
     log(`churn: ${opts.churn} calls at ${opts.churnRate}/s, each held ${opts.churnHoldMs} ms`);
-    const samples: ChurnMemory['samples'] = [];
-    let sampling = Promise.resolve();
+    const rss: ChurnMemory['rss'] = [];
+    const collected: ChurnMemory['collected'] = [];
+    let collecting = Promise.resolve();
     const progressEvery = Math.max(50, Math.round(opts.churn / 50));
+    const collectEvery = progressEvery * 10;
     lg.onChurnProgress = (answered) => {
-      const rss = round(rssMB(plugin.child.pid!), 2);
-      sampling = sampling.then(async () => {
-        samples.push({ answered, rssMB: rss, afterGc: await probe!.afterGc() });
+      rss.push([answered, round(rssMB(plugin.child.pid!), 2)]);
+      if (answered % collectEvery !== 0) return;
+      collecting = collecting.then(async () => {
+        collected.push({ answered, ...(await probe!.afterGc()) });
         // what calls in flight and transactions still lingering hold (the snapshot stalls the plugin for a second)
-        if (answered === progressEvery * 25) await snapshot('mid-churn');
+        if (answered === collectEvery * 3) await snapshot('mid-churn');
       });
     };
     run.churn = await lg.call<ChurnReport>({ op: 'churn', count: opts.churn, rate: opts.churnRate, holdMs: opts.churnHoldMs, wsPort, frameMs: opts.frameMs, jitterMs: opts.jitterMs, progressEvery });
-    await sampling;
+    await collecting;
     await waitForIdle(metricsPort, 10_000);
-    const steady = samples.filter((s) => s.answered > opts.churn / 5);
-    const perCall = (y: (s: ChurnMemory['samples'][number]) => number): number => round(slope(steady.map((s) => [s.answered, y(s)])) * 2 ** 20, 0);
+    const fifth = opts.churn / 5;
+    const perCall = (points: Array<[number, number]>): number => round(slope(points.filter(([answered]) => answered >= fifth)) * 2 ** 20, 0);
+    const afterGc = (y: (m: MemoryAfterGc) => number): number => perCall(collected.map((c) => [c.answered, y(c)]));
     churnMemory = {
       before,
-      samples,
-      perCall: { rss: perCall((s) => s.rssMB), rssAfterGc: perCall((s) => s.afterGc.rssMB), heapUsedAfterGc: perCall((s) => s.afterGc.heapUsedMB), externalAfterGc: perCall((s) => s.afterGc.externalMB) },
+      rss,
+      collected,
+      perCall: { rss: perCall(rss), rssAfterGc: afterGc((m) => m.rssMB), heapUsedAfterGc: afterGc((m) => m.heapUsedMB), externalAfterGc: afterGc((m) => m.externalMB) },
       snapshots,
     };
     log(`churn: ${run.churn.answered}/${run.churn.requested} answered in ${run.churn.seconds} s, failures ${JSON.stringify(run.churn.failures)}, slow ends ${run.churn.ends.slowEnds}, never ${run.churn.ends.neverEnded}`);
