@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import type { InviteRequest, LegDelegate, OutgoingInvite, SipBackend } from '../../plugin/sip/backend.js';
-import { SipFailure } from '../../plugin/sip/errors.js';
 import { collected } from '../support/gc.js';
+import { delegateMock, failureOf, sdpOffer } from '../unit/sip/backend-fixture.js';
 
 /**
  * The SipBackend contract: what the call may rely on whichever adapter it has (plugin/sip/backend.ts). Each adapter's
@@ -55,25 +55,11 @@ export interface ContractSetup {
   dispose(): Promise<void>;
 }
 
-export const OUR_SDP = sdp('plugin', 20000);
-export const BOT_SDP = sdp('bot', 16000);
-const MOVED_BOT_SDP = sdp('bot', 16002).replace('o=bot 1 1', 'o=bot 1 2');
+export const OUR_SDP = sdpOffer(20000);
+export const BOT_SDP = sdpOffer(16000, 'bot');
+const MOVED_BOT_SDP = sdpOffer(16002, 'bot').replace('o=bot 1 1', 'o=bot 1 2');
 const log = pino({ level: process.env.SIP_TEST_LOG ?? 'silent' });
 
-function sdp(user: string, port: number): string {
-  return `v=0\r\no=${user} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio ${port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n`;
-}
-
-function delegateMock() {
-  return {
-    onProgress: vi.fn<NonNullable<LegDelegate['onProgress']>>(),
-    onBye: vi.fn<LegDelegate['onBye']>(),
-    onRemoteSdp: vi.fn<LegDelegate['onRemoteSdp']>(),
-    onInfo: vi.fn<NonNullable<LegDelegate['onInfo']>>(),
-    onRefer: vi.fn<LegDelegate['onRefer']>(),
-    onEnded: vi.fn<NonNullable<LegDelegate['onEnded']>>(),
-  };
-}
 type Delegate = ReturnType<typeof delegateMock>;
 
 export function sipBackendContract(adapter: string, factory: () => Promise<ContractSetup>): void {
@@ -98,14 +84,6 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       return { ...setup, delegate, request };
     }
 
-    async function failureOf(promise: Promise<unknown>): Promise<SipFailure> {
-      const err = await promise.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(err).toBeInstanceOf(SipFailure);
-      return err as SipFailure;
-    }
 
     it('an answered INVITE becomes a leg with the Call-ID and the answer SDP; the bot saw our SDP and headers', async () => {
       const { backend, bot, request } = await call();

@@ -3,9 +3,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { InviteRequest, LegDelegate, OutgoingInvite, SipLeg } from '../../../plugin/sip/backend.js';
 import { DrachtioSipBackend, type DrachtioSipBackendOptions } from '../../../plugin/sip/drachtio/backend.js';
 import { hasTransport, hostportProtocols } from '../../../plugin/sip/drachtio/hostports.js';
-import { SipFailure } from '../../../plugin/sip/errors.js';
 import { FakeDrachtio, type BotReceived } from '../../support/fake-drachtio.js';
-import { sdpOffer } from './backend-fixture.js';
+import { delegateMock, failureOf, sdpOffer } from './backend-fixture.js';
 import { BOT_SDP, testLog } from './fake-uas.js';
 
 const OUR_SDP = sdpOffer(20000);
@@ -34,16 +33,6 @@ function backendFor(fake: FakeDrachtio, overrides: Partial<DrachtioSipBackendOpt
   return backend;
 }
 
-function delegateMock() {
-  return {
-    onProgress: vi.fn<NonNullable<LegDelegate['onProgress']>>(),
-    onBye: vi.fn<LegDelegate['onBye']>(),
-    onRemoteSdp: vi.fn<LegDelegate['onRemoteSdp']>(),
-    onInfo: vi.fn<NonNullable<LegDelegate['onInfo']>>(),
-    onRefer: vi.fn<LegDelegate['onRefer']>(),
-    onEnded: vi.fn<NonNullable<LegDelegate['onEnded']>>(),
-  };
-}
 
 function inviteRequest(transport = 'udp', delegate: LegDelegate = delegateMock()): InviteRequest {
   return {
@@ -56,14 +45,6 @@ function inviteRequest(transport = 'udp', delegate: LegDelegate = delegateMock()
   };
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<SipFailure> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SipFailure);
-  return err as SipFailure;
-}
 
 /** a started backend with an answered call: the leg, the INVITE the bot got, the delegate */
 async function answeredCall(): Promise<{ fake: FakeDrachtio; backend: DrachtioSipBackend; leg: SipLeg; invite: BotReceived; delegate: ReturnType<typeof delegateMock> }> {

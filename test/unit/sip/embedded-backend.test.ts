@@ -1,10 +1,9 @@
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { InviteRequest, LegDelegate, OutgoingInvite, SipLeg, SipMessageView } from '../../../plugin/sip/backend.js';
-import { SipFailure } from '../../../plugin/sip/errors.js';
 import type { EmbeddedSipBackend } from '../../../plugin/sip/embedded/backend.js';
 import type { SipTimers } from '../../../plugin/sip/embedded/timers.js';
-import { loopbackBackend, sdpOffer } from './backend-fixture.js';
+import { failureOf, loopbackBackend, sdpOffer } from './backend-fixture.js';
 import { BOT_SDP, FakeUas, testLog, type Received } from './fake-uas.js';
 
 /** short RFC timers: T1 10 ms makes B/F/H/J/L/M 640 ms */
@@ -69,14 +68,6 @@ async function expectNoLeaks(backend: EmbeddedSipBackend): Promise<void> {
   await vi.waitFor(() => expect(backend.activeCounts).toEqual({ transactions: 0, dialogs: 0 }), { timeout: 3000, interval: 20 });
 }
 
-async function failureOf(promise: Promise<unknown>): Promise<SipFailure> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SipFailure);
-  return err as SipFailure;
-}
 
 describe('EmbeddedSipBackend: INVITE client transaction', () => {
   it('builds the INVITE as specified', async () => {
