@@ -1,10 +1,9 @@
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { loadConfig } from '../../../config/load.js';
-import { createTalkdeskServer, type TalkdeskServer, type TalkdeskServerOptions } from '../../../plugin/server.js';
+import type { TalkdeskServer, TalkdeskServerOptions } from '../../../plugin/server.js';
+import { startCountingServer, type CountingServer } from '../../support/counting-server.js';
 import { makeToken } from '../../support/fake-talkdesk.js';
 import { EXAMPLE_BOT } from '../../support/talkdesk-call.js';
 
@@ -17,21 +16,10 @@ afterEach(async () => {
   running = undefined;
 });
 
-async function start(options: TalkdeskServerOptions = {}): Promise<{ port: number; streams: number; failures: string[] }> {
-  const loaded = loadConfig({ file: 'jambonz-app.json', env: { LISTEN_PORT: '0', METRICS_PORT: '0' } });
-  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  const state = { port: 0, streams: 0, failures: [] as string[] };
-  running = createTalkdeskServer(
-    loaded.config,
-    pino({ level: 'silent' }),
-    (ws) => {
-      state.streams++;
-      ws.close(1000);
-    },
-    { ...options, onAuthFailure: (reason) => state.failures.push(reason) },
-  );
-  state.port = await running.listen();
-  return state;
+async function start(options: TalkdeskServerOptions = {}): Promise<CountingServer> {
+  const s = await startCountingServer({}, options);
+  running = s.server;
+  return s;
 }
 
 function query(token: string): string {

@@ -1,11 +1,10 @@
 import { once } from 'node:events';
 import https from 'node:https';
 import { readFile } from 'node:fs/promises';
-import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
-import { loadConfig } from '../../../config/load.js';
-import { createTalkdeskServer, HTTP_LIMITS, type TalkdeskServer, type HttpLimits } from '../../../plugin/server.js';
+import { HTTP_LIMITS, type TalkdeskServer, type HttpLimits } from '../../../plugin/server.js';
+import { startCountingServer, type CountingServer } from '../../support/counting-server.js';
 import { makeToken } from '../../support/fake-talkdesk.js';
 import { makeTestPki, type TestPki } from '../../support/pki.js';
 import { captureClientHello, stallHandshake, STALL_MODES, type StalledClient } from '../../support/stalled-tls.js';
@@ -35,22 +34,10 @@ afterEach(async () => {
   vi.restoreAllMocks();
 });
 
-async function start(httpLimits?: Partial<HttpLimits>): Promise<{ port: number; streams: number }> {
-  const env = { LISTEN_PORT: '0', METRICS_PORT: '0', TLS_CERT_FILE: pki.server.cert, TLS_KEY_FILE: pki.server.key };
-  const loaded = loadConfig({ file: 'jambonz-app.json', env });
-  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  const state = { port: 0, streams: 0 };
-  running = createTalkdeskServer(
-    loaded.config,
-    pino({ level: 'silent' }),
-    (ws) => {
-      state.streams++;
-      ws.close(1000);
-    },
-    httpLimits ? { httpLimits } : {},
-  );
-  state.port = await running.listen();
-  return state;
+async function start(httpLimits?: Partial<HttpLimits>): Promise<CountingServer> {
+  const s = await startCountingServer({ TLS_CERT_FILE: pki.server.cert, TLS_KEY_FILE: pki.server.key }, httpLimits ? { httpLimits } : {});
+  running = s.server;
+  return s;
 }
 
 function wssCall(port: number): Promise<number> {
