@@ -268,6 +268,20 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       expect(await collected(ref)).toBe(true);
     });
 
+    it('once hangup() is called the call hears nothing more: a re-INVITE crossing our BYE is answered, not reported', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      await bot.answer(BOT_SDP);
+      const leg = await outgoing.answered;
+      const hangup = leg.hangup();
+      const answer = await bot.reinvite(MOVED_BOT_SDP);
+      await bot.expectBye();
+      await hangup;
+      expect(answer.status).toBe(200);
+      expect(delegate.onRemoteSdp).not.toHaveBeenCalled();
+    });
+
     it('an INVITE while the backend is unavailable rejects `unavailable` and sends nothing', async () => {
       const { backend, bot, request, makeUnavailable } = await call();
       await makeUnavailable();

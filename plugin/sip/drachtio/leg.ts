@@ -1,6 +1,6 @@
 import type Srf from 'drachtio-srf/lib/srf.js';
 import type { Logger } from 'pino';
-import type { LegDelegate, SipLeg, SipMessageView } from '../backend.js';
+import { DETACHED, type LegDelegate, type SipLeg, type SipMessageView } from '../backend.js';
 import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
 import { callDelegate } from '../delegate-guard.js';
 
@@ -28,13 +28,18 @@ export class DrachtioLeg implements SipLeg {
   private ended = false;
   /** REFERs accepted so far: the NOTIFY of a second one carries `id` */
   private refers = 0;
+  /** the call's until the dialog ends either way, then DETACHED: as the embedded leg, the call hears nothing more */
+  private delegate: LegDelegate;
+  private readonly opts: Omit<DrachtioLegOptions, 'delegate'>;
 
   constructor(
     private readonly dlg: Srf.Dialog,
-    private readonly opts: DrachtioLegOptions,
+    { delegate, ...opts }: DrachtioLegOptions,
   ) {
     this.callId = dlg.sip.callId;
     this.remoteSdp = dlg.remote.sdp ?? '';
+    this.delegate = delegate;
+    this.opts = opts;
     this.listen();
   }
 
@@ -47,7 +52,7 @@ export class DrachtioLeg implements SipLeg {
   private async bye(headers: Record<string, string>): Promise<void> {
     const { log } = this.opts;
     if (this.ended || !this.dlg.connected) return;
-    this.ended = true;
+    this.end();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<string>((resolve) => {
       timer = setTimeout(() => resolve(`no answer within ${this.opts.byeTimeoutMs} ms`), this.opts.byeTimeoutMs);
@@ -63,6 +68,12 @@ export class DrachtioLeg implements SipLeg {
     }
   }
 
+  /** Our BYE went out or the dialog is gone: nothing more is reported to the call. */
+  private end(): void {
+    this.ended = true;
+    this.delegate = DETACHED;
+  }
+
   /**
    * REFER (RFC 3515), as the embedded backend: 202 and at once the final NOTIFY (`../refer.ts`), then onRefer; not
    * exactly one Refer-To is a 400, a REFER after our BYE a 603. drachtio-server adds Contact only to answers to
@@ -70,8 +81,8 @@ export class DrachtioLeg implements SipLeg {
    * so both are given here.
    */
   private acceptRefer(req: Srf.Request, res: Srf.ServerResponse): void {
-    const { dlg } = this;
-    const { delegate, log } = this.opts;
+    const { dlg, delegate } = this;
+    const { log } = this.opts;
     const referTo = singleReferTo((name) => req.get(name));
     if (referTo === undefined) {
       res.send(REFER_WITHOUT_ONE_TARGET.status, REFER_WITHOUT_ONE_TARGET.reason);
@@ -93,12 +104,13 @@ export class DrachtioLeg implements SipLeg {
 
   private listen(): void {
     const { dlg } = this;
-    const { delegate, log, localSdp } = this.opts;
+    const { log, localSdp } = this.opts;
     const sdpAnswer = { Contact: dlg.local.contact, 'Content-Type': 'application/sdp' };
 
     dlg.on('destroy', (bye, reason) => {
       const reported = !this.ended;
-      this.ended = true;
+      const { delegate } = this;
+      this.end();
       if (bye.source === 'network') {
         log.info({ reported }, 'BYE received');
         if (reported) callDelegate(log, 'onBye', () => delegate.onBye(bye));
@@ -116,10 +128,10 @@ export class DrachtioLeg implements SipLeg {
     // re-INVITE (§14.2): answer with our unchanged SDP; an offerless one gets it as the offer, its answer in the ACK
     dlg.on('modify', (req, res) => {
       res.send(200, { headers: sdpAnswer, body: localSdp });
-      if (req.body) callDelegate(log, 'onRemoteSdp', () => delegate.onRemoteSdp(req.body));
+      if (req.body) callDelegate(log, 'onRemoteSdp', () => this.delegate.onRemoteSdp(req.body));
     });
     dlg.on('ack', (ack) => {
-      if (ack.body) callDelegate(log, 'onRemoteSdp', () => delegate.onRemoteSdp(ack.body));
+      if (ack.body) callDelegate(log, 'onRemoteSdp', () => this.delegate.onRemoteSdp(ack.body));
     });
     // UPDATE (RFC 3311): with an offer, as a re-INVITE; without, a 200 that only refreshes the dialog
     dlg.on('update', (req, res) => {
@@ -128,11 +140,11 @@ export class DrachtioLeg implements SipLeg {
         return;
       }
       res.send(200, { headers: sdpAnswer, body: localSdp });
-      callDelegate(log, 'onRemoteSdp', () => delegate.onRemoteSdp(req.body));
+      callDelegate(log, 'onRemoteSdp', () => this.delegate.onRemoteSdp(req.body));
     });
     dlg.on('info', (req, res) => {
       res.send(200);
-      callDelegate(log, 'onInfo', () => delegate.onInfo?.(req));
+      callDelegate(log, 'onInfo', () => this.delegate.onInfo?.(req));
     });
     dlg.on('options', (_req, res) => res.send(200, { headers: { Allow: ALLOW, Accept: 'application/sdp' } }));
     dlg.on('refer', (req, res) => this.acceptRefer(req, res));
