@@ -9,6 +9,7 @@ import { WebSocket } from 'ws';
 import type { EmbeddedSipBackend } from '../../plugin/sip/embedded/backend.js';
 import { FakeTalkdesk, makeToken } from '../support/fake-talkdesk.js';
 import { linesWith, startGateway, type Gateway } from '../support/gateway.js';
+import { heapUsedAfterGc } from '../support/gc.js';
 import { NodeBot, offeredPort } from '../support/node-bot.js';
 import { dialGateway, EXAMPLE_BOT } from '../support/talkdesk-call.js';
 import { upgradeStatus } from '../support/upgrade-status.js';
@@ -243,7 +244,7 @@ describe('hostile input on every surface, beside a live call', () => {
       const wsA = wsOf(tdA);
       let pongs = 0;
       wsA.on('pong', () => pongs++);
-      const heapBefore = process.memoryUsage().heapUsed;
+      const heapBefore = await heapUsedAfterGc();
       for (let i = 0; i < 1_000; i++) {
         wsA.ping(randomBytes(125));
         if (i % 10 === 9) await expect.poll(() => pongs, { timeout: 2_000, interval: 1 }).toBe(i + 1);
@@ -251,7 +252,7 @@ describe('hostile input on every surface, beside a live call', () => {
       const tdD = await FakeTalkdesk.connect(url(port, goodQuery()));
       for (let i = 0; i < 5_000; i++) wsOf(tdD).ping(randomBytes(125));
       expect((await tdD.closed).code).toBe(1006);
-      const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
+      const heapGrowth = (await heapUsedAfterGc()) - heapBefore;
 
       // ---- SIP: the torture messages, garbage, stray responses, requests for dialogs that do not exist ----
 
@@ -342,8 +343,9 @@ describe('hostile input on every surface, beside a live call', () => {
       // the slow upgrades were cut off by the server (408), not left hanging
       for (const s of slow) expect(await s.closedAfter).toMatch(/^HTTP\/1.1 408 /);
 
-      // the pings cost no lasting memory (a loose bound: heapUsed is not collected on demand here)
-      expect(heapGrowth).toBeLessThan(64 * 1024 * 1024);
+      // the pings cost no lasting memory: the heap after a full collection grew by what the test itself still holds
+      // (the flooder's client, this step's code), about 0.7 MB here
+      expect(heapGrowth).toBeLessThan(4 * 1024 * 1024);
 
       // nothing reached the event loop, and nothing is left in the live gateway
       expect(faults).toEqual([]);

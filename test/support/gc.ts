@@ -14,3 +14,10 @@ export async function collected(ref: WeakRef<object>): Promise<boolean> {
   }
   return false;
 }
+
+/** The V8 heap in use after a full collection: what is really held, not garbage not yet collected. */
+export async function heapUsedAfterGc(): Promise<number> {
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  return process.memoryUsage().heapUsed;
+}
