@@ -1,4 +1,5 @@
 import { readAppJson } from './app-json.js';
+import { parseIpRange } from './ip-range.js';
 import { parseBots, parseEscalationRules, parseSipHeaders, type Parsed } from './json-settings.js';
 import type { PluginConfig, SipTransport } from './schema.js';
 import { SIP_USER } from './sip-grammar.js';
@@ -18,6 +19,7 @@ const SETTINGS = {
   TLS_KEY_FILE: 'string',
   BOTS: 'string',
   TALKDESK_ACCOUNT_ALLOWLIST: 'string',
+  TRUSTED_PROXIES: 'string',
   SIP_BACKEND: 'string',
   SIP_BIND_ADDRESS: 'string',
   SIP_PORT: 'number',
@@ -116,6 +118,11 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
     const missing = tlsCertFile === '' ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE';
     r.fail(missing, 'set TLS_CERT_FILE and TLS_KEY_FILE together for wss://, or neither for plain ws://');
   }
+  const trustedProxies = r.list('TRUSTED_PROXIES');
+  const notRanges = trustedProxies.filter((entry) => !parseIpRange(entry).ok);
+  if (notRanges.length > 0) {
+    r.fail('TRUSTED_PROXIES', `${notRanges.map((e) => `'${e}'`).join(', ')}: not an IP address or a CIDR range such as 10.0.0.0/8 (comma-separated)`);
+  }
   const bots = json('BOTS', parseBots) ?? [];
   const usesExampleSecret = bots.some((b) => b.clientSecret === EXAMPLE_CLIENT_SECRET);
   if (usesExampleSecret && listenHost !== '' && !isLoopback(listenHost)) {
@@ -163,7 +170,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
   );
 
   const config: PluginConfig = {
-    listen: { host: listenHost, port: listenPort },
+    listen: { host: listenHost, port: listenPort, trustedProxies },
     bots,
     usesExampleSecret,
     talkdeskAccountAllowlist: r.list('TALKDESK_ACCOUNT_ALLOWLIST'),

@@ -48,7 +48,8 @@ export interface SipTlsConfig {
 }
 
 export interface PluginConfig {
-  listen: { host: string; port: number; tlsCertFile?: string; tlsKeyFile?: string };
+  /** `trustedProxies`: addresses and CIDR ranges whose X-Forwarded-For names the client (plugin/client-address.ts) */
+  listen: { host: string; port: number; trustedProxies: string[]; tlsCertFile?: string; tlsKeyFile?: string };
   bots: BotCredentials[];
   /** true while a bot still uses the shipped example secret: then only loopback listening is allowed */
   usesExampleSecret: boolean;

@@ -7,6 +7,7 @@ import type { PluginConfig } from '../config/schema.js';
 import type { AdmissionRefusal, Readiness } from './admission.js';
 import { authenticateUpgrade, type AuthenticatedUpgrade } from './auth.js';
 import { AuthRateLimiter, type AuthRateLimitOptions } from './auth-rate-limit.js';
+import { clientAddressOf } from './client-address.js';
 import { attachJambonzEndpoint, type PathUpgrades } from './jambonz-service.js';
 import { portalSchema } from './portal-schema.js';
 import { CERT_RELOAD_DEBOUNCE_MS, CertificateReloader, readCertificatePair, type CertificateReload } from './tls-reload.js';
@@ -91,6 +92,7 @@ export function createTalkdeskServer(
     connectionsCheckingInterval: limits.checkIntervalMs,
   };
   const authFailures = new AuthRateLimiter(options.authRateLimit);
+  const clientOf = clientAddressOf(listen.trustedProxies);
   let server: http.Server;
   let tls: CertificateReloader | undefined;
   if (listen.tlsCertFile && listen.tlsKeyFile) {
@@ -116,6 +118,8 @@ export function createTalkdeskServer(
     handleUpgrade(req, socket, head) {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+      // the rate limit's key: behind a trusted proxy, the client it forwarded for
+      const client = clientOf(req);
       // before the JWT check: a full or draining instance spends nothing on the stream, the balancer retries elsewhere
       const refusal = options.admission?.refusal();
       if (refusal) {
@@ -125,7 +129,7 @@ export function createTalkdeskServer(
         return;
       }
       // a source that keeps failing is refused before its token costs an HMAC; one log line when the block starts
-      const blockedMs = authFailures.blockedFor(req.socket.remoteAddress);
+      const blockedMs = authFailures.blockedFor(client);
       if (blockedMs > 0) {
         rejectUpgrade(socket, 429, 'too many failed authentications from this address: try later', {
           'Retry-After': String(Math.ceil(blockedMs / 1000)),
@@ -136,10 +140,10 @@ export function createTalkdeskServer(
       const auth = authenticateUpgrade(url.searchParams, config.bots);
       if (!auth.ok) {
         rejectUpgrade(socket, auth.status, auth.reason);
-        log.warn({ remote, status: auth.status, reason: auth.reason, botId: url.searchParams.get('botId') }, 'upgrade refused');
+        log.warn({ remote, client, status: auth.status, reason: auth.reason, botId: url.searchParams.get('botId') }, 'upgrade refused');
         options.onAuthFailure?.(auth.reason);
-        if (authFailures.recordFailure(req.socket.remoteAddress)) {
-          log.warn({ remote: req.socket.remoteAddress }, 'too many failed authentications: address refused for a while');
+        if (authFailures.recordFailure(client)) {
+          log.warn({ remote, client }, 'too many failed authentications: address refused for a while');
         }
         return;
       }

@@ -4,8 +4,9 @@ import { FakeDrachtio } from '../support/fake-drachtio.js';
 import type { FakeTalkdesk } from '../support/fake-talkdesk.js';
 import { Haproxy } from '../support/haproxy.js';
 import { buildPlugin, killPlugins, spawnPlugin, type PluginProcess } from '../support/plugin-process.js';
-import { dialGateway } from '../support/talkdesk-call.js';
+import { dialGateway, EXAMPLE_BOT } from '../support/talkdesk-call.js';
 import { requireTool } from '../support/tools.js';
+import { upgradeStatus } from '../support/upgrade-status.js';
 
 // Scale out: the plugin keeps no state shared between calls, so more instances behind a load balancer carry more
 // calls. Here a real HAProxy (Debian's) balances two built plugin processes, each health-checked on /ready, both on
@@ -68,6 +69,8 @@ async function startCluster(): Promise<Cluster> {
       DRACHTIO_PORT: String(drachtio.port),
       DRACHTIO_SECRET: drachtio.secret,
       SHUTDOWN_GRACE_MS: String(GRACE_MS),
+      // HAProxy (option forwardfor) connects from here: the client is the one its X-Forwarded-For names
+      TRUSTED_PROXIES: '127.0.0.1',
     });
     return { name, plugin, port: await plugin.port, metricsPort: await plugin.metricsPort };
   };
@@ -163,6 +166,16 @@ describe('two plugin instances behind HAProxy, one drachtio-server', () => {
       await expect.poll(() => endedCalls(instance).map((l) => l.callSid).sort()).toEqual(sids(on(name)));
     }
     expect(drachtio.dialogCount).toBe(0);
+  });
+
+  it('a refused upgrade is charged to the caller HAProxy forwarded for, not to HAProxy (TRUSTED_PROXIES)', async () => {
+    const { instances, lb } = await startCluster();
+    const query = new URLSearchParams({ sipuri: '+17345550000', token: 'not.a.jwt', botId: EXAMPLE_BOT.botId, accountId: 'a' });
+    // the caller on another loopback address than HAProxy's own connections to the instances (127.0.0.1)
+    expect(await upgradeStatus(`ws://127.0.0.1:${lb.port}/audiosocket/talkdesk/?${query.toString()}`, { localAddress: '127.0.0.3' })).toBe(401);
+    const refused = (): Array<Record<string, unknown>> => Object.values(instances).flatMap((i) => i.plugin.logs).filter((l) => l.msg === 'upgrade refused');
+    await expect.poll(() => refused().length, { timeout: 2_000 }).toBe(1);
+    expect(refused()[0]).toMatchObject({ client: '127.0.0.3', remote: expect.stringMatching(/^(::ffff:)?127\.0\.0\.1:\d+$/) });
   });
 
   it('drains one instance on SIGTERM: HAProxy takes it out, new calls go to the other, its live calls finish', async () => {

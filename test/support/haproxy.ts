@@ -148,6 +148,8 @@ defaults
     timeout server 30s
     # a Talkdesk stream is a WebSocket that lives as long as the call
     timeout tunnel 2h
+    # the caller's address for the instances' auth rate limit (their TRUSTED_PROXIES names this proxy)
+    option forwardfor
 
 frontend talkdesk
     bind 127.0.0.1:${port}

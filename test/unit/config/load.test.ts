@@ -255,6 +255,14 @@ describe('each kind of bad value is an error naming the setting and what is allo
     ]);
   });
 
+  it('TRUSTED_PROXIES takes addresses and CIDR ranges; anything else is one error quoting the bad entries', () => {
+    expect(configFor({ TRUSTED_PROXIES: '10.0.0.5, 10.1.0.0/16,fd00::/8' }).listen.trustedProxies).toEqual(['10.0.0.5', '10.1.0.0/16', 'fd00::/8']);
+    expect(configFor({}).listen.trustedProxies).toEqual([]);
+    expect(errorsFor({ TRUSTED_PROXIES: '10.0.0.5, lb.example.com, 10.0.0.0/40' })).toEqual([
+      "TRUSTED_PROXIES: 'lb.example.com', '10.0.0.0/40': not an IP address or a CIDR range such as 10.0.0.0/8 (comma-separated)",
+    ]);
+  });
+
   it('one TLS file without the other is an error', () => {
     expect(errorsFor({ TLS_CERT_FILE: writeTemp('cert') })).toEqual([expect.stringMatching(/^TLS_KEY_FILE: set TLS_CERT_FILE and TLS_KEY_FILE together/)]);
   });

@@ -16,8 +16,8 @@ afterEach(async () => {
   running = undefined;
 });
 
-async function start(options: TalkdeskServerOptions = {}): Promise<CountingServer> {
-  const s = await startCountingServer({}, options);
+async function start(options: TalkdeskServerOptions = {}, env: Record<string, string> = {}): Promise<CountingServer> {
+  const s = await startCountingServer(env, options);
   running = s.server;
   return s;
 }
@@ -28,11 +28,12 @@ function query(token: string): string {
 }
 
 /** One raw upgrade request; resolves with the whole answer once the server closes the connection. */
-async function rawUpgrade(port: number, path: string): Promise<string> {
+async function rawUpgrade(port: number, path: string, forwardedFor?: string): Promise<string> {
   const socket = connect(port, '127.0.0.1');
   await once(socket, 'connect');
   socket.write(
     `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      (forwardedFor === undefined ? '' : `X-Forwarded-For: ${forwardedFor}\r\n`) +
       'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
   );
   return readAll(socket);
@@ -56,6 +57,23 @@ describe('Talkdesk server under hostile clients', () => {
     expect(blocked).toMatch(/\r\nRetry-After: 60\r\n/);
     expect(s.streams).toBe(0);
     expect(s.failures.slice(3)).toEqual(['too many failed authentications']);
+  });
+
+  it('behind a trusted proxy the limit blocks the client it forwarded for, not the proxy; untrusted, the header is ignored', async () => {
+    const bad = query(makeToken(EXAMPLE_BOT.clientId, 'wrong-secret'));
+    const s = await start({ authRateLimit: { maxFailures: 3, blockMs: 60_000 } }, { TRUSTED_PROXIES: '127.0.0.1' });
+    for (let i = 0; i < 3; i++) expect(await rawUpgrade(s.port, bad, '203.0.113.9')).toMatch(/^HTTP\/1.1 401 /);
+    expect(await rawUpgrade(s.port, query(good()), '203.0.113.9')).toMatch(/^HTTP\/1.1 429 /);
+    // another client behind the same proxy, and one that claims to be someone else to the left of its real address
+    const other = new WebSocket(`ws://127.0.0.1:${s.port}${query(good())}`, { headers: { 'X-Forwarded-For': '198.51.100.7' } });
+    expect((await once(other, 'close'))[0]).toBe(1000);
+    expect(await rawUpgrade(s.port, query(good()), '198.51.100.7, 203.0.113.9')).toMatch(/^HTTP\/1.1 429 /);
+    expect(s.streams).toBe(1);
+    await running!.close();
+
+    const direct = await start({ authRateLimit: { maxFailures: 3, blockMs: 60_000 } });
+    for (let i = 0; i < 3; i++) expect(await rawUpgrade(direct.port, bad, `203.0.113.${i}`)).toMatch(/^HTTP\/1.1 401 /);
+    expect(await rawUpgrade(direct.port, query(good()), '198.51.100.7')).toMatch(/^HTTP\/1.1 429 /);
   });
 
   it('below the limit a good token still gets its WebSocket', async () => {
