@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net';
+import { unmapped } from './client-address.js';
 
 /**
  * Per-source limit on failed Talkdesk authentications: a client that fails `maxFailures` times within `windowMs` is
@@ -100,10 +101,9 @@ export class AuthRateLimiter {
  */
 export function sourceKey(address: string | undefined): string {
   if (address === undefined || address === '') return 'unknown';
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  if (!isIPv6(address)) return address;
-  return `${expandIPv6(address).slice(0, 4).join(':')}::/64`;
+  const plain = unmapped(address);
+  if (!isIPv6(plain)) return plain;
+  return `${expandIPv6(plain).slice(0, 4).join(':')}::/64`;
 }
 
 function expandIPv6(address: string): string[] {

@@ -44,7 +44,7 @@ export function clientAddressOf(trustedProxies: readonly string[]): ClientAddres
   };
 }
 
-/** `::ffff:192.0.2.1` (an IPv4 peer on a dual-stack socket) as the IPv4 address it is */
-function unmapped(address: string): string {
-  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+/** `::ffff:192.0.2.1` (an IPv4 peer on a dual-stack socket) as the IPv4 address it is; any other address as is */
+export function unmapped(address: string): string {
+  return /^::ffff:/i.test(address) && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
