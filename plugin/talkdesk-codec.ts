@@ -164,7 +164,8 @@ export function clearFrame(streamSid: string): string {
 
 export interface StopFrameFields {
   streamSid?: string;
-  sequenceNumber?: number;
+  /** our count of frames sent to Talkdesk, this one included */
+  sequenceNumber: number;
   accountSid?: string;
   callSid?: string;
   /** the Studio exit: ok → Success, error → Execution error, escalate → Escalation (§3.4) */
@@ -175,12 +176,12 @@ export interface StopFrameFields {
 
 /**
  * §3.4: the documented fields (`sequenceNumber` as a string, `stop.accountSid`, `stop.callSid`) plus the
- * `command`/`ringGroup` pair known from implementations. Undefined fields are left out.
+ * `command`/`ringGroup` pair known from implementations. Undefined optional fields are left out.
  */
 export function stopFrame(report: StopFrameFields): string {
   return JSON.stringify({
     event: 'stop',
-    sequenceNumber: report.sequenceNumber === undefined ? undefined : String(report.sequenceNumber),
+    sequenceNumber: String(report.sequenceNumber),
     streamSid: report.streamSid,
     stop: {
       accountSid: report.accountSid,

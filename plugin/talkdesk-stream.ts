@@ -194,12 +194,16 @@ export class TalkdeskStream {
     });
   }
 
-  /** At most once, and never after Talkdesk's own stop. Sent before we close, so Studio takes the right exit. */
+  /**
+   * At most once, and never after Talkdesk's own stop. Sent before we close, so Studio takes the right exit. Its
+   * `sequenceNumber` is its place among the frames we sent, counted from 1 as Talkdesk numbers its own (protocol
+   * notes §3.4, §8.5): framesOut is exactly that count, since a dropped media frame never counted.
+   */
   sendStop(report: StopReport): boolean {
     if (!this.writable || this.talkdeskStopped || this.stopSent) return false;
     this.stopSent = true;
-    this.stats.framesOut++;
-    this.ws.send(stopFrame({ streamSid: this.streamSid, ...report }));
+    const sequenceNumber = ++this.stats.framesOut;
+    this.ws.send(stopFrame({ streamSid: this.streamSid, sequenceNumber, ...report }));
     return true;
   }
 

@@ -154,8 +154,13 @@ describe('frames we send', () => {
     expect(stopFrame({ streamSid: SID, sequenceNumber: 1, accountSid: 'acc', callSid: 'call', command: 'escalate', ringGroup: 'billing_es' })).toBe(
       `{"event":"stop","sequenceNumber":"1","streamSid":"${SID}","stop":{"accountSid":"acc","callSid":"call","command":"escalate","ringGroup":"billing_es"}}`,
     );
-    expect(JSON.parse(stopFrame({ streamSid: SID, command: 'ok', ringGroup: 'ignored' }))).toEqual({ event: 'stop', streamSid: SID, stop: { command: 'ok', ringGroup: null } });
-    expect(JSON.parse(stopFrame({ command: 'error' }))).toEqual({ event: 'stop', stop: { command: 'error', ringGroup: null } });
-    expect(JSON.parse(stopFrame({ command: 'escalate', ringGroup: null })).stop.ringGroup).toBeNull();
+    expect(JSON.parse(stopFrame({ streamSid: SID, sequenceNumber: 7, command: 'ok', ringGroup: 'ignored' }))).toEqual({
+      event: 'stop',
+      sequenceNumber: '7',
+      streamSid: SID,
+      stop: { command: 'ok', ringGroup: null },
+    });
+    expect(JSON.parse(stopFrame({ sequenceNumber: 1, command: 'error' }))).toEqual({ event: 'stop', sequenceNumber: '1', stop: { command: 'error', ringGroup: null } });
+    expect(JSON.parse(stopFrame({ sequenceNumber: 1, command: 'escalate', ringGroup: null })).stop.ringGroup).toBeNull();
   });
 });

@@ -300,6 +300,7 @@ describe('TalkdeskStream: our stop', () => {
     expect(p.received).toEqual([
       {
         event: 'stop',
+        sequenceNumber: '1',
         streamSid: SID,
         stop: { accountSid: 'AC-talkdesk', callSid: 'CA-call', command: 'escalate', ringGroup: 'billing_es' },
       },
@@ -312,7 +313,26 @@ describe('TalkdeskStream: our stop', () => {
     await started(p);
     expect(p.stream.sendStop({ command: 'ok', ringGroup: 'ignored-for-ok' })).toBe(true);
     await until(() => p.received.length === 1, 'stop');
-    expect(p.received[0]).toEqual({ event: 'stop', streamSid: SID, stop: { command: 'ok', ringGroup: null } });
+    expect(p.received[0]).toEqual({ event: 'stop', sequenceNumber: '1', streamSid: SID, stop: { command: 'ok', ringGroup: null } });
+  });
+
+  it("numbers the stop with our count of frames sent, itself included (protocol notes §3.4, §8.5); media and mark carry none (§3.1, §3.2)", async () => {
+    const p = await connect();
+    await started(p);
+    p.stream.sendMedia(ulaw(0x01));
+    p.stream.sendMedia(ulaw(0x02));
+    expect(await p.stream.drain(20)).toBe('timeout'); // the client does not echo: the mark still went out
+    p.stream.sendMedia(ulaw(0x03));
+    p.stream.sendMedia(ulaw(0x04)); // dropped by nobody: all four reach the client
+    expect(p.stream.sendStop({ command: 'ok' })).toBe(true);
+    await until(() => p.received.length === 6, 'media, mark and stop');
+
+    expect(p.received.map((f) => f['event'])).toEqual(['media', 'media', 'mark', 'media', 'media', 'stop']);
+    expect(p.received[5]!['sequenceNumber']).toBe('6');
+    expect(p.received.slice(0, 5).every((f) => !('sequenceNumber' in f))).toBe(true);
+    expect(p.received[0]).toEqual({ event: 'media', streamSid: SID, media: { payload: ulaw(0x01).toString('base64') } });
+    expect(p.received[2]).toEqual({ event: 'mark', streamSid: SID, mark: { name: expect.any(String) } });
+    expect(p.stream.stats.framesOut).toBe(6);
   });
 });
 
