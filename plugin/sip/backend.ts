@@ -48,8 +48,13 @@ export interface InviteRequest {
 /** What the leg reports to its call. Every callback is optional to the backend's timing but called at most once
  * for terminal events (`onBye`). Callbacks must not throw; the backend guards them anyway. */
 export interface LegDelegate {
-  /** 1xx received (100 is not reported) */
-  onProgress?(status: number): void;
+  /**
+   * A provisional response (100 is not reported). `sdp` is its body when that is an SDP (application/sdp): the bot's
+   * early answer to our offer, to receive early media with (RFC 3960 §3: a prompt played before the 2xx). Every such
+   * 1xx is reported, each with its own SDP; the 2xx's (`SipLeg.remoteSdp`) is the answer that counts, and may differ.
+   * RFC 3262 reliable provisionals are not asked for (no `Supported: 100rel`); drachtio-srf PRACKs one if it comes.
+   */
+  onProgress?(status: number, sdp?: string): void;
   /** The far end sent BYE; the backend has already answered 200 OK. */
   onBye(bye: SipMessageView): void;
   /** A re-INVITE (or UPDATE) carried a new remote SDP; the backend answered with our current local SDP. */

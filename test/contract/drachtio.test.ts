@@ -40,7 +40,8 @@ function drachtioBot(fake: FakeDrachtio): ContractBot {
       invite = received;
       return { callId: received.sip.get('call-id')!, sdp: received.sip.body, header: (name) => received.sip.get(name) };
     },
-    ring: (status) => fake.respond(current(), status, 'Ringing'),
+    ring: (status, sdp, contentType = 'application/sdp') =>
+      fake.respond(current(), status, status === 183 ? 'Session Progress' : 'Ringing', sdp === undefined ? {} : { body: sdp, headers: { 'Content-Type': contentType } }),
     async answer(sdp) {
       fake.respond(current(), 200, 'OK', { body: sdp, headers: { 'Content-Type': 'application/sdp' } });
       await fake.next('ACK');

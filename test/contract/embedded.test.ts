@@ -33,7 +33,8 @@ function embeddedBot(uas: FakeUas): ContractBot {
       invite = received;
       return { callId: received.message.callId, sdp: received.message.sip.body, header: (name) => received.message.sip.get(name) };
     },
-    ring: (status) => void uas.reply(current(), status, 'Ringing'),
+    ring: (status, sdp, contentType) =>
+      void uas.reply(current(), status, status === 183 ? 'Session Progress' : 'Ringing', sdp === undefined ? {} : { body: sdp, ...(contentType ? { contentType } : {}) }),
     async answer(sdp) {
       uas.reply(current(), 200, 'OK', { body: sdp });
       await uas.next('ACK');

@@ -23,7 +23,8 @@ export interface ContractBot {
   readonly requestUri: string;
   /** waits for the INVITE */
   invite(): Promise<BotInvite>;
-  ring(status: number): void;
+  /** a provisional response; with `sdp`, as its body (early media: RFC 3960), typed `contentType` (application/sdp) */
+  ring(status: number, sdp?: string, contentType?: string): void;
   /** 200 with SDP; resolves once the backend ACKed it */
   answer(sdp: string): Promise<void>;
   /** a final failure; resolves once it was ACKed */
@@ -107,6 +108,43 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       await bot.answer(BOT_SDP);
       await Promise.all([(await outgoing.answered).hangup(), bot.expectBye()]);
       expect(delegate.onProgress).toHaveBeenCalledTimes(1);
+    });
+
+    it('a 183 with SDP is reported as progress(183, sdp), then the 2xx answer stands on its own', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      bot.ring(183, BOT_SDP);
+      await vi.waitFor(() => expect(delegate.onProgress).toHaveBeenCalledWith(183, BOT_SDP));
+      await bot.answer(MOVED_BOT_SDP);
+      const leg = await outgoing.answered;
+      expect(leg.remoteSdp).toBe(MOVED_BOT_SDP);
+      expect(delegate.onProgress).toHaveBeenCalledTimes(1);
+      await Promise.all([leg.hangup(), bot.expectBye()]);
+    });
+
+    it('a 180 then a 183, both with SDP, are each reported with their own SDP, in order', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      bot.ring(180, BOT_SDP);
+      await vi.waitFor(() => expect(delegate.onProgress).toHaveBeenCalledTimes(1));
+      bot.ring(183, MOVED_BOT_SDP);
+      await vi.waitFor(() => expect(delegate.onProgress).toHaveBeenCalledTimes(2));
+      expect(delegate.onProgress.mock.calls).toEqual([[180, BOT_SDP], [183, MOVED_BOT_SDP]]);
+      await bot.answer(MOVED_BOT_SDP);
+      await Promise.all([(await outgoing.answered).hangup(), bot.expectBye()]);
+    });
+
+    it('a 183 whose body is not typed application/sdp is reported as progress(183) alone', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      bot.ring(183, BOT_SDP, 'text/plain');
+      await vi.waitFor(() => expect(delegate.onProgress).toHaveBeenCalledTimes(1));
+      expect(delegate.onProgress.mock.calls).toEqual([[183]]);
+      await bot.answer(BOT_SDP);
+      await Promise.all([(await outgoing.answered).hangup(), bot.expectBye()]);
     });
 
     it('a bot BYE with escalation headers reaches onBye once, both headers readable case-insensitively', async () => {

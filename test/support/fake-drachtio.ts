@@ -22,7 +22,13 @@ import SipMessage from 'drachtio-srf/lib/sip-parser/message.js';
  * `@localhost` → the chosen transport's address, Contact, Content-Type for SDP, Content-Length) and echoes them;
  * it picks the transport from the request-URI's `;transport=` and refuses one it has not bound; it ACKs non-2xx
  * answers itself and refuses the app's ACK for them; it does not pass up the 200 to a CANCEL; it forgets a dialog
- * once a BYE is answered and refuses in-dialog requests for it ("unable to find dialog").
+ * once a BYE is answered and refuses in-dialog requests for it ("unable to find dialog"). A 1xx reaches the app
+ * whole, as the bot sent it: To tag, Contact, Content-Type and body (an 18x SDP for early media), under the INVITE's
+ * transaction id, which srf hands to createUAC's cbProvisional (lib/drachtio-agent.js _onMsg, lib/srf.js createUAC).
+ *
+ * What it does not reproduce: reliable provisionals (RFC 3262: a 1xx with RSeq, which srf PRACKs by itself; the fake
+ * would relay that PRACK to the bot but nothing answers it), retransmissions of the bot's 1xx and 2xx (the real
+ * server's stack absorbs them), multipart bodies, and drachtio-server's own 100 Trying handling.
  */
 
 export interface FakeDrachtioOptions {

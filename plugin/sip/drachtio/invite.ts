@@ -2,7 +2,7 @@ import type Srf from 'drachtio-srf/lib/srf.js';
 import SipError from 'drachtio-srf/lib/sip_error.js';
 import type { InviteRequest, OutgoingInvite, SipLeg } from '../backend.js';
 import { SipFailure } from '../errors.js';
-import { callDelegate } from '../delegate-guard.js';
+import { reportProgress } from '../progress.js';
 import { DrachtioLeg } from './leg.js';
 
 export interface InviteContext {
@@ -77,7 +77,8 @@ export class DrachtioInvite implements OutgoingInvite {
           cbRequest: (err, req) => {
             if (!err && req) this.sent = req;
           },
-          cbProvisional: (res) => this.onProvisional(res.status),
+          // res carries the whole 1xx as drachtio-server relayed it, body included (lib/drachtio-agent.js _onMsg)
+          cbProvisional: (res) => this.onProvisional(res),
         },
       );
     } catch (err) {
@@ -90,13 +91,13 @@ export class DrachtioInvite implements OutgoingInvite {
     );
   }
 
-  private onProvisional(status: number): void {
+  private onProvisional(res: Srf.Response): void {
     this.provisional = true;
     if (this.canceled) {
       this.sendCancel();
       return;
     }
-    if (status > 100) callDelegate(this.request.log, 'onProgress', () => this.request.delegate.onProgress?.(status));
+    reportProgress(this.request.log, this.request.delegate, res.status, res);
   }
 
   /** srf turns the 487 that answers it into a rejection of createUAC, which `settled` already ignores */

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { DETACHED, type InviteRequest, type LegDelegate, type OutgoingInvite, type SipLeg } from '../backend.js';
 import { SipFailure, isSipFailure } from '../errors.js';
 import type { ClientTransactionUser, InviteClientTransaction } from './client-transactions.js';
-import { callDelegate } from '../delegate-guard.js';
+import { reportProgress } from '../progress.js';
 import { Dialog } from './dialog.js';
 import { newBranch, newCallId, newTag } from './ids.js';
 import { hasSdp, type IncomingMessage } from './message.js';
@@ -74,7 +74,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
 
   onResponse(response: IncomingMessage): void {
     const status = response.sip.status!;
-    if (status < 200) this.onProvisional(status);
+    if (status < 200) this.onProvisional(response);
     else if (status < 300) this.onAnswer(response).catch((err: unknown) => this.log.error({ err }, '2xx handling failed'));
     else if (status === 422 && this.retryWithMinSe(response)) return;
     else this.settle(SipFailure.rejected(status, response.sip.reason ?? ''));
@@ -126,12 +126,12 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
     };
   }
 
-  private onProvisional(status: number): void {
+  private onProvisional(response: IncomingMessage): void {
     if (this.canceled) {
       this.sendCancel();
       return;
     }
-    if (status > 100) callDelegate(this.log, 'onProgress', () => this.delegate.onProgress?.(status));
+    reportProgress(this.log, this.delegate, response.sip.status!, response.sip);
   }
 
   /** §9.1: CANCEL shares the INVITE's branch, Call-ID, From, To and CSeq number. Its outcome only gets logged. */

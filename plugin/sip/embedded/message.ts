@@ -1,5 +1,6 @@
 import SipMessage from 'drachtio-srf/lib/sip-parser/message.js';
 import { splitHeaderList } from '../header-list.js';
+import { sdpBody } from '../progress.js';
 import { parseCSeq, parseVia, tagOf, type CSeq, type Via } from './header-fields.js';
 
 /**
@@ -111,6 +112,5 @@ function bodyShortfall(text: string, contentLength: string | undefined): string 
 
 /** true when the body is an SDP (Content-Type application/sdp, parameters ignored) */
 export function hasSdp(sip: SipMessage): boolean {
-  const type = sip.get('content-type')?.split(';')[0]?.trim().toLowerCase();
-  return type === 'application/sdp' && (sip.body ?? '').trim().length > 0;
+  return sdpBody(sip) !== undefined;
 }

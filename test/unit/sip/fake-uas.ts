@@ -83,7 +83,7 @@ export class FakeUas {
   }
 
   /** Answers `request` as §8.2.6.2 says; a To tag is added unless `toTag: null`. */
-  reply(request: Received, status: number, reason: string, opts: { toTag?: string | null; headers?: string[]; body?: string } = {}): string {
+  reply(request: Received, status: number, reason: string, opts: { toTag?: string | null; headers?: string[]; body?: string; contentType?: string } = {}): string {
     const { sip } = request.message;
     const toTag = opts.toTag === null ? undefined : (opts.toTag ?? this.tag);
     const to = request.message.toTag || !toTag ? sip.get('to')! : `${sip.get('to')!};tag=${toTag}`;
@@ -126,14 +126,15 @@ export class FakeUas {
 
   /**
    * Completes a message of ours after its start line and dialog headers (`head`): our Contact, the test's extra
-   * headers, then the body (SDP when there is one). Sends it to the backend port that `to` came from; returns it.
+   * headers, then the body (typed application/sdp unless `contentType` says otherwise). Sends it to the backend port
+   * that `to` came from; returns it.
    */
-  private sendToBackend(to: Received, head: string[], opts: { headers?: string[]; body?: string }): string {
+  private sendToBackend(to: Received, head: string[], opts: { headers?: string[]; body?: string; contentType?: string }): string {
     const body = opts.body ?? '';
     const raw = [
       ...head,
       `Contact: <sip:bot@127.0.0.1:${this.port};transport=udp>`,
-      ...(body ? ['Content-Type: application/sdp'] : []),
+      ...(body ? [`Content-Type: ${opts.contentType ?? 'application/sdp'}`] : []),
       ...(opts.headers ?? []),
       `Content-Length: ${Buffer.byteLength(body)}`,
       '',
