@@ -39,6 +39,10 @@ export interface ClockSubscription {
    * Moves the sink's frames by `deltaMs` from its last one (later if positive), whole steps of frameMs/slots:
    * rounded away from zero when later, toward zero when earlier, and less than one frame either way. The next frame
    * comes frameMs + delta after the last; the grid stays exact from there on.
+   *
+   * The sink never strays more than half a frame from the grid it was added on: a move past that is made the other
+   * way round instead (earlier by d becomes later by frameMs − d), so a sink that keeps asking to move one way
+   * cannot drift its send times away from its media's timestamps (which count frames, not moves).
    */
   shift(deltaMs: number): void;
 }
@@ -50,6 +54,8 @@ interface Entry {
   firstStep: number;
   /** Step it was last served at; -1 before its first frame. */
   lastStep: number;
+  /** Steps it has been moved from the grid it was added on, within [−slots/2, slots/2). */
+  offsetSteps: number;
   active: boolean;
 }
 
@@ -120,7 +126,7 @@ export class MediaClock {
 
     const earliest = Math.max(this.nextStep, Math.ceil((t + this.frameMs - this.t0) / this.stepMs));
     const firstStep = earliest + ((slot - (earliest % this.slotCount) + this.slotCount) % this.slotCount);
-    const entry: Entry = { sink, slot, firstStep, lastStep: -1, active: true };
+    const entry: Entry = { sink, slot, firstStep, lastStep: -1, offsetSteps: 0, active: true };
     this.slots[slot] = [...this.slots[slot]!, entry];
     this.sinkCount++;
     this.dueAt(firstStep);
@@ -143,8 +149,13 @@ export class MediaClock {
   private shift(entry: Entry, deltaMs: number): void {
     const n = this.slotCount;
     const raw = deltaMs / this.stepMs;
-    const steps = Math.max(-(n - 1), Math.min(n - 1, raw > 0 ? Math.ceil(raw) : Math.trunc(raw)));
+    let steps = Math.max(-(n - 1), Math.min(n - 1, raw > 0 ? Math.ceil(raw) : Math.trunc(raw)));
     if (!entry.active || entry.lastStep < 0 || !(Math.abs(steps) >= 1)) return;
+    const offset = entry.offsetSteps + steps;
+    if (offset < -n / 2) steps += n;
+    else if (offset >= n / 2) steps -= n;
+    if (steps === 0) return;
+    entry.offsetSteps += steps;
     let firstStep = entry.lastStep + n + steps;
     // called late (not from inside its own onFrame): never into a step the clock has already passed
     while (firstStep < this.nextStep) firstStep += n;

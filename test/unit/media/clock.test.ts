@@ -161,8 +161,10 @@ describe('MediaClock (fake time)', () => {
     const cases: Array<[number, number]> = [
       [-5, -4], // earlier: toward zero
       [3, 4], // later: away from zero, so the slack asked for is never cut
-      [-40, -18], // at most one step short of a frame either way
-      [40, 18],
+      [-10, -10], // as far as half a frame earlier
+      [10, -10], // half a frame later is half a frame earlier: the same grid
+      [-40, 2], // at most one step short of a frame, and past half a frame made the other way round
+      [40, -2],
       [0.5, 2],
       [-1.9, 0],
       [Number.NaN, 0],
@@ -181,6 +183,27 @@ describe('MediaClock (fake time)', () => {
       const gaps = times.slice(1, 6).map((t, i) => t - times[i]!);
       expect(gaps, `shift(${askMs})`).toEqual([20, 20, 20 + expectedMs, 20, 20]);
     }
+  });
+
+  it('keeps a sink that keeps moving earlier within half a frame of the grid it was added on', () => {
+    const c = clock();
+    const times: number[] = [];
+    let n = 0;
+    const sub = c.add({
+      onFrame: () => {
+        times.push(Date.now());
+        if (++n % 5 === 0) sub.shift(-6); // a sender whose frames come ever earlier: 6 ms more every 5 frames
+      },
+    });
+    vi.advanceTimersByTime(20 * 200);
+    sub.remove();
+    const grid = times[0]!;
+    // frame k, whose RTP timestamp is k·160 on, goes within half a frame of grid + k·20: no drift, however many moves
+    const offsets = times.map((t, k) => t - (grid + k * 20));
+    expect(Math.min(...offsets)).toBeGreaterThanOrEqual(-10);
+    expect(Math.max(...offsets)).toBeLessThan(10);
+    // it did move: 40 asks, each taken as 6 ms earlier, or 14 ms later where that would pass half a frame
+    expect(new Set(times.slice(1).map((t, i) => t - times[i]!))).toEqual(new Set([20, 14, 34]));
   });
 
   it('keeps the other sinks of both slots on their grid while one moves between them', () => {
