@@ -43,7 +43,7 @@ export interface RtpSessionStats extends ReceptionStats {
   dtmfPackets: number;
   /** Telephone-event packets we sent (8 per digit: 5 updates, 3 end; also counted in packetsSent). */
   dtmfPacketsSent: number;
-  /** From an IP other than the answer's c= address, or before start(). */
+  /** From an IP other than the answer's c= address, or before receive() or start(). */
   droppedForeign: number;
   /** Not RTP v2, truncated, an empty PCMU payload, or a telephone-event payload that is not a tone. */
   droppedMalformed: number;
@@ -131,6 +131,8 @@ export class RtpSession {
   private remote: RemoteMedia | null = null;
   private dtmfPayloadType = -1;
   private sending = false;
+  /** the bot's packets are taken: from an early answer on (receive()), or from the answer (start()) */
+  private receiving = false;
   private clockSlot: ClockSubscription | null = null;
   private closed = false;
 
@@ -187,12 +189,24 @@ export class RtpSession {
   start(remote: RemoteMedia): void {
     if (this.closed) return;
     this.setRemote(remote);
+    this.receiving = true;
     if (this.clockSlot === null) {
       // Caller audio from before the answer was spoken to nobody; kept, it would sit in front of every later frame
       // as delay toward the bot until the playout buffer trimmed it.
       this.playout.clear();
       this.clockSlot = this.clock.add(this.sink);
     }
+  }
+
+  /**
+   * Takes the bot's packets from remote's address, as start() does, but sends nothing: an early answer (a 18x SDP,
+   * RFC 3960) lets the bot play a prompt before anyone has answered it, and caller audio is owed only from the 2xx,
+   * when start() begins the frames (and moves the destination if the 2xx says another). Ignored after close().
+   */
+  receive(remote: RemoteMedia): void {
+    if (this.closed) return;
+    this.setRemote(remote);
+    this.receiving = true;
   }
 
   /**
@@ -421,9 +435,9 @@ export class RtpSession {
     c.packetsReceived++;
     c.bytesReceived += msg.length;
     const remote = this.remote;
-    if (this.clockSlot === null || remote === null || rinfo.address !== remote.address) {
+    if (!this.receiving || remote === null || rinfo.address !== remote.address) {
       c.droppedForeign++;
-      this.logDrop(this.clockSlot === null ? 'before-start' : 'foreign-source', rinfo);
+      this.logDrop(this.receiving ? 'foreign-source' : 'before-start', rinfo);
       return;
     }
     let rtp: Buffer = msg;
