@@ -2,6 +2,7 @@ import jwt from 'jsonwebtoken';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { FRAME_BYTES } from './audio.js';
+import { senderSchedule, type Chunk, type Pacing, type SenderProfile } from './sender-profiles.js';
 
 // Section numbers (§) refer to /work/shared/talkdesk-protocol.md.
 
@@ -21,8 +22,28 @@ export interface StreamOptions {
   frameBytes?: number;
   /** Pace frames on the audio clock (absolute times, so no drift); false sends them all at once. Default true. */
   realtime?: boolean;
+  /** Send as this sender does (sender-profiles.ts): its frame size and pace, instead of frameBytes and realtime. */
+  profile?: SenderProfile | Pacing;
+  /** Seeds the profile's jitter. Default 1. */
+  seed?: number;
   /** media.track; default 'inbound' (the caller). 'outbound' is the agent, on the agent-assist stream. */
   track?: string;
+}
+
+/** One `media` frame as scheduled, and when it was really sent (performance.now()). */
+export interface SentChunk extends Chunk {
+  sentAt: number;
+}
+
+/**
+ * One streamAudio() call as it went. The audio at byte `o` of chunk `c` was meant for t0 + c.nominalMs + (o −
+ * c.offset) / 8 ms: a test measures each caller frame's delay at the bot from there.
+ */
+export interface SentStream {
+  track: string;
+  /** performance.now() at the stream's start: its chunks' times count from here. */
+  t0: number;
+  chunks: SentChunk[];
 }
 
 export interface FakeTalkdeskOptions {
@@ -61,6 +82,8 @@ interface Waiter {
  */
 export class FakeTalkdesk {
   readonly received: Received[] = [];
+  /** Every streamAudio() call, in the order they began. */
+  readonly streams: SentStream[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
   /** One counter over every frame that carries one; `connected` has none (§2.1). */
   private sequenceNumber = 0;
@@ -132,24 +155,32 @@ export class FakeTalkdesk {
     });
   }
 
-  /** The caller's audio as `media` frames. Stops early, without error, if the socket closes meanwhile. */
-  async streamAudio(ulaw: Buffer, opts: StreamOptions = {}): Promise<void> {
+  /**
+   * The caller's audio as `media` frames, each sent at t0 + its scheduled time (absolute, so no drift) and recorded
+   * in `streams`. Stops early, without error, if the socket closes meanwhile.
+   */
+  async streamAudio(ulaw: Buffer, opts: StreamOptions = {}): Promise<SentStream> {
     const { streamSid } = this.requireStarted('streamAudio');
-    const frameBytes = opts.frameBytes ?? FRAME_BYTES;
-    const frameMs = frameBytes / 8;
-    const t0 = performance.now();
-    for (let k = 0, at = 0; at < ulaw.length; k++, at += frameBytes) {
-      if (opts.realtime ?? true) {
-        const wait = t0 + k * frameMs - performance.now();
-        if (wait > 0) await sleep(wait);
-      }
-      if (this.ws.readyState !== WebSocket.OPEN) return;
-      const payload = ulaw.subarray(at, at + frameBytes);
+    if (opts.profile !== undefined && (opts.frameBytes !== undefined || opts.realtime !== undefined)) {
+      throw new Error('streamAudio(): a profile sets the frame size and pace; frameBytes and realtime go without one');
+    }
+    const pacing: SenderProfile | Pacing = opts.profile ?? {
+      frameBytes: opts.frameBytes ?? FRAME_BYTES,
+      speed: (opts.realtime ?? true) ? 1 : Infinity,
+    };
+    const track = opts.track ?? 'inbound';
+    const stream: SentStream = { track, t0: performance.now(), chunks: [] };
+    this.streams.push(stream);
+    for (const chunk of senderSchedule(pacing, { totalBytes: ulaw.length, seed: opts.seed })) {
+      const wait = stream.t0 + chunk.atMs - performance.now();
+      if (wait > 0) await sleep(wait);
+      if (this.ws.readyState !== WebSocket.OPEN) break;
+      const payload = ulaw.subarray(chunk.offset, chunk.offset + chunk.bytes);
       this.send({
         event: 'media',
         sequenceNumber: this.nextSequenceNumber(),
         media: {
-          track: opts.track ?? 'inbound',
+          track,
           chunk: String(++this.chunk),
           // ms of audio before this frame, as Twilio stamps it (not the simulator's 20 ms steps per 40 ms frame)
           timestamp: String(Math.round(this.audioMsSent)),
@@ -157,8 +188,10 @@ export class FakeTalkdesk {
         },
         streamSid,
       });
+      stream.chunks.push({ ...chunk, sentAt: performance.now() });
       this.audioMsSent += payload.length / 8;
     }
+    return stream;
   }
 
   /** The caller hung up (§2.4). */

@@ -110,6 +110,38 @@ describe('FakeTalkdesk', () => {
     await td.close();
   });
 
+  it('sends on a sender profile: held frames go together, counters as usual, each send time recorded', async () => {
+    const td = await FakeTalkdesk.connect(plugin.url);
+    td.sendStart(start);
+    // 300 ms of audio; the sender stalls 100 ms at 100 ms, then sends what it held with the frame due then
+    const stall = { firstAtMs: 100, lengthMs: 100, catchUp: true };
+    const stream = await td.streamAudio(toneUlaw(440, 300), { profile: { frameBytes: 160, speed: 1, stall } });
+    await plugin.until(16);
+    const media = plugin.frames.slice(1);
+    expect(media.map((f) => (f.msg.media as { chunk: string }).chunk)).toEqual(
+      Array.from({ length: 15 }, (_, k) => String(k + 1)),
+    );
+    expect(td.streams).toEqual([stream]);
+    expect(stream.chunks.map((c) => c.atMs)).toEqual([0, 20, 40, 60, 80, 200, 200, 200, 200, 200, 200, 220, 240, 260, 280]);
+    for (const c of stream.chunks) {
+      // never before its time (timers may fire ~1 ms early), and not a stall's worth after it
+      expect(c.sentAt - stream.t0).toBeGreaterThanOrEqual(c.atMs - 1);
+      expect(c.sentAt - stream.t0).toBeLessThan(c.atMs + 50);
+    }
+    // the held frames arrive together, 100 ms after the frame before them
+    const arrivals = media.map((f) => f.at);
+    expect(arrivals[10]! - arrivals[5]!).toBeLessThan(15);
+    expect(arrivals[5]! - arrivals[4]!).toBeGreaterThan(90);
+    await td.close();
+  });
+
+  it('refuses a profile together with frameBytes or realtime, which it would override', async () => {
+    const td = await FakeTalkdesk.connect(plugin.url);
+    td.sendStart(start);
+    await expect(td.streamAudio(toneUlaw(440, 40), { profile: 'steady', realtime: false })).rejects.toThrow(/profile/);
+    await td.close();
+  });
+
   it('echoes a mark with its name and the streamSid, after the configured delay', async () => {
     const td = await FakeTalkdesk.connect(plugin.url, { markEchoDelayMs: 100 });
     td.sendStart(start);
