@@ -52,6 +52,8 @@ export class BotLeg {
   /** the bot sent BYE: nothing left to hang up */
   private endedByBot = false;
   private ending = false;
+  /** an unusable early SDP was logged: a bot repeating its 183 (or a hostile one) gets one line a call */
+  private earlyRefusalLogged = false;
   private answered: number | undefined;
   private log: Logger;
 
@@ -89,7 +91,7 @@ export class BotLeg {
       sdp: buildOffer({ address: config.rtp.advertisedAddress, port: this.rtp.localPort, srtp: this.srtp.offer }),
       log: this.log,
       delegate: {
-        onProgress: (status) => this.log.info({ status }, 'bot ringing'),
+        onProgress: (status, sdp) => this.onProgress(status, sdp),
         onBye: (bye) => {
           this.endedByBot = true;
           events.onBye(bye);
@@ -141,7 +143,7 @@ export class BotLeg {
     return this.rtp?.sendDigit(digit) ?? false;
   }
 
-  /** Packets accepted from the bot, or undefined while none are owed (not answered, hold, recvonly answer). */
+  /** Packets accepted from the bot, or undefined while none are owed (not answered, early media only, hold, recvonly answer). */
   get botPackets(): number | undefined {
     return this.leg !== undefined && this.rtp?.botSends ? this.rtp.packetsAccepted : undefined;
   }
@@ -184,6 +186,28 @@ export class BotLeg {
       this.stopMedia();
     }
     await bye;
+  }
+
+  /**
+   * A 1xx; with SDP, the bot's early answer: its packets are taken from then on (its prompt goes to Talkdesk as it
+   * comes), while caller audio waits for the 2xx, which connect() still applies in full and which may move the media.
+   * The early SDP passes the 2xx's checks (SRTP included, so plain RTP is never taken where SRTP is required); one
+   * that fails them is logged once and the call waits for the 2xx. No RTP is owed before the 2xx (botPackets).
+   */
+  private onProgress(status: number, sdp: string | undefined): void {
+    this.log.info({ status, earlyMedia: sdp !== undefined }, 'bot ringing');
+    if (sdp === undefined || this.ending || this.leg !== undefined) return;
+    const answer = parseAnswer(sdp);
+    const media = answer.ok ? this.srtp!.answer(answer.value) : answer;
+    if (!media.ok) {
+      if (!this.earlyRefusalLogged) {
+        this.earlyRefusalLogged = true;
+        this.log.warn({ status, error: media.error }, 'early media SDP unusable: waiting for the answer (logged once a call)');
+      }
+      return;
+    }
+    this.rtp?.receive(media.remote);
+    this.log.info({ status, remote: `${media.remote.address}:${media.remote.port}`, srtp: this.srtp!.secure }, 'bot early media');
   }
 
   private onRemoteSdp(sdp: string): void {
