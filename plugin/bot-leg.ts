@@ -54,6 +54,7 @@ export class BotLeg {
   private ending = false;
   /** an unusable early SDP was logged: a bot repeating its 183 (or a hostile one) gets one line a call */
   private earlyRefusalLogged = false;
+  private earlyRemote: string | undefined;
   private answered: number | undefined;
   private log: Logger;
 
@@ -207,7 +208,11 @@ export class BotLeg {
       return;
     }
     this.rtp?.receive(media.remote);
-    this.log.info({ status, remote: `${media.remote.address}:${media.remote.port}`, srtp: this.srtp!.secure }, 'bot early media');
+    const remote = `${media.remote.address}:${media.remote.port}`;
+    // a bot repeating its 183 says nothing new: one line per early address, however many come
+    if (remote === this.earlyRemote) return;
+    this.earlyRemote = remote;
+    this.log.info({ status, remote, srtp: this.srtp!.secure }, 'bot early media');
   }
 
   private onRemoteSdp(sdp: string): void {

@@ -131,7 +131,7 @@ describe('early media: the bot greets in a 183 before its 200', () => {
     }
   });
 
-  it('Node bot: a 183 with SDP that does not parse is logged once, its RTP dropped, and the call carries on at the 200', async () => {
+  it('Node bot: 1xx SDPs that do not parse are logged once and their RTP dropped; a later good 183 is heard; the 200 carries on', async () => {
     const nodeBot = await NodeBot.start();
     try {
       const { gw } = await timedGateway({ CCAI_SIP_PORT: String(nodeBot.sipPort) });
@@ -139,17 +139,24 @@ describe('early media: the bot greets in a 183 before its 200', () => {
       const invite = await nodeBot.uas.next('INVITE', 5_000);
       const ourPort = offeredPort(invite);
       for (let i = 0; i < 3; i++) nodeBot.uas.reply(invite, 183, 'Session Progress', { body: 'v=0\r\nm=audio sixteen RTP/AVP 0\r\n' });
+      nodeBot.uas.reply(invite, 180, 'Ringing', { body: 'not an SDP at all' });
       await nodeBot.sendAudio(ourPort, 10, 0x11);
       expect(td.mediaPayloads()).toEqual([]);
       const refused = linesWith(gw.logs, 'early media SDP unusable: waiting for the answer (logged once a call)');
       expect(refused).toHaveLength(1);
       expect(refused[0]).toMatchObject({ status: 183, level: 40 });
 
+      // then a usable 183, sent five times: its RTP is taken, and logged once
+      for (let i = 0; i < 5; i++) nodeBot.uas.reply(invite, 183, 'Session Progress', { body: botSdp(nodeBot.rtpPort, 101) });
+      await nodeBot.sendAudio(ourPort, 3, 0x21);
+      await expect.poll(() => td.mediaPayloads().length).toBe(3);
+      expect(linesWith(gw.logs, 'bot early media')).toHaveLength(1);
+
       nodeBot.answer(invite);
       await nodeBot.uas.next('ACK');
       await nodeBot.sendAudio(ourPort, 10, 0x22);
-      await expect.poll(() => td.mediaPayloads().length).toBe(10);
-      expect(td.mediaPayloads().every((p) => p.equals(Buffer.alloc(FRAME_BYTES, 0x22)))).toBe(true);
+      await expect.poll(() => td.mediaPayloads().length).toBe(13);
+      expect(td.mediaPayloads().map((p) => p.equals(Buffer.alloc(FRAME_BYTES, p[0]!)) && p[0])).toEqual([...Array(3).fill(0x21), ...Array(10).fill(0x22)]);
       await expect.poll(() => nodeBot.rtp.length).toBeGreaterThan(5); // the caller's frames flow from the 200 on
 
       td.sendStop();
