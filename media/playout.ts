@@ -1,3 +1,5 @@
+import { magnitudeSum, SILENCE_MEAN_MAGNITUDE } from './silence.js';
+
 /** μ-law encodes silence (zero amplitude) as 0xFF. */
 const MULAW_SILENCE = 0xff;
 /** G.711 at 8 kHz: one byte per sample, 8 samples per ms. */
@@ -6,9 +8,12 @@ const BYTES_PER_MS = 8;
 export interface PlayoutBufferOptions {
   /** Bytes per frame; 160 = 20 ms of PCMU. */
   frameBytes?: number;
-  /** Most audio held; beyond it the oldest is dropped so a sender running fast cannot build up delay. */
+  /**
+   * The hard cap: most caller audio held. Past it the oldest frames go, and those that held sound are counted as
+   * speech lost. It must hold the longest TCP stall to be ridden out without loss (default 1000 ms).
+   */
   maxMs?: number;
-  /** Pulls per adaptation window: surplus trimmed and the pull phase re-aimed once each. Default 50 (1 s). */
+  /** Pulls per adaptation window (default 50: 1 s). */
   windowFrames?: number;
   /** Monotonic time in ms; injectable for tests. */
   now?: () => number;
@@ -16,17 +21,20 @@ export interface PlayoutBufferOptions {
 
 export interface PlayoutStats {
   framesOut: number;
-  /** Frames that were short of audio and were padded with silence, in part or whole (underruns). */
-  silenceFrames: number;
-  /** Oldest audio discarded because the buffer was over maxMs. */
-  droppedBytes: number;
+  /**
+   * Frames of silence sent in place of caller audio: it had not arrived yet (an underrun, the audio plays when it
+   * comes), or a pause was stretched to rebuild the cushion.
+   */
+  silenceInsertedFrames: number;
+  /** Silent caller frames skipped to take delay back, or dropped at the cap. */
+  silenceRemovedFrames: number;
+  /** Caller frames that held sound and were dropped at the cap: the only audio this buffer ever loses. */
+  speechLostFrames: number;
+  /** Times a pull found too little audio while the caller's audio was flowing: it came late. */
+  underruns: number;
   /** Deepest the buffer has been right after a push. */
   maxDepthBytes: number;
-  /** Surplus audio discarded because a whole window went by without needing it (standing delay removed). */
-  trimmedBytes: number;
-  /** Audio that came after the pull it was due at had sent silence instead, discarded. */
-  lateBytes: number;
-  /** Times the pulls were asked to come earlier or later (see takePhaseShift). */
+  /** Times the pulls were asked to come earlier (see takePhaseShift). */
   phaseShifts: number;
 }
 
@@ -37,51 +45,63 @@ export interface PlayoutStats {
  */
 const MARGIN_MS = 4;
 /**
- * Pulls move earlier only on the latest arrival of this many windows (5 s), once per such span, and a late frame
- * starts a new span. One window's latest arrival wanders by several ms: tightening on each, the benchmark's pulls
- * hunted (a late frame, a discard and two moves every few seconds per call). Loosening stays immediate.
+ * Pulls move earlier only on the least wait of this many windows (5 s; the first span is one window, so a call
+ * aligns after 1 s). One window's least wait wanders by several ms: tightening on each, the benchmark's pulls hunted.
  */
 const TIGHTEN_SPAN = 5;
 /**
- * How long a late frame is remembered: tightening leaves room for the latest seen in this many windows (30 s), so a
- * sender late now and then settles at a slack that covers it instead of an underrun and a trim each time.
+ * The cushion shrinks by a frame after this long if every frame meanwhile would still have been in time with a frame
+ * less: it follows the sender's jitter down slowly, and a sender that needs all of it (a slow clock, talking) keeps it.
+ * A shrink that an underrun proves wrong within that time doubles it, up to CUSHION_HOLD_MAX_MS: a sender whose need
+ * varies (a slow clock beating against ours) has a word cut a handful of times a call, not every 10 s.
  */
-const LATE_MEMORY_WINDOWS = 30;
-/** Pushes whose arrival times are kept (each holds at least one byte; 60 ms of 20 ms frames needs 3). */
+const CUSHION_HOLD_MS = 10_000;
+const CUSHION_HOLD_MAX_MS = 160_000;
+/** Pushes whose arrival times are kept (each holds at least one byte). */
 const ARRIVALS = 64;
 
 /**
- * Re-chunks caller audio, which arrives in whatever chunk sizes Talkdesk sends, into exact RTP frames, and keeps the
- * delay it adds as small as the sender's jitter allows. No timers and no I/O: the media clock pulls one frame per tick,
- * and the buffer only reads the time. A fixed ring holds the audio, so push and pull only copy.
+ * The caller's playout buffer: re-chunks audio that arrives over Talkdesk's WebSocket, in whatever chunk sizes and at
+ * whatever times TCP delivers it, into exact RTP frames, one per media-clock pull. No timers and no I/O: the clock
+ * pulls, and the buffer only reads the time.
  *
- * Delay has two parts, each adapted once a window:
- * - surplus: whole frames that sit in the buffer after a burst. Once a whole window has gone by with that much audio
- *   never needed, it is dropped (a jitter buffer's "accelerate"); kept, it would be delay for the rest of the call.
- *   A single frame that misses its pull is not played late at all: silence went in its place, so it is discarded.
- * - phase: how long a frame waits for the next pull. takePhaseShift() tells the clock to move the pulls to MARGIN_MS
- *   after the latest arrival of the last 5 s (of the first second, at the start), and later again at once when a
- *   frame misses its pull; for the next 30 s the slack then keeps room for that frame's lateness.
+ * A WebSocket delivers every byte, in order: lateness is not loss, and caller speech is never discarded to keep a
+ * schedule (a jitter buffer for RTP drops late packets; this is not one).
+ * - A pull that finds too little audio sends silence, and the late audio plays when it comes: the delay grows by
+ *   that much at once, and the cushion (audio kept back after each pull) grows by a frame, so a sender that is late
+ *   like that again is covered. It shrinks by a frame after CUSHION_HOLD_MS in which it was never all needed.
+ * - Delay is taken back only in silence (isSilentFrame: below about −54 dBov), a frame a pull at most: once a whole
+ *   window has gone by with audio beyond the cushion never needed, that much may go, a silent frame at a time. Below
+ *   the cushion, a silent frame is stretched instead (silence sent, the audio kept), so the cushion is rebuilt in a
+ *   pause rather than by a gap in a word. A slow sender gets longer pauses, a fast one shorter ones.
+ * - Past the hard cap (maxMs), the oldest frames go; those that held sound are counted as speech lost.
+ * - Whole frames only: a partial frame waits for its rest (a 20 ms frame is never split across two packets with
+ *   silence between), unless no audio has come for two frames, when it is padded and sent.
+ * - Phase: takePhaseShift() asks the clock to move the pulls to MARGIN_MS after the frames' arrival, only ever within
+ *   a frame (the least wait modulo a frame), since whole frames of delay are the removal's to take back.
  */
 export class PlayoutBuffer {
   readonly stats: PlayoutStats = {
     framesOut: 0,
-    silenceFrames: 0,
-    droppedBytes: 0,
+    silenceInsertedFrames: 0,
+    silenceRemovedFrames: 0,
+    speechLostFrames: 0,
+    underruns: 0,
     maxDepthBytes: 0,
-    trimmedBytes: 0,
-    lateBytes: 0,
     phaseShifts: 0,
   };
   private readonly frameBytes: number;
   private readonly frameMs: number;
   private readonly windowFrames: number;
   private readonly now: () => number;
+  /** The summed magnitude at or below which a frame is silent (silence.ts). */
+  private readonly silenceLimit: number;
   /** A Buffer for its copy(), which moves bytes without allocating the views that set(subarray) would. */
   private readonly ring: Buffer;
+  private readonly maxCushionBytes: number;
   private head = 0;
   private depth = 0;
-  /** Bytes ever stored and ever taken out (pulled, trimmed, dropped, cleared): bytesIn − bytesOut = depth. */
+  /** Bytes ever stored and ever taken out (pulled, removed, dropped, cleared): bytesIn − bytesOut = depth. */
   private bytesIn = 0;
   private bytesOut = 0;
   /** When each push's audio arrived, oldest first: where it ends in bytesIn, and the time. */
@@ -89,35 +109,30 @@ export class PlayoutBuffer {
   private readonly arrivalAt = new Float64Array(ARRIVALS);
   private arrivalHead = 0;
   private arrivalCount = 0;
+  private lastPushAt = -Infinity;
 
-  private lastPullAt = 0;
-  /** Pulls in a row that found less than a frame since the last full one: 1 means one frame missed its pull. */
-  private shortPulls = 0;
-  /** A pull has found a whole frame since the start or clear(): until then a short pull is no frame's lateness. */
+  /** A pull has sent caller audio since the start or clear(): only then is a short pull an underrun. */
   private flowing = false;
-  /** Silence the last pull sent for audio that was late: that much of the next audio pushed is discarded. */
-  private owedBytes = 0;
+  /** The last pull found too little audio: the underrun it began is counted once. */
+  private starved = false;
+  /** Audio kept back after each pull, whole frames: the jitter the sender has shown. */
+  private cushionBytes = 0;
+  /** When the cushion last grew or was last looked at for shrinking, and the least wait of a pulled frame since. */
+  private cushionCheckedAt = 0;
+  private minWaitSinceCheck = Infinity;
+  private cushionHoldMs = CUSHION_HOLD_MS;
+  private cushionShrunkAt = -Infinity;
+  /** Delay that may still be taken back by removing silent frames, decided once a window. */
+  private removableBytes = 0;
+
   private window = 0;
-  /** Least audio left right after a pull, this window: the surplus nothing needed. */
+  /** Least audio left right after a pull, this window: the part of the delay nothing needed. */
   private minLeftBytes = Infinity;
-  /**
-   * Least time the newest byte of a pulled frame waited in the buffer, this window: how much sooner the pulls could
-   * have come. It counts a standing frame too, so moving the pulls earlier also takes up a surplus a late frame left,
-   * without dropping any audio.
-   */
+  /** Least time the newest byte of a pulled frame waited in the buffer, this window and this span. */
   private minWaitMs = Infinity;
-  /** Most a frame missed its pull by, this window. */
-  private maxLateMs = 0;
-  private windowsSinceLate = 0;
-  /**
-   * Windows in the current tightening span, how many it needs (1 for the first, so a call aligns after 1 s), and the
-   * least wait seen in it.
-   */
+  private spanMinWaitMs = Infinity;
   private spanWindows = 0;
   private spanLength = 1;
-  private spanMinWaitMs = Infinity;
-  /** Latest a frame has been in the last LATE_MEMORY_WINDOWS windows. */
-  private rememberedLateMs = 0;
   private pendingShiftMs = 0;
 
   constructor(opts: PlayoutBufferOptions = {}) {
@@ -125,7 +140,7 @@ export class PlayoutBuffer {
     this.frameMs = this.frameBytes / BYTES_PER_MS;
     this.windowFrames = opts.windowFrames ?? 50;
     this.now = opts.now ?? (() => performance.now());
-    const maxMs = opts.maxMs ?? 60;
+    const maxMs = opts.maxMs ?? 1000;
     if (!Number.isInteger(this.frameBytes) || this.frameBytes < 1) {
       throw new RangeError(`PlayoutBuffer: frameBytes must be a positive integer, got ${this.frameBytes}`);
     }
@@ -134,43 +149,34 @@ export class PlayoutBuffer {
       throw new RangeError(`PlayoutBuffer: maxMs ${maxMs} holds less than one ${this.frameBytes}-byte frame`);
     }
     this.ring = Buffer.alloc(capacity);
+    this.silenceLimit = SILENCE_MEAN_MAGNITUDE * this.frameBytes;
+    // the cushion may take half the cap; the other half is for the stall it is there to ride out
+    this.maxCushionBytes = Math.floor(capacity / 2 / this.frameBytes) * this.frameBytes;
   }
 
   get depthBytes(): number {
     return this.depth;
   }
 
-  /** Appends audio; if that goes over maxMs, the oldest bytes (already buffered or at the front of this chunk) go. */
+  /** Appends audio; past the cap the oldest whole frames go first (counted as speech lost or silence removed). */
   push(mulaw: Uint8Array): void {
+    if (mulaw.length === 0) return;
     const now = this.now();
-    let src = mulaw;
-    if (this.flowing && this.shortPulls === 1) {
-      this.maxLateMs = Math.max(this.maxLateMs, now - this.lastPullAt);
-      this.shortPulls = 0;
-    }
-    if (this.owedBytes > 0) {
-      // The pull this audio missed already sent silence in its place (what a jitter buffer does with a packet past
-      // its playout time): played now, it would put everything after it a frame behind for good.
-      const late = Math.min(this.owedBytes, src.length);
-      this.owedBytes -= late;
-      this.stats.lateBytes += late;
-      src = src.subarray(late);
-    }
-    if (src.length === 0) return;
-
+    this.lastPushAt = now;
     const cap = this.ring.length;
-    if (src.length >= cap) {
-      this.stats.droppedBytes += this.depth + src.length - cap;
-      this.bytesOut += this.depth;
-      this.head = 0;
-      this.depth = 0;
-      src = src.subarray(src.length - cap);
-    } else if (this.depth + src.length > cap) {
+    let src = mulaw;
+    if (this.depth + src.length > cap) {
       const excess = this.depth + src.length - cap;
-      this.stats.droppedBytes += excess;
-      this.bytesOut += excess;
-      this.head = (this.head + excess) % cap;
-      this.depth -= excess;
+      if (excess >= this.depth) {
+        this.dropHead(this.depth);
+        const fromChunk = src.length - cap;
+        if (fromChunk > 0) {
+          this.countDropped(src, 0, fromChunk);
+          src = src.subarray(fromChunk);
+        }
+      } else {
+        this.dropHead(Math.min(this.depth, Math.ceil(excess / this.frameBytes) * this.frameBytes));
+      }
     }
     const tail = (this.head + this.depth) % cap;
     if (src.length <= cap - tail) {
@@ -195,7 +201,7 @@ export class PlayoutBuffer {
     this.arrivalCount++;
   }
 
-  /** A new frame: buffered audio, padded with silence if there is not enough (counted as an underrun). */
+  /** A new frame (see pullInto). */
   pull(): Buffer {
     const frame = Buffer.allocUnsafe(this.frameBytes);
     this.pullInto(frame, 0);
@@ -203,40 +209,49 @@ export class PlayoutBuffer {
   }
 
   /**
-   * Writes one frame into `target` at `offset` instead of allocating one, so the RTP sender can fill the packet it
-   * is about to send directly: one allocation per packet instead of two.
+   * Writes the next frame into `target` at `offset`, so the RTP sender fills the packet it is about to send: caller
+   * audio, or silence in its place (see the class comment for which).
    */
   pullInto(target: Uint8Array, offset: number): void {
     const now = this.now();
-    const short = this.depth < this.frameBytes;
-    if (!short) this.minWaitMs = Math.min(this.minWaitMs, now - this.arrivalOf(this.bytesOut + this.frameBytes - 1));
-    this.shortPulls = short ? this.shortPulls + 1 : 0;
-    if (!short) this.flowing = true;
-    this.lastPullAt = now;
-
-    const cap = this.ring.length;
-    const n = Math.min(this.depth, this.frameBytes);
-    const firstPart = Math.min(n, cap - this.head);
-    this.ring.copy(target, offset, this.head, this.head + firstPart);
-    if (firstPart < n) this.ring.copy(target, offset + firstPart, 0, n - firstPart);
-    this.head = (this.head + n) % cap;
-    this.depth -= n;
-    this.bytesOut += n;
-    // only the first short pull of a flowing stream stands in for audio on its way; after more, the caller paused
-    this.owedBytes = this.flowing && this.shortPulls === 1 ? this.frameBytes - n : 0;
-    if (n < this.frameBytes) {
-      target.fill(MULAW_SILENCE, offset + n, offset + this.frameBytes);
-      this.stats.silenceFrames++;
+    const F = this.frameBytes;
+    if (this.removableBytes >= F && this.depth - 2 * F >= this.cushionBytes && this.headIsSilent()) {
+      // delay nothing needed for a window, taken back in silence: a pause gets 20 ms shorter
+      this.skip(F);
+      this.removableBytes -= F;
+      this.stats.silenceRemovedFrames++;
+    }
+    if (this.depth >= F && this.depth - F < this.cushionBytes && this.headIsSilent()) {
+      // below the cushion: rebuild it in a pause, where 20 ms more silence costs the caller nothing
+      this.sendSilence(target, offset);
+    } else if (this.depth >= F || (this.depth > 0 && now - this.lastPushAt >= 2 * this.frameMs)) {
+      const waitMs = now - this.arrivalOf(this.bytesOut + Math.min(this.depth, F) - 1);
+      if (waitMs < this.minWaitMs) this.minWaitMs = waitMs;
+      if (waitMs < this.minWaitSinceCheck) this.minWaitSinceCheck = waitMs;
+      const n = Math.min(this.depth, F);
+      this.copyOut(target, offset, n);
+      if (n < F) target.fill(MULAW_SILENCE, offset + n, offset + F);
+      this.flowing = true;
+      this.starved = false;
+    } else {
+      if (this.flowing && !this.starved) {
+        this.starved = true;
+        this.stats.underruns++;
+        if (now - this.cushionShrunkAt < this.cushionHoldMs) this.cushionHoldMs = Math.min(2 * this.cushionHoldMs, CUSHION_HOLD_MAX_MS);
+        this.cushionBytes = Math.min(this.cushionBytes + F, this.maxCushionBytes);
+        this.cushionCheckedAt = now;
+        this.minWaitSinceCheck = Infinity;
+      }
+      this.sendSilence(target, offset);
     }
     this.stats.framesOut++;
-
     if (this.depth < this.minLeftBytes) this.minLeftBytes = this.depth;
-    if (++this.window >= this.windowFrames) this.adapt();
+    if (++this.window >= this.windowFrames) this.adapt(now);
   }
 
   /**
-   * How many ms the next pull should come later (positive) or earlier (negative) than one frame after this one; 0
-   * when it is fine where it is. Decided once a window; reading it takes it.
+   * How many ms the next pull should come earlier (negative) than one frame after this one; 0 when it is fine where
+   * it is. Decided once a window; reading it takes it.
    */
   takePhaseShift(): number {
     const shift = this.pendingShiftMs;
@@ -244,50 +259,93 @@ export class PlayoutBuffer {
     return shift;
   }
 
-  /** Drops everything buffered (not counted as dropped: the caller chose to, e.g. on a barge-in or hold). */
+  /** Drops everything buffered (not counted: the caller chose to, e.g. audio from before the answer, or on hold). */
   clear(): void {
     this.head = 0;
     this.depth = 0;
     this.bytesOut = this.bytesIn;
     this.arrivalCount = 0;
-    this.shortPulls = 0;
-    this.owedBytes = 0;
     this.flowing = false;
+    this.starved = false;
+    this.removableBytes = 0;
     this.resetWindow();
     this.newSpan(1);
   }
 
-  private adapt(): void {
-    const surplus = this.minLeftBytes - (this.minLeftBytes % this.frameBytes);
-    if (surplus > 0) {
-      this.head = (this.head + surplus) % this.ring.length;
-      this.depth -= surplus;
-      this.bytesOut += surplus;
-      this.stats.trimmedBytes += surplus;
-    }
-    let shift = 0;
-    this.spanMinWaitMs = Math.min(this.spanMinWaitMs, this.minWaitMs);
-    if (this.maxLateMs > 0) {
-      shift = Math.min(this.maxLateMs + MARGIN_MS, this.frameMs);
-      this.windowsSinceLate = 0;
-      this.rememberedLateMs = Math.max(this.rememberedLateMs, this.maxLateMs);
-      this.newSpan(TIGHTEN_SPAN);
-    } else {
-      if (++this.windowsSinceLate >= LATE_MEMORY_WINDOWS) this.rememberedLateMs = 0;
-      if (++this.spanWindows >= this.spanLength) {
-        const slackMs = MARGIN_MS + this.rememberedLateMs;
-        // beyond the slack plus a margin only, so clock steps of about the margin cannot make it hunt back and forth
-        if (this.spanMinWaitMs !== Infinity && this.spanMinWaitMs > slackMs + MARGIN_MS) {
-          shift = slackMs - Math.min(this.spanMinWaitMs, this.frameMs);
-        }
-        this.newSpan(TIGHTEN_SPAN);
+  private adapt(now: number): void {
+    const F = this.frameBytes;
+    if (now - this.cushionCheckedAt >= this.cushionHoldMs) {
+      // every frame waited a frame and the margin or more: with a frame less, none would have missed its pull
+      if (this.cushionBytes > 0 && this.minWaitSinceCheck >= this.frameMs + MARGIN_MS) {
+        this.cushionBytes -= F;
+        this.cushionShrunkAt = now;
       }
+      this.cushionCheckedAt = now;
+      this.minWaitSinceCheck = Infinity;
     }
-    if (shift !== 0) {
-      this.pendingShiftMs = shift;
-      this.stats.phaseShifts++;
+    const surplus = this.minLeftBytes - this.cushionBytes;
+    this.removableBytes = surplus >= F ? surplus - (surplus % F) : 0;
+
+    this.spanMinWaitMs = Math.min(this.spanMinWaitMs, this.minWaitMs);
+    if (++this.spanWindows >= this.spanLength) {
+      // within a frame only: whole frames of wait are standing audio, which removal takes back in silence
+      const waitMs = this.spanMinWaitMs % this.frameMs;
+      // beyond the margin twice only, so clock steps of about the margin cannot make it hunt
+      if (this.spanMinWaitMs !== Infinity && waitMs > 2 * MARGIN_MS) {
+        this.pendingShiftMs = MARGIN_MS - waitMs;
+        this.stats.phaseShifts++;
+      }
+      this.newSpan(TIGHTEN_SPAN);
     }
     this.resetWindow();
+  }
+
+  private headIsSilent(): boolean {
+    const cap = this.ring.length;
+    const first = Math.min(this.frameBytes, cap - this.head);
+    const limit = this.silenceLimit;
+    const sum = magnitudeSum(this.ring, this.head, this.head + first, limit);
+    return sum <= limit && magnitudeSum(this.ring, 0, this.frameBytes - first, limit - sum) <= limit - sum;
+  }
+
+  private sendSilence(target: Uint8Array, offset: number): void {
+    target.fill(MULAW_SILENCE, offset, offset + this.frameBytes);
+    this.stats.silenceInsertedFrames++;
+  }
+
+  private copyOut(target: Uint8Array, offset: number, n: number): void {
+    const cap = this.ring.length;
+    const firstPart = Math.min(n, cap - this.head);
+    this.ring.copy(target, offset, this.head, this.head + firstPart);
+    if (firstPart < n) this.ring.copy(target, offset + firstPart, 0, n - firstPart);
+    this.skip(n);
+  }
+
+  private skip(n: number): void {
+    this.head = (this.head + n) % this.ring.length;
+    this.depth -= n;
+    this.bytesOut += n;
+  }
+
+  /** Drops `n` bytes from the head, frame by frame, each counted by what it held. */
+  private dropHead(n: number): void {
+    const F = this.frameBytes;
+    for (let left = n; left > 0; left -= F) {
+      const bytes = Math.min(F, left);
+      if (bytes === F && this.headIsSilent()) this.stats.silenceRemovedFrames++;
+      else this.stats.speechLostFrames++;
+      this.skip(bytes);
+    }
+  }
+
+  /** Counts `n` bytes of `chunk` from `from` that never entered the buffer, frame by frame. */
+  private countDropped(chunk: Uint8Array, from: number, n: number): void {
+    const F = this.frameBytes;
+    for (let at = from; at < from + n; at += F) {
+      const bytes = Math.min(F, from + n - at);
+      if (magnitudeSum(chunk, at, at + bytes, this.silenceLimit) <= (this.silenceLimit * bytes) / F) this.stats.silenceRemovedFrames++;
+      else this.stats.speechLostFrames++;
+    }
   }
 
   /** When the audio byte `index` (counted over all bytes ever stored) was pushed; drops arrivals already pulled. */
@@ -313,6 +371,5 @@ export class PlayoutBuffer {
     this.window = 0;
     this.minLeftBytes = Infinity;
     this.minWaitMs = Infinity;
-    this.maxLateMs = 0;
   }
 }

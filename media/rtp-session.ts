@@ -27,7 +27,7 @@ export interface RtpSessionOptions {
   clock: MediaClock;
   log: Logger;
   delegate: RtpDelegate;
-  /** Caller audio held before sending; the oldest is dropped beyond it. Default 60 ms. */
+  /** The caller playout buffer's hard cap (PlayoutBuffer maxMs): past it the oldest audio goes. Default 1000 ms. */
   maxPlayoutMs?: number;
 }
 
@@ -55,15 +55,19 @@ export interface RtpSessionStats extends ReceptionStats {
   ssrcChanges: number;
   /** Accepted anyway: loss, reordering, or a new pcap's sequence numbers. */
   sequenceGaps: number;
-  silenceFramesSent: number;
-  playoutDroppedBytes: number;
-  /** Caller audio dropped as standing delay (PlayoutBuffer's trim). */
-  playoutTrimmedBytes: number;
-  /** Caller audio that missed its frame, silence having gone instead, dropped. */
-  playoutLateBytes: number;
-  /** Times the frames toward the bot were moved closer to (or, after a late one, further from) the caller's. */
+  /** Caller frames that held sound, dropped at the playout buffer's cap: speech the bot never heard. */
+  callerSpeechLostFrames: number;
+  /** Silence sent to the bot in place of caller audio: late audio (it plays when it comes), or a stretched pause. */
+  callerSilenceInsertedFrames: number;
+  /** Silent caller frames left out to take delay back. */
+  callerSilenceRemovedFrames: number;
+  /** Times the caller's audio came too late for its frame while it was flowing. */
+  playoutUnderruns: number;
+  /** Times the frames toward the bot were moved closer to the caller's. */
   playoutPhaseShifts: number;
-  maxPlayoutDepthMs: number;
+  /** Caller audio waiting in the playout buffer now, and at most since the call began. */
+  playoutDelayMs: number;
+  maxPlayoutDelayMs: number;
   /** Socket 'error' events (e.g. send to an unreachable network). */
   socketErrors: number;
   /** Delegate callbacks that threw. */
@@ -72,7 +76,14 @@ export interface RtpSessionStats extends ReceptionStats {
 
 type Counters = Omit<
   RtpSessionStats,
-  'silenceFramesSent' | 'playoutDroppedBytes' | 'playoutTrimmedBytes' | 'playoutLateBytes' | 'playoutPhaseShifts' | 'maxPlayoutDepthMs' | keyof ReceptionStats
+  | 'callerSpeechLostFrames'
+  | 'callerSilenceInsertedFrames'
+  | 'callerSilenceRemovedFrames'
+  | 'playoutUnderruns'
+  | 'playoutPhaseShifts'
+  | 'playoutDelayMs'
+  | 'maxPlayoutDelayMs'
+  | keyof ReceptionStats
 >;
 
 const PT_PCMU = 0;
@@ -176,7 +187,7 @@ export class RtpSession {
     this.clock = opts.clock;
     this.delegate = opts.delegate;
     this.log = opts.log.child({ rtpPort: port });
-    this.playout = new PlayoutBuffer({ frameBytes: FRAME_BYTES, maxMs: opts.maxPlayoutMs ?? 60 });
+    this.playout = new PlayoutBuffer({ frameBytes: FRAME_BYTES, maxMs: opts.maxPlayoutMs });
     this.dtmf = new DtmfReceiver((digit, durationMs) => this.delegate.onDtmf?.(digit, durationMs));
     socket.on('message', this.onMessage);
     socket.on('error', this.onSocketError);
@@ -317,12 +328,13 @@ export class RtpSession {
     return {
       ...this.counters,
       ...this.reception.stats,
-      silenceFramesSent: p.silenceFrames,
-      playoutDroppedBytes: p.droppedBytes,
-      playoutTrimmedBytes: p.trimmedBytes,
-      playoutLateBytes: p.lateBytes,
+      callerSpeechLostFrames: p.speechLostFrames,
+      callerSilenceInsertedFrames: p.silenceInsertedFrames,
+      callerSilenceRemovedFrames: p.silenceRemovedFrames,
+      playoutUnderruns: p.underruns,
       playoutPhaseShifts: p.phaseShifts,
-      maxPlayoutDepthMs: p.maxDepthBytes / BYTES_PER_MS,
+      playoutDelayMs: this.playout.depthBytes / BYTES_PER_MS,
+      maxPlayoutDelayMs: p.maxDepthBytes / BYTES_PER_MS,
     };
   }
 

@@ -99,7 +99,7 @@ describe('RtpSession', () => {
       expect(p.sequenceNumber).toBe((got[i]!.sequenceNumber + 1) & 0xffff);
       expect(p.timestamp).toBe((got[i]!.timestamp + 160) >>> 0);
     });
-    expect(session.stats).toMatchObject({ packetsSent: got.length, bytesSent: got.length * 172, silenceFramesSent: got.length - 3 });
+    expect(session.stats).toMatchObject({ packetsSent: got.length, bytesSent: got.length * 172, callerSilenceInsertedFrames: got.length - 3 });
   });
 
   it('passes PCMU payloads to onAudio byte for byte, from any port of the answer IP', async () => {
