@@ -83,7 +83,7 @@ const MAX_CALL_MS = 86_400_000;
 const MAX_RING_GROUP_CHARS = 256;
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const SIP_USER_RULE = "must be a SIP user part: letters, digits and -_.!~*'()&=+$,;?/ only";
-const MAX_PLAYOUT_RULE = 'must be an integer number of milliseconds between 20 (one RTP frame) and 2000';
+const MAX_PLAYOUT_RULE = 'must be an integer number of milliseconds between 100 and 5000 (the longest Talkdesk stall to ride out without losing speech)';
 
 export type LoadResult =
   | { ok: true; config: PluginConfig; appJson: Record<string, unknown> }
@@ -208,7 +208,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
       advertisedAddress: advertised(r, 'RTP_ADVERTISED_ADDRESS', 'RTP_BIND_ADDRESS', rtpBind),
       portMin: rtpPortMin,
       portMax: rtpPortMax,
-      maxPlayoutMs: r.integer('MAX_PLAYOUT_MS', 20, 2000, MAX_PLAYOUT_RULE),
+      maxPlayoutMs: r.integer('MAX_PLAYOUT_MS', 100, 5000, MAX_PLAYOUT_RULE),
       srtp: r.oneOf('SRTP', ['off', 'optional', 'required'] as const),
     },
     escalation: {

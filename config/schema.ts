@@ -85,7 +85,7 @@ export interface PluginConfig {
     advertisedAddress: string;
     portMin: number;
     portMax: number;
-    /** bound on caller audio waiting for the 20 ms clock; older audio is dropped beyond it */
+    /** hard cap on caller audio waiting for the 20 ms clock; the oldest is dropped (speech lost) beyond it */
     maxPlayoutMs: number;
     /** SDES-SRTP (RFC 4568, AES_CM_128_HMAC_SHA1_80): off, offered but not insisted on, or a call fails without it */
     srtp: 'off' | 'optional' | 'required';
