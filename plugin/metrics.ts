@@ -28,12 +28,12 @@ interface Carried {
   rtpBytesFromBot: number;
   rtpLostFromBot: number;
   rtpLateFromBot: number;
-  /** silence sent because the caller's audio was not there at the tick: Talkdesk late */
+  /** the caller's audio came too late for its frame (the playout buffer's underruns): Talkdesk late */
   rtpLateToBot: number;
-  /** caller audio the playout buffer discarded: standing delay trimmed, or over its maximum */
-  playoutTrimmedBytes: number;
-  playoutLateBytes: number;
-  playoutOverflowBytes: number;
+  /** what the caller playout buffer did to the caller's frames: sound dropped at its cap, silence added or left out */
+  callerSpeechLost: number;
+  callerSilenceInserted: number;
+  callerSilenceRemoved: number;
   droppedForeign: number;
   droppedMalformed: number;
   droppedUnknownPt: number;
@@ -50,9 +50,9 @@ const NOTHING_CARRIED: Carried = {
   rtpLostFromBot: 0,
   rtpLateFromBot: 0,
   rtpLateToBot: 0,
-  playoutTrimmedBytes: 0,
-  playoutLateBytes: 0,
-  playoutOverflowBytes: 0,
+  callerSpeechLost: 0,
+  callerSilenceInserted: 0,
+  callerSilenceRemoved: 0,
   droppedForeign: 0,
   droppedMalformed: 0,
   droppedUnknownPt: 0,
@@ -71,10 +71,10 @@ function addCarried(into: Carried, talkdesk: TalkdeskStream['stats'], rtp: RtpSe
   into.rtpBytesFromBot += rtp.bytesReceived;
   into.rtpLostFromBot += rtp.packetsLost;
   into.rtpLateFromBot += rtp.packetsLate;
-  into.rtpLateToBot += rtp.silenceFramesSent;
-  into.playoutTrimmedBytes += rtp.playoutTrimmedBytes;
-  into.playoutLateBytes += rtp.playoutLateBytes;
-  into.playoutOverflowBytes += rtp.playoutDroppedBytes;
+  into.rtpLateToBot += rtp.playoutUnderruns;
+  into.callerSpeechLost += rtp.callerSpeechLostFrames;
+  into.callerSilenceInserted += rtp.callerSilenceInsertedFrames;
+  into.callerSilenceRemoved += rtp.callerSilenceRemovedFrames;
   into.droppedForeign += rtp.droppedForeign;
   into.droppedMalformed += rtp.droppedMalformed;
   into.droppedUnknownPt += rtp.droppedUnknownPt;
@@ -217,17 +217,18 @@ export class GatewayMetrics {
       registers,
     });
 
-    const carried = (name: string, help: string, label: string, series: ReadonlyArray<[string, keyof Carried]>): void => {
+    /** A counter of what calls carried; with no label, its one series is the first entry's value. */
+    const carried = (name: string, help: string, label: string | undefined, series: ReadonlyArray<[string, keyof Carried]>): void => {
       const read = (): Carried => this.scrape ?? this.sumCarried();
       new Counter({
         name,
         help,
-        labelNames: [label],
+        labelNames: label === undefined ? [] : [label],
         registers,
         collect() {
           const now = read();
           this.reset();
-          for (const [value, key] of series) this.inc({ [label]: value }, now[key]);
+          for (const [value, key] of series) this.inc(label === undefined ? {} : { [label]: value }, now[key]);
         },
       });
     };
@@ -247,7 +248,7 @@ export class GatewayMetrics {
     );
     carried(
       'talkdesk_gw_rtp_late_frames_total',
-      "to_bot: silence sent because the caller's audio missed its 20 ms tick; from_bot: packets behind a later one",
+      "to_bot: times the caller's audio came too late for its 20 ms frame (silence went instead; the audio played when it came); from_bot: packets behind a later one",
       'direction',
       [
         ['to_bot', 'rtpLateToBot'],
@@ -255,13 +256,18 @@ export class GatewayMetrics {
       ],
     );
     carried(
-      'talkdesk_gw_playout_discarded_bytes_total',
-      "Caller audio (μ-law bytes) the WS→RTP buffer discarded: trimmed, a whole second never needed (standing delay after a burst); late, after silence went in its place; overflow, beyond its maximum",
-      'reason',
+      'talkdesk_gw_caller_speech_lost_frames_total',
+      "Caller frames (20 ms) that held sound and never reached the bot: dropped at the playout buffer's cap (MAX_PLAYOUT_MS)",
+      undefined,
+      [['', 'callerSpeechLost']],
+    );
+    carried(
+      'talkdesk_gw_caller_silence_frames_total',
+      "Silence the WS→RTP playout buffer added (inserted: the caller's audio was late, or a pause stretched to rebuild its cushion) or left out (removed: silent caller frames, to take delay back)",
+      'action',
       [
-        ['trimmed', 'playoutTrimmedBytes'],
-        ['late', 'playoutLateBytes'],
-        ['overflow', 'playoutOverflowBytes'],
+        ['inserted', 'callerSilenceInserted'],
+        ['removed', 'callerSilenceRemoved'],
       ],
     );
     carried('talkdesk_gw_rtp_dropped_packets_total', 'Packets to our RTP ports that were not the bot’s audio or DTMF', 'reason', [
@@ -331,16 +337,28 @@ export class GatewayMetrics {
       gauge('talkdesk_gw_sip_transactions', 'SIP transactions alive now in the embedded stack (they linger up to 32 s after a call, RFC 3261 timers)', 'transactions');
       gauge('talkdesk_gw_sip_dialogs', 'SIP dialogs alive now in the embedded stack', 'dialogs');
     }
-    new Gauge({
-      name: 'talkdesk_gw_playout_depth_max_seconds',
-      help: "Deepest caller-audio (WS→RTP) buffer of any live call since it connected; finished calls log theirs (rtp.maxPlayoutDepthMs)",
-      registers,
-      collect() {
-        let maxMs = 0;
-        for (const call of registry.values()) maxMs = Math.max(maxMs, call.carried.rtp?.maxPlayoutDepthMs ?? 0);
-        this.set(maxMs / 1000);
-      },
-    });
+    const playoutGauge = (name: string, help: string, key: 'playoutDelayMs' | 'maxPlayoutDelayMs'): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          let maxMs = 0;
+          for (const call of registry.values()) maxMs = Math.max(maxMs, call.carried.rtp?.[key] ?? 0);
+          this.set(maxMs / 1000);
+        },
+      });
+    };
+    playoutGauge(
+      'talkdesk_gw_playout_delay_seconds',
+      'Caller audio waiting in the WS→RTP playout buffer now, in the live call where it is most',
+      'playoutDelayMs',
+    );
+    playoutGauge(
+      'talkdesk_gw_playout_delay_max_seconds',
+      'Most caller audio that waited in the WS→RTP playout buffer of any live call since it connected; finished calls log theirs (rtp.maxPlayoutDelayMs)',
+      'maxPlayoutDelayMs',
+    );
   }
 
   /** The exposition text for GET /metrics. */
