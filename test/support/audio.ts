@@ -32,6 +32,22 @@ export function speechUlaw(text: string): Promise<Buffer> {
   return cached;
 }
 
+/**
+ * What a caller says to a bot, with the pauses a caller makes: espeak-ng stops 100–150 ms at a comma and about 300 ms
+ * at a full stop, so of its 16 s about a quarter is silence (frames media/silence.ts calls silent). A playout
+ * buffer that takes delay back by shortening silence has something to shorten here, and a test can check that no
+ * word was cut.
+ */
+export const CALLER_SPEECH_WITH_PAUSES =
+  'Hello, I am calling about my order. It was supposed to arrive on Monday, but it never came. ' +
+  'The tracking number is four, seven, two, nine. Could you check where it is, please? ' +
+  'I would also like to change my delivery address. Thank you, that would be great.';
+
+/** CALLER_SPEECH_WITH_PAUSES spoken, as speechUlaw() makes it. */
+export function speechWithPauses(): Promise<Buffer> {
+  return speechUlaw(CALLER_SPEECH_WITH_PAUSES);
+}
+
 async function synthesize(text: string): Promise<Buffer> {
   const key = createHash('sha256').update(text).digest('hex').slice(0, 32);
   const cachedFile = join(CACHE_DIR, `${key}.ul`);

@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { frames, pcmuPcap, speechUlaw, toneUlaw, writePcmuPcap } from '../../support/audio.js';
+import { isSilentFrame } from '../../../media/silence.js';
+import { frames, pcmuPcap, speechUlaw, speechWithPauses, toneUlaw, writePcmuPcap } from '../../support/audio.js';
 
 /** G.711 μ-law decoder written independently of the encoder under test (ITU-T G.711 table form). */
 function ulawToLinear(u: number): number {
@@ -73,6 +74,30 @@ describe('speechUlaw', () => {
       (await readdir(dir)).filter((f) => f.endsWith('.ul')).map((f) => readFile(join(dir, f))),
     );
     expect(cached.some((c) => c.equals(ulaw))).toBe(true);
+  });
+});
+
+describe('speechWithPauses', () => {
+  it('is 15–20 s of speech with pauses at its commas and full stops that media/silence.ts calls silent', async () => {
+    const ulaw = await speechWithPauses();
+    const silent = frames(ulaw).map((f) => isSilentFrame(f));
+    expect(silent.length * 20).toBeGreaterThanOrEqual(15_000);
+    expect(silent.length * 20).toBeLessThanOrEqual(20_000);
+    // pauses of 200 ms and more: one per sentence at least (6 sentences; the first and last stand at the ends)
+    const pauses: number[] = [];
+    let run = 0;
+    for (const s of [...silent, false]) {
+      if (s) run++;
+      else if (run > 0) {
+        pauses.push(run);
+        run = 0;
+      }
+    }
+    expect(pauses.filter((n) => n >= 10).length).toBeGreaterThanOrEqual(5);
+    // mostly speech all the same: a buffer that removes silence is not left with nothing but silence
+    const share = silent.filter(Boolean).length / silent.length;
+    expect(share).toBeGreaterThan(0.1);
+    expect(share).toBeLessThan(0.4);
   });
 });
 
