@@ -77,6 +77,9 @@ describe('metrics', () => {
     expect(during.value('talkdesk_gw_ws_frames_total', { direction: 'in' })).toBeGreaterThan(2);
     expect(during.value('talkdesk_gw_ws_frames_total', { direction: 'out' })).toBeGreaterThan(10);
     expect(during.value('talkdesk_gw_media_clock_lateness_seconds_count')).toBeGreaterThan(0);
+    // the caller's 20 ms frames wait in the playout buffer for their pull: at least one frame's worth at some point
+    expect(during.value('talkdesk_gw_playout_delay_max_seconds')).toBeGreaterThanOrEqual(0.02);
+    expect(during.value('talkdesk_gw_playout_delay_seconds')).toBeGreaterThanOrEqual(0);
 
     await new Promise((resolve) => setTimeout(resolve, 300));
     const later = await scrape(gw);
@@ -90,6 +93,7 @@ describe('metrics', () => {
     );
 
     await audio;
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the caller has stopped; the call has not
     expect(await botHangsUp(bot, td)).toMatchObject({ command: 'ok' });
     await expect.poll(() => gw.app.registry.size).toBe(0);
 
@@ -106,10 +110,17 @@ describe('metrics', () => {
       );
     }
     expect(after.value('talkdesk_gw_rtp_lost_packets_total', { direction: 'from_bot' })).toBe(0);
+    // no caller audio lost; the pulls after the caller's 2 s, while the bot still talked, went out as silence
+    expect(after.value('talkdesk_gw_caller_speech_lost_frames_total')).toBe(0);
+    expect(after.value('talkdesk_gw_caller_silence_frames_total', { action: 'inserted' })).toBeGreaterThan(0);
+    expect(after.value('talkdesk_gw_caller_silence_frames_total', { action: 'removed' })).toBe(0);
 
     // the summary line carries the new fields
     const [ended] = linesWith(gw.logs, 'call ended');
-    expect(ended).toMatchObject({ outcome: 'ok', rtp: { packetsLost: 0, jitterMs: expect.any(Number) } });
+    expect(ended).toMatchObject({
+      outcome: 'ok',
+      rtp: { packetsLost: 0, jitterMs: expect.any(Number), callerSpeechLostFrames: 0, maxPlayoutDelayMs: expect.any(Number) },
+    });
     expect(ended!.byeToStopMs).toBeGreaterThanOrEqual(0);
     expect(ended!.sendLatenessP99Ms).toEqual(expect.any(Number));
   });
