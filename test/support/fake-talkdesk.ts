@@ -172,8 +172,10 @@ export class FakeTalkdesk {
     const stream: SentStream = { track, t0: performance.now(), chunks: [] };
     this.streams.push(stream);
     for (const chunk of senderSchedule(pacing, { totalBytes: ulaw.length, seed: opts.seed })) {
-      const wait = stream.t0 + chunk.atMs - performance.now();
-      if (wait > 0) await sleep(wait);
+      // a timer can fire up to a millisecond early against performance.now() (media/clock.ts): never send early
+      for (let wait = stream.t0 + chunk.atMs - performance.now(); wait > 0; wait = stream.t0 + chunk.atMs - performance.now()) {
+        await sleep(wait);
+      }
       if (this.ws.readyState !== WebSocket.OPEN) break;
       const payload = ulaw.subarray(chunk.offset, chunk.offset + chunk.bytes);
       this.send({
