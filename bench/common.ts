@@ -4,12 +4,21 @@
  */
 
 import type { LatencyHistogram } from '../media/stats.js';
+import { toneUlaw } from '../test/support/audio.js';
+import type { SenderProfile } from '../test/support/sender-profiles.js';
 
-/** μ-law bytes 0xA5 0x5A never come out of the plugin's silence (0xFF) or the filler below. */
+/** μ-law bytes 0xA5 0x5A never come out of the plugin's silence (0xFF) or the speech filler below. */
 export const MARK0 = 0xa5;
 export const MARK1 = 0x5a;
 export const FRAME_BYTES = 160;
-export const FILLER = 0xff;
+/** μ-law silence: what the caller's pauses are made of, with no marker (the plugin may shorten them). */
+export const SILENCE = 0xff;
+/**
+ * The rest of a marked frame: a 1 kHz tone at half scale, loud enough that the plugin's playout buffer treats the
+ * frame as speech (media/silence.ts), which it must deliver, never drop. loadgen.ts checks both kinds at start.
+ */
+const SPEECH_FILLER = toneUlaw(1000, 20);
+if (SPEECH_FILLER.some((b, i) => b === MARK0 && SPEECH_FILLER[i + 1] === MARK1)) throw new Error('speech filler holds a marker');
 /** Ring of per-frame send times: 4096 frames of 20 ms = 82 s, longer than any measurement window. */
 export const RING = 4096;
 /**
@@ -21,26 +30,35 @@ export const DRIFT_NOISE_MS = 3;
 /** Packets received vs expected per call that is still "zero": one for the window's edges, one for the estimate of the phase shifts in it. */
 export const PACKET_COUNT_SLACK = 2;
 
-/** Writes the marker of 20 ms frame `idx` at `offset`: magic, then the index (u32 BE); the rest is filler. */
-export function writeMarker(buf: Buffer, offset: number, idx: number): void {
+/** Writes the marker of 20 ms frame `idx` at `offset`: magic, then the index (u32 BE). */
+function writeMarker(buf: Buffer, offset: number, idx: number): void {
   buf[offset] = MARK0;
   buf[offset + 1] = MARK1;
   buf.writeUInt32BE(idx >>> 0, offset + 2);
 }
 
-/** The frame index marked at `offset`, or -1 (silence the plugin sent when caller audio missed its tick). */
+/** Writes speech frame `idx` at `offset`: the marker, then the speech filler. */
+export function writeSpeechFrame(buf: Buffer, offset: number, idx: number): void {
+  SPEECH_FILLER.copy(buf, offset + 6, 6);
+  writeMarker(buf, offset, idx);
+}
+
+/** The frame index marked at `offset`, or -1 (silence: the caller's pauses, or what the plugin sent in their place). */
 export function readMarker(buf: Buffer, offset: number): number {
   if (buf.length < offset + 6 || buf[offset] !== MARK0 || buf[offset + 1] !== MARK1) return -1;
   return buf.readUInt32BE(offset + 2);
 }
 
-/** 160 bytes of one marked frame as base64: the 6 marker bytes are the first 8 characters, the rest never changes. */
-const TAIL_B64 = Buffer.alloc(FRAME_BYTES, FILLER).toString('base64', 6);
-export function markedFrameBase64(idx: number): string {
+/** 160 bytes of one speech frame as base64: the 6 marker bytes are the first 8 characters, the rest never changes. */
+const TAIL_B64 = SPEECH_FILLER.toString('base64', 6);
+export function speechFrameBase64(idx: number): string {
   const head = Buffer.allocUnsafe(6);
   writeMarker(head, 0, idx);
   return head.toString('base64') + TAIL_B64;
 }
+
+/** 160 bytes of μ-law silence as base64. */
+export const SILENT_FRAME_BASE64 = Buffer.alloc(FRAME_BYTES, SILENCE).toString('base64');
 
 export interface Percentiles {
   n: number;
@@ -79,10 +97,8 @@ export interface StartCalls {
   target: Target;
   /** calls started per second */
   rate: number;
-  /** Talkdesk frame length: 20 (160 B) or 40 (320 B) */
-  frameMs: number;
-  /** each Talkdesk frame sent up to this much late (uniform), never out of order */
-  jitterMs: number;
+  /** how each call's Talkdesk side sends from each measurement window's start (steady before it) */
+  sender: SenderProfile;
 }
 
 export interface EndCalls {
@@ -97,8 +113,6 @@ export interface Churn {
   rate: number;
   holdMs: number;
   wsPort: number;
-  frameMs: number;
-  jitterMs: number;
   /** send a ChurnProgress every this many answered calls */
   progressEvery: number;
 }
@@ -108,24 +122,25 @@ export interface ChurnProgress {
   churnProgress: { answered: number };
 }
 
-export type Request = StartCalls | EndCalls | Churn | { op: 'window-start' } | { op: 'window-report' } | { op: 'exit' };
+/**
+ * A window: window-start, then window-end when its time is up (what was sent by then is what it counts; run.ts reads
+ * the plugin's CPU here), then window-report, which waits for the window's frames still on their way.
+ */
+export type Request = StartCalls | EndCalls | Churn | { op: 'window-start' } | { op: 'window-end' } | { op: 'window-report' } | { op: 'exit' };
 export type Command = Request & { id: number };
 
-/** One direction of the window: frames that entered one side and what left the other. */
+/** One direction of the window: marked (speech) frames that entered one side and what left the other. */
 export interface DirectionReport {
-  /** marked 20 ms frames sent in the window (up to 200 ms before its end) */
+  /** speech frames sent between window-start and window-end */
   sent: number;
-  /** of those, found at the other side */
+  /** of those, found at the other side (window-report waits up to DRAIN_MAX_MS for the last of them) */
   received: number;
-  /** sent, not received, and not among the frames the plugin says it discarded (toward the bot only) */
+  /** sent and never received: toward the bot, caller speech the bot never heard, whatever the plugin's reason */
   lost: number;
   /**
-   * Caller frames the plugin's playout buffer discarded over the window (trimmed as standing delay, or late after
-   * silence went in their place), from its /metrics: a jitter buffer's deliberate discards, told apart from loss as
-   * RTCP XR does. Set by run.ts.
+   * ms from each frame's nominal time (bot → Talkdesk: its send time; Talkdesk → bot: the sender profile's
+   * nominalMs, see test/support/sender-profiles.ts) to its arrival at the other side
    */
-  discarded?: number;
-  /** frame sent → found at the other side, ms */
   latency: Percentiles;
 }
 
@@ -139,7 +154,7 @@ export interface WindowReport {
   /** RTP packets the bot legs received (ours) and sent in the window */
   rtpIn: number;
   rtpOut: number;
-  /** RTP packets that carried no marker: silence sent because caller audio missed its tick */
+  /** RTP packets that carried no marker: the caller's pauses, and silence the plugin sent when audio was late */
   silencePackets: number;
   /**
    * our RTP's arrival at the bot against each call's ideal 20 ms grid (its earliest packet in the window, or since the

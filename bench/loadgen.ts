@@ -1,9 +1,11 @@
 /**
- * The load generator: N fake Talkdesk clients (real `ws` clients, marked μ-law frames paced on absolute time) and N
- * lean bot legs (one UDP SIP UAS answering every INVITE, one RTP socket per leg sending marked 20 ms PCMU and
- * recording when our RTP arrives). Run by run.ts pinned to the other core than the plugin; driven over IPC.
+ * The load generator: N fake Talkdesk clients (real `ws` clients sending a caller's speech and pauses, the speech
+ * frames marked, on a sender profile's schedule: test/support/sender-profiles.ts) and N lean bot legs (one UDP SIP
+ * UAS answering every INVITE, one RTP socket per leg sending marked 20 ms PCMU and recording when our RTP arrives).
+ * Run by run.ts pinned to the other core than the plugin; driven over IPC.
  *
- * Reused from the project: the phased MediaClock (media/clock.ts) paces both senders, the embedded stack's SIP parser
+ * Reused from the project: the phased MediaClock (media/clock.ts) paces both senders, the sender profiles and the
+ * espeak-ng speech come from test/support, media/silence.ts says which of its frames are pauses, the embedded stack's SIP parser
  * reads the plugin's requests, botSdp/offeredPort (test/support/node-bot.ts) write and read the SDP, and the Voice
  * Stream URL and JWT come from test/support. FakeTalkdesk and FakeUas are not used as they are: both keep every
  * message for a test's assertions (and FakeUas finds them by a linear scan), which at thousands of calls and
@@ -13,22 +15,26 @@ import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { MediaClock, type FrameSink } from '../media/clock.js';
+import { MediaClock, type ClockSubscription, type FrameSink } from '../media/clock.js';
+import { isSilentFrame } from '../media/silence.js';
 import { LatencyHistogram } from '../media/stats.js';
 import { parseSipMessage, type IncomingMessage } from '../plugin/sip/embedded/message.js';
+import { frames, speechWithPauses } from '../test/support/audio.js';
 import { makeToken, talkdeskUrl } from '../test/support/fake-talkdesk.js';
 import { botSdp, offeredPort } from '../test/support/node-bot.js';
+import { senderSchedule, type Chunk, type SenderProfile } from '../test/support/sender-profiles.js';
 import { EXAMPLE_BOT } from '../test/support/talkdesk-call.js';
 import {
-  FILLER,
   FRAME_BYTES,
   RING,
-  markedFrameBase64,
+  SILENCE,
+  SILENT_FRAME_BASE64,
   histogramPercentiles,
   percentiles,
   readMarker,
   round,
-  writeMarker,
+  speechFrameBase64,
+  writeSpeechFrame,
   type Churn,
   type ChurnProgress,
   type Command,
@@ -43,14 +49,138 @@ import {
 const HOST = '127.0.0.1';
 const SETUP_TIMEOUT_MS = 10_000;
 const END_TIMEOUT_MS = 5_000;
-/** frames sent this close to the window's end are not counted: they may still be on their way */
-const IN_FLIGHT_MS = 200;
+/**
+ * How long window-report waits for the window's frames still on their way: the playout buffer may hold a burst's
+ * 500 ms and more for a while before it has shortened enough pauses. A frame later than this is lost to a bot anyway.
+ */
+const DRAIN_MAX_MS = 3_000;
+/** The bots' RTP senders, on the project's clock as the plugin's are. */
+const botClock = new MediaClock();
 
-const clocks = new Map<number, MediaClock>();
-function clockFor(frameMs: number): MediaClock {
-  let c = clocks.get(frameMs);
-  if (c === undefined) clocks.set(frameMs, (c = new MediaClock({ frameMs })));
-  return c;
+/**
+ * The caller's speech pattern: one entry per 20 ms of a real espeak-ng utterance with pauses, 1 where it is speech
+ * and 0 where media/silence.ts calls it silent. Every call repeats it, each from its own place: its speech frames are
+ * marked, its pauses pure μ-law silence, so the plugin's playout buffer has real pauses to shorten and each speech
+ * frame that does not reach the bot is counted.
+ */
+let speechPattern = new Uint8Array(0);
+async function loadSpeechPattern(): Promise<void> {
+  speechPattern = Uint8Array.from(frames(await speechWithPauses()), (f) => (isSilentFrame(f) ? 0 : 1));
+  // the bench's own frames must read as what they stand for, or "speech lost" would count the wrong frames
+  const speech = Buffer.alloc(FRAME_BYTES);
+  writeSpeechFrame(speech, 0, 0x12345678);
+  if (isSilentFrame(speech)) throw new Error('the bench speech frame reads as silence (media/silence.ts)');
+  if (!isSilentFrame(Buffer.from(SILENT_FRAME_BASE64, 'base64'))) throw new Error('the bench silent frame reads as speech');
+}
+
+/** Something the pacer asks, every tick, to send what is due. */
+interface PacedSender {
+  /** `tick`: the tick's time on the pacer's exact grid; `now`: when it really runs. */
+  sendDue(tick: number, now: number): void;
+}
+
+/**
+ * The ticks of every call's Talkdesk sender: one MediaClock of one slot, PACER_STEP_MS apart, so one setTimeout chain
+ * for all calls and never a timer per frame. Each tick sends, for every call, the chunks whose time has come: a
+ * chunk leaves at the tick nearest its scheduled time, within ±1 ms of it plus the tick's own lateness. That is the
+ * resolution of the jitter profile's ±40 ms. Whether a chunk is due is decided on the tick's place on the grid, not
+ * on when it ran: a steady sender's frames then always go at the same tick of each 20 ms, as a sender on its own
+ * clock would (measured at 20 calls: sent 0.6 ms around their time, p1 to p99). Decided on the time it ran, a tick a
+ * fraction of a millisecond early or late moved some frames by a whole step (−0.9 to +1.3 ms), jitter the steady
+ * sender must not have. A tick costs one comparison per call with nothing due (at 200 calls, 100,000 a second: well
+ * under 1 % of a core).
+ */
+const PACER_STEP_MS = 2;
+class SenderPacer implements FrameSink {
+  private readonly clock = new MediaClock({ frameMs: PACER_STEP_MS, slots: 1 });
+  private readonly senders = new Set<PacedSender>();
+  private subscription: ClockSubscription | undefined;
+  /** the first tick's time, from which the grid counts; the clock starts a fresh grid each time it has been idle */
+  private gridT0 = -1;
+
+  add(sender: PacedSender): () => void {
+    this.senders.add(sender);
+    if (this.subscription === undefined) {
+      this.subscription = this.clock.add(this);
+      this.gridT0 = -1;
+    }
+    return () => {
+      if (!this.senders.delete(sender) || this.senders.size > 0) return;
+      this.subscription?.remove();
+      this.subscription = undefined;
+    };
+  }
+
+  onFrame(): void {
+    const now = performance.now();
+    if (this.gridT0 < 0) this.gridT0 = now;
+    const tick = this.gridT0 + Math.round((now - this.gridT0) / PACER_STEP_MS) * PACER_STEP_MS;
+    for (const s of this.senders) s.sendDue(tick, now);
+  }
+}
+const pacer = new SenderPacer();
+
+/**
+ * One call's caller audio as its Talkdesk side sends it: the speech pattern, on a sender profile's schedule. Steady
+ * until the measurement window opens, then the call's profile from its start (`switchTo`), so that every window sees
+ * the profile's events (its first burst or pause 2 s in) however long the calls took to set up.
+ */
+class CallerStream {
+  private schedule = senderSchedule('steady');
+  private nextChunk: Chunk | undefined = this.schedule.next().value ?? undefined;
+  /** performance.now() the current schedule's times count from; -1 before the first tick */
+  private t0 = -1;
+  /** audio bytes sent before the current schedule began */
+  private base = 0;
+  private pending: SenderProfile | undefined;
+  private chunkNo = 0;
+
+  constructor(
+    private readonly n: number,
+    private readonly toBot: Direction,
+    private readonly send: (chunkNo: number, audioMs: number, payload: string) => void,
+  ) {}
+
+  /** From the next chunk on, send as `profile` does, from its start. */
+  switchTo(profile: SenderProfile): void {
+    this.pending = profile;
+  }
+
+  sendDue(tick: number, now: number): void {
+    if (this.t0 < 0) this.t0 = tick;
+    for (let c = this.nextChunk; c !== undefined && c.atMs <= tick - this.t0 + PACER_STEP_MS / 2; c = this.nextChunk) {
+      if (this.pending !== undefined) {
+        // the new schedule starts where and when this chunk would have gone
+        this.t0 += c.atMs;
+        this.base += c.offset;
+        this.schedule = senderSchedule(this.pending, { seed: this.n });
+        this.pending = undefined;
+      } else this.sendChunk(c, now);
+      this.nextChunk = this.schedule.next().value ?? undefined;
+    }
+  }
+
+  private sendChunk(c: Chunk, now: number): void {
+    const origin = this.t0 + c.nominalMs;
+    const first = (this.base + c.offset) / FRAME_BYTES;
+    const pieces = c.bytes / FRAME_BYTES;
+    let payload: string;
+    if (pieces === 1) payload = this.isSpeech(first) ? speechFrameBase64(this.toBot.sent(now, origin)) : SILENT_FRAME_BASE64;
+    else {
+      const buf = Buffer.alloc(c.bytes, SILENCE);
+      // piece i cannot leave before origin + i·20 ms at 20 ms pacing: its delay counts from then, not from the frame
+      for (let i = 0; i < pieces; i++) {
+        if (this.isSpeech(first + i)) writeSpeechFrame(buf, i * FRAME_BYTES, this.toBot.sent(now, origin + i * 20));
+      }
+      payload = buf.toString('base64');
+    }
+    this.send(++this.chunkNo, (this.base + c.offset) / 8, payload);
+  }
+
+  private isSpeech(frame: number): boolean {
+    // each call from its own place in the utterance, so that not all calls pause at once
+    return speechPattern[(frame + this.n * 97) % speechPattern.length] === 1;
+  }
 }
 
 /**
@@ -59,7 +189,8 @@ function clockFor(frameMs: number): MediaClock {
  * the burst after it was measured in the next window as the plugin's overflow and loss.
  */
 const windowHistograms = (): { toBot: LatencyHistogram; toTalkdesk: LatencyHistogram; lateness: LatencyHistogram } => ({
-  toBot: new LatencyHistogram(0, 2000, 0.1),
+  // a jittered frame may leave up to 40 ms before its nominal time: if the plugin passed it on at once, say so
+  toBot: new LatencyHistogram(-100, 2000, 0.1),
   toTalkdesk: new LatencyHistogram(0, 2000, 0.1),
   lateness: new LatencyHistogram(0, 2000, 0.1),
 });
@@ -67,21 +198,22 @@ let histograms = windowHistograms();
 /** Frames are measured from window-start until window-report starts reading. */
 let recording = false;
 
-/** One direction of one call: when each marked frame was sent, and whether it arrived. */
+/** One direction of one call: each marked frame's nominal time, and whether it arrived. */
 class Direction {
-  private readonly sentAt = new Float64Array(RING);
+  private readonly originAt = new Float64Array(RING);
   private readonly sentIdx = new Int32Array(RING).fill(-1);
   private readonly recvd = new Uint8Array(RING);
   next = 0;
-  winStart = -1;
+  /** the window's frames: [winStart, winEnd) */
+  private winStart = -1;
+  private winEnd = Infinity;
   constructor(private readonly which: 'toBot' | 'toTalkdesk') {}
-  /** last arrival of any frame, and of frames after `since` (stale audio) */
-  lastArrival = 0;
 
-  sent(t: number): number {
+  /** A marked frame goes now; `origin` is the time its delay counts from (its nominal time). */
+  sent(now: number, origin = now): number {
     const idx = this.next++;
     const slot = idx % RING;
-    this.sentAt[slot] = t;
+    this.originAt[slot] = origin;
     this.sentIdx[slot] = idx;
     this.recvd[slot] = 0;
     return idx;
@@ -91,32 +223,35 @@ class Direction {
     const slot = idx % RING;
     if (this.sentIdx[slot] !== idx || this.recvd[slot] === 1) return;
     this.recvd[slot] = 1;
-    this.lastArrival = t;
-    if (recording && this.winStart >= 0 && idx >= this.winStart) histograms[this.which].record(t - this.sentAt[slot]!);
+    if (recording && this.winStart >= 0 && idx >= this.winStart && idx < this.winEnd) histograms[this.which].record(t - this.originAt[slot]!);
   }
 
-  /** frames sent since the window started and at least IN_FLIGHT_MS before `now`, and how many arrived */
-  count(now: number): { sent: number; received: number } {
+  /** the window's frames, and how many of them arrived */
+  count(): { sent: number; received: number } {
     let sent = 0;
     let received = 0;
     if (this.winStart < 0) return { sent, received };
-    for (let idx = Math.max(this.winStart, this.next - RING); idx < this.next; idx++) {
-      const slot = idx % RING;
-      if (this.sentIdx[slot] !== idx || this.sentAt[slot]! > now - IN_FLIGHT_MS) continue;
+    for (let idx = Math.max(this.winStart, this.next - RING); idx < Math.min(this.winEnd, this.next); idx++) {
+      if (this.sentIdx[idx % RING] !== idx) continue;
       sent++;
-      received += this.recvd[slot]!;
+      received += this.recvd[idx % RING]!;
     }
     return { sent, received };
   }
 
   openWindow(): void {
     this.winStart = this.next;
+    this.winEnd = Infinity;
+  }
+
+  closeWindow(): void {
+    this.winEnd = this.next;
   }
 }
 
 type Failure = string;
 
-class BenchCall implements FrameSink {
+class BenchCall implements PacedSender {
   readonly callSid: string;
   readonly toBot = new Direction('toBot');
   readonly toTalkdesk = new Direction('toTalkdesk');
@@ -132,7 +267,7 @@ class BenchCall implements FrameSink {
   private removeTalkdeskSink: (() => void) | undefined;
   private removeBotSink: (() => void) | undefined;
   private tdSeq = 0;
-  private lastJitteredAt = 0;
+  private readonly caller: CallerStream;
   private readonly streamSid: string;
   // SIP dialog
   invite: { msg: IncomingMessage; from: RemoteInfo; okRaw: string } | undefined;
@@ -162,12 +297,16 @@ class BenchCall implements FrameSink {
   constructor(
     readonly n: number,
     readonly target: Target,
-    private readonly frameMs: number,
-    private readonly jitterMs: number,
+    private readonly sender: SenderProfile,
     private readonly uas: Uas,
   ) {
     this.callSid = `bench-${n}`;
     this.streamSid = `MZbench${n}`;
+    this.caller = new CallerStream(n, this.toBot, (chunk, audioMs, payload) =>
+      this.ws!.send(
+        `{"event":"media","sequenceNumber":"${++this.tdSeq}","media":{"track":"inbound","chunk":"${chunk}","timestamp":"${audioMs}","payload":"${payload}"},"streamSid":"${this.streamSid}"}`,
+      ),
+    );
   }
 
   async start(): Promise<void> {
@@ -220,7 +359,7 @@ class BenchCall implements FrameSink {
           streamSid: this.streamSid,
         });
       }
-      this.removeTalkdeskSink = clockFor(this.frameMs).add(this).remove;
+      this.removeTalkdeskSink = pacer.add(this);
     });
   }
 
@@ -228,35 +367,9 @@ class BenchCall implements FrameSink {
     this.ws!.send(JSON.stringify(frame));
   }
 
-  /** The Talkdesk sender, on the clock of its frame length. */
-  onFrame(): void {
-    if (this.jitterMs <= 0) {
-      this.sendTalkdeskFrame();
-      return;
-    }
-    const now = performance.now();
-    const at = Math.max(now + Math.random() * this.jitterMs, this.lastJitteredAt);
-    this.lastJitteredAt = at;
-    setTimeout(() => this.sendTalkdeskFrame(), at - now);
-  }
-
-  private sendTalkdeskFrame(): void {
-    const ws = this.ws;
-    if (ws === undefined || ws.readyState !== WebSocket.OPEN || this.end.tdStopAt > 0) return;
-    const t = performance.now();
-    const parts = this.frameMs / 20;
-    let payload = '';
-    if (parts === 1) payload = markedFrameBase64(this.toBot.sent(t));
-    else {
-      const buf = Buffer.alloc(FRAME_BYTES * parts, FILLER);
-      // piece i cannot leave before t + i·20 ms at 20 ms pacing: latency counts from then, not from the frame
-      for (let i = 0; i < parts; i++) writeMarker(buf, i * FRAME_BYTES, this.toBot.sent(t + i * 20));
-      payload = buf.toString('base64');
-    }
-    const seq = ++this.tdSeq;
-    ws.send(
-      `{"event":"media","sequenceNumber":"${seq}","media":{"track":"inbound","chunk":"${seq}","timestamp":"${(seq - 2) * this.frameMs}","payload":"${payload}"},"streamSid":"${this.streamSid}"}`,
-    );
+  /** The Talkdesk sender: what is due of the caller's audio, while the socket is open and Talkdesk has not hung up. */
+  sendDue(tick: number, now: number): void {
+    if (this.ws?.readyState === WebSocket.OPEN && this.end.tdStopAt === 0) this.caller.sendDue(tick, now);
   }
 
   /** What the plugin sends Talkdesk: media on a fast path (find the payload, decode its 8 marker characters). */
@@ -316,7 +429,7 @@ class BenchCall implements FrameSink {
   private startBotAudio(): void {
     if (this.botSending) return;
     this.botSending = true;
-    this.removeBotSink = clockFor(20).add({ onFrame: () => this.sendRtp() }).remove;
+    this.removeBotSink = botClock.add({ onFrame: () => this.sendRtp() }).remove;
   }
 
   private sendRtp(): void {
@@ -328,8 +441,7 @@ class BenchCall implements FrameSink {
     pkt.writeUInt16BE(this.seq, 2);
     pkt.writeUInt32BE(this.ts, 4);
     pkt.writeUInt32BE(this.ssrc, 8);
-    pkt.fill(FILLER, 12);
-    writeMarker(pkt, 12, this.toTalkdesk.sent(t));
+    writeSpeechFrame(pkt, 12, this.toTalkdesk.sent(t));
     this.seq = (this.seq + 1) & 0xffff;
     this.ts = (this.ts + FRAME_BYTES) >>> 0;
     this.rtp!.send(pkt, this.peerRtpPort, HOST);
@@ -393,7 +505,14 @@ class BenchCall implements FrameSink {
   openWindow(): void {
     this.toBot.openWindow();
     this.toTalkdesk.openWindow();
+    this.caller.switchTo(this.sender);
     this.win = { open: true, rtpIn: 0, rtpOut: 0, silence: 0, ts0: -1, offsets: [] };
+  }
+
+  closeWindow(): void {
+    this.win.open = false;
+    this.toBot.closeWindow();
+    this.toTalkdesk.closeWindow();
   }
 
   /** The bot hangs up: its audio stops, then the BYE. */
@@ -556,11 +675,13 @@ const live = new Set<BenchCall>();
 let callCounter = 0;
 let windowAt = 0;
 let windowCpu = process.cpuUsage();
+/** What window-end froze: the window's calls, length and the load generator's own CPU and loop delay in it. */
+let closed = { calls: [] as BenchCall[], seconds: 0, cpu: process.cpuUsage(), loopDelayP99Ms: 0, loopDelayMaxMs: 0 };
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
 
-async function startCall(target: Target, frameMs: number, jitterMs: number): Promise<{ call: BenchCall; failure: Failure | undefined }> {
-  const call = new BenchCall(++callCounter, target, frameMs, jitterMs, uas);
+async function startCall(target: Target, sender: SenderProfile): Promise<{ call: BenchCall; failure: Failure | undefined }> {
+  const call = new BenchCall(++callCounter, target, sender, uas);
   uas.expect(call);
   live.add(call);
   void call.ended.then(() => live.delete(call));
@@ -574,7 +695,7 @@ async function startCalls(cmd: StartCalls): Promise<StartReport> {
   for (let i = 0; i < cmd.n; i++) {
     const wait = t0 + (i * 1000) / cmd.rate - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    pending.push(startCall(cmd.target, cmd.frameMs, cmd.jitterMs));
+    pending.push(startCall(cmd.target, cmd.sender));
   }
   const results = await Promise.all(pending);
   const failures: Record<string, number> = {};
@@ -590,6 +711,18 @@ function windowStart(): void {
   histograms = windowHistograms();
   recording = true;
   for (const call of live) call.openWindow();
+}
+
+function windowEnd(): void {
+  const now = performance.now();
+  closed = {
+    calls: [...live],
+    seconds: (now - windowAt) / 1000,
+    cpu: process.cpuUsage(windowCpu),
+    loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+    loopDelayMaxMs: loopDelay.max / 1e6,
+  };
+  for (const call of closed.calls) call.closeWindow();
 }
 
 function median(v: number[]): number {
@@ -632,20 +765,28 @@ function phaseSegments(offsets: number[]): { pieces: Array<[number, number]>; ne
 }
 
 async function windowReport(): Promise<WindowReport> {
-  const now = performance.now();
-  const seconds = (now - windowAt) / 1000;
-  const cpu = process.cpuUsage(windowCpu);
-  recording = false;
-  const calls = [...live];
-  for (const call of calls) call.win.open = false;
-  const dir = (pick: (c: BenchCall) => Direction, h: LatencyHistogram): DirectionReport => {
+  const { calls, seconds, cpu } = closed;
+  const count = (pick: (c: BenchCall) => Direction): { sent: number; received: number } => {
     let sent = 0;
     let received = 0;
     for (const call of calls) {
-      const c = pick(call).count(now);
+      const c = pick(call).count();
       sent += c.sent;
       received += c.received;
     }
+    return { sent, received };
+  };
+  // frames the playout buffer still holds (a burst's worth and more) are late, not lost: wait for them a while
+  const drainUntil = performance.now() + DRAIN_MAX_MS;
+  while (performance.now() < drainUntil) {
+    const toBot = count((c) => c.toBot);
+    const toTalkdesk = count((c) => c.toTalkdesk);
+    if (toBot.received === toBot.sent && toTalkdesk.received === toTalkdesk.sent) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  recording = false;
+  const dir = (pick: (c: BenchCall) => Direction, h: LatencyHistogram): DirectionReport => {
+    const { sent, received } = count(pick);
     return { sent, received, lost: sent - received, latency: histogramPercentiles(h) };
   };
   let rtpIn = 0;
@@ -690,9 +831,9 @@ async function windowReport(): Promise<WindowReport> {
     phaseShifts,
     packetCountErrorMax: round(countErrMax, 1),
     loadgen: {
-      cpuPercent: round(((cpu.user + cpu.system) / 1000 / (now - windowAt)) * 100, 1),
-      loopDelayP99Ms: round(loopDelay.percentile(99) / 1e6),
-      loopDelayMaxMs: round(loopDelay.max / 1e6),
+      cpuPercent: round(((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100, 1),
+      loopDelayP99Ms: round(closed.loopDelayP99Ms),
+      loopDelayMaxMs: round(closed.loopDelayMaxMs),
     },
   };
 }
@@ -765,7 +906,8 @@ async function churn(cmd: Churn): Promise<{ requested: number; started: number; 
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     running.push(
       (async () => {
-        const { call, failure } = await startCall(target, cmd.frameMs, cmd.jitterMs);
+        // churned calls never open a window: they stay steady
+        const { call, failure } = await startCall(target, 'steady');
         if (failure !== undefined) {
           failures[failure] = (failures[failure] ?? 0) + 1;
           return;
@@ -800,6 +942,9 @@ async function handle(cmd: Command): Promise<unknown> {
     case 'window-start':
       windowStart();
       return { calls: live.size };
+    case 'window-end':
+      windowEnd();
+      return {};
     case 'window-report':
       return windowReport();
     case 'end-calls':
@@ -812,6 +957,7 @@ async function handle(cmd: Command): Promise<unknown> {
   }
 }
 
+await loadSpeechPattern();
 await uas.start();
 process.on('message', (cmd: Command) => {
   handle(cmd).then(

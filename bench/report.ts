@@ -7,8 +7,10 @@ export function markdown(run: RunResult): string {
   const lines: string[] = [];
   lines.push(`# Benchmark ${run.label}`, '');
   lines.push(`${run.startedAt} · ${run.machine} · ${run.command}`, '');
-  lines.push('| N | plugin CPU % (per call) | RSS MB | µs/pkt plugin / floor (ratio) | loss →bot / →TD | clock p99 (plugin) | lateness at bot p50/p99/max ms | drift ms | latency →bot p50/p95/p99 ms | latency →TD p50/p95/p99 ms | WS→RTP buffer max ms | stale after BYE max ms | BYE→stop p99 ms | loadgen CPU % |');
-  lines.push('|---:|---|---:|---|---|---|---|---:|---|---|---:|---:|---:|---:|');
+  lines.push(
+    '| sender | N | plugin CPU % (per call) | RSS MB | µs/pkt plugin / floor (ratio) | speech lost →bot / loss →TD | silence inserted / removed | clock p99 (plugin) | lateness at bot p50/p99/max ms | drift ms | caller delay →bot p50/p95/max ms | latency →TD p50/p95/p99 ms | WS→RTP buffer max ms | stale after BYE max ms | BYE→stop p99 ms | loadgen CPU % |',
+  );
+  lines.push('|---|---:|---|---:|---|---|---|---|---|---:|---|---|---:|---:|---:|---:|');
   for (const s of run.steps) lines.push(row(s));
   lines.push('');
   if (run.churn) {
@@ -36,7 +38,7 @@ export function markdown(run: RunResult): string {
     const s = run.soak;
     lines.push(
       `Soak: ${s.minutes} min at ${s.calls} calls, worst 1-minute window: loss ${s.worstLoss}, clock p99 ≤ ${s.worstClockP99Ms} ms, ` +
-        `latency p95 ${fmt(s.worstLatencyP95Ms, 1)} ms, drift ${fmt(s.worstDriftMs)} ms; ${s.discarded} caller frames discarded by the playout buffer ` +
+        `latency p95 ${fmt(s.worstLatencyP95Ms, 1)} ms, drift ${fmt(s.worstDriftMs)} ms; sender ${s.sender}: silence inserted ${s.caller.silenceInserted}, removed ${s.caller.silenceRemoved} ` +
         `in all; RSS ${s.rssStartMB} → ${s.rssEndMB} MB; BYE→stop p99 ${fmt(s.ends.byeToStop.p99, 0)} ms, legs not ended within 1 s: ${s.ends.slowEnds + s.ends.neverEnded}.`,
       '',
     );
@@ -51,15 +53,17 @@ export function markdown(run: RunResult): string {
 function row(s: StepResult): string {
   const w = s.window;
   return [
+    s.sender,
     s.n,
     `${fmt(s.plugin.cpuPercent, 1)} (${fmt(s.plugin.cpuPerCallPercent, 3)})`,
     fmt(s.plugin.rssMB, 1),
     `${fmt(s.plugin.usPerPacket)} / ${fmt(s.floor?.usPerPacket)} (${fmt(s.ratio)}×)`,
-    `${w.toBot.lost} / ${w.toTalkdesk.lost}${w.toBot.discarded ? ` (${w.toBot.discarded} discarded)` : ''}`,
+    `${w.toBot.lost} of ${w.toBot.sent} / ${w.toTalkdesk.lost}`,
+    `${s.caller.silenceInserted} / ${s.caller.silenceRemoved}`,
     `≤ ${fmt(s.plugin.clockP99BoundMs)} ms (${fmt(s.plugin.clockOver2msPercent, 3)}% > 2 ms)`,
     `${fmt(w.lateness.p50)} / ${fmt(w.lateness.p99)} / ${fmt(w.lateness.max)}`,
     fmt(w.driftMaxMs),
-    `${fmt(w.toBot.latency.p50, 1)} / ${fmt(w.toBot.latency.p95, 1)} / ${fmt(w.toBot.latency.p99, 1)}`,
+    `${fmt(w.toBot.latency.p50, 1)} / ${fmt(w.toBot.latency.p95, 1)} / ${fmt(w.toBot.latency.max, 1)}`,
     `${fmt(w.toTalkdesk.latency.p50, 1)} / ${fmt(w.toTalkdesk.latency.p95, 1)} / ${fmt(w.toTalkdesk.latency.p99, 1)}`,
     fmt(s.playoutMaxMs, 0),
     fmt(s.ends.staleAfterByeMs.max, 1),
@@ -68,7 +72,7 @@ function row(s: StepResult): string {
   ].join(' | ').replace(/^/, '| ').replace(/$/, ' |');
 }
 
-/** Two panels side by side: plugin CPU % per call, and p99 send lateness (plugin clock bound and at the bot), vs N. */
+/** Two panels side by side: plugin CPU % per call, and p99 send lateness (plugin clock bound and at the bot), vs N, steady sender. */
 export function svg(run: RunResult): string {
   const W = 860;
   const H = 340;
@@ -105,7 +109,7 @@ export function svg(run: RunResult): string {
     });
     return out.join('\n');
   };
-  const steps = run.steps;
+  const steps = run.steps.filter((s) => s.sender === 'steady');
   const body = [
     panel(0, 'Plugin CPU per call', [
       { name: 'plugin, % of one core per call', color: '#1f77b4', points: steps.map((s) => [s.n, s.plugin.cpuPerCallPercent]) },
