@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { Dialog } from './dialog.js';
 import { DropLog } from './drop-log.js';
-import { resolveDestination } from './destination.js';
+import { resolveDestination, resolveUriHost } from './destination.js';
+import { NO_CCAI_SOURCES, type CcaiSources } from '../dialog-peer.js';
 import { parseVia } from './header-fields.js';
 import {
   InviteClientTransaction,
@@ -10,11 +11,16 @@ import {
   type ClientTransactionUser,
 } from './client-transactions.js';
 import { parseSipMessage, type IncomingMessage } from './message.js';
-import { headerValue, serializeRequest, type OutgoingRequest } from './message-builder.js';
+import { newTag } from './ids.js';
+import { headerValue, serializeRequest, serializeResponse, type OutgoingRequest } from './message-builder.js';
 import { InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction } from './server-transactions.js';
+import { PerSourceInterval } from './source-rate.js';
 import type { SipTimers } from './timers.js';
 import { transactionKey, type TransactionContext } from './transaction.js';
 import type { Destination, SipTransport, TransportUser } from './transport.js';
+
+/** an out-of-dialog INVITE's source gets at most one 403 this often (refuseInvite) */
+const REFUSAL_INTERVAL_MS = 1_000;
 
 /** Methods we accept (Allow, §20.5) */
 export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER';
@@ -40,6 +46,8 @@ export interface SipStackOptions {
   userAgent: string;
   /** how long one second of Session-Expires lasts: 1000, shorter in tests */
   sessionSecondMs?: number;
+  /** CCAI_SOURCE_ADDRESSES: who may act in any dialog besides its own peer hosts (../dialog-peer.ts) */
+  ccaiSources?: CcaiSources;
 }
 
 /**
@@ -55,6 +63,7 @@ export class SipStack implements TransportUser {
   private readonly stray: DropLog;
   /** SIP scanners probe with INVITEs: refusing them is logged at the drop rate too */
   private readonly refused: DropLog;
+  private readonly inviteRefusals = new PerSourceInterval(REFUSAL_INTERVAL_MS);
   private disposed = false;
 
   constructor(private readonly opts: SipStackOptions) {
@@ -99,6 +108,15 @@ export class SipStack implements TransportUser {
 
   resolve(uri: string): Promise<Destination> {
     return resolveDestination(uri, this.opts.transport);
+  }
+
+  /** the address of a URI's host, looked up as resolve() does (a dialog's Contact and Record-Route hosts) */
+  resolveHost(uri: string): Promise<string> {
+    return resolveUriHost(uri, this.opts.transport.family);
+  }
+
+  get ccaiSources(): CcaiSources {
+    return this.opts.ccaiSources ?? NO_CCAI_SOURCES;
   }
 
   startInvite(invite: OutgoingRequest, destination: Destination, log: Logger, user: ClientTransactionUser): InviteClientTransaction {
@@ -175,9 +193,11 @@ export class SipStack implements TransportUser {
       this.malformed.note(parsed.reason, { source: `${source.host}:${source.port}`, bytes: data.length });
       return;
     }
+    // the source travels with the message: a dialog obeys only its peer, and learns it from the 2xx's source too
+    const message: IncomingMessage = { ...parsed.message, source };
     try {
-      if (parsed.message.sip.type === 'response') this.receiveResponse(parsed.message);
-      else this.receiveRequest(parsed.message, source);
+      if (message.sip.type === 'response') this.receiveResponse(message);
+      else this.receiveRequest(message, source);
     } catch (err) {
       this.opts.log.error({ err, callId: parsed.message.callId }, 'SIP message handling failed');
     }
@@ -206,6 +226,10 @@ export class SipStack implements TransportUser {
     const key = transactionKey(request.branch, method);
     if (method === 'ACK') {
       this.receiveAck(request, key);
+      return;
+    }
+    if (method === 'INVITE' && request.toTag === undefined) {
+      this.refuseInvite(request, source);
       return;
     }
     const existing = this.serverTransactions.get(key);
@@ -251,17 +275,33 @@ export class SipStack implements TransportUser {
   }
 
   /**
+   * An INVITE outside any dialog: this backend only places calls. It gets one 403 sent statelessly (§8.2.7, §16.11
+   * for the stateless model), at most once per REFUSAL_INTERVAL_MS per source: a stateful 403 would be re-sent on
+   * Timer G until an ACK that a spoofed victim never sends (11 responses over Timer H's 32 s for one datagram), and
+   * one answer per INVITE would still reflect a flood. A retransmitted INVITE is answered again only after the
+   * interval; the ACK for our 403 then matches nothing and is dropped.
+   */
+  private refuseInvite(request: IncomingMessage, source: Destination): void {
+    const from = `${source.host}:${source.port}`;
+    if (!this.inviteRefusals.take(source.host)) {
+      this.refused.note('dropped: this source was answered within the last second', { callId: request.callId, source: from });
+      return;
+    }
+    this.refused.note('403', { callId: request.callId, source: from });
+    const destination = this.opts.transport.reliable ? source : responseDestination(request, source);
+    const wire = serializeResponse(request, { status: 403, reason: 'Forbidden (UAC only)' }, newTag());
+    this.opts.transport.send(wire, destination).catch((err: Error) => this.opts.log.debug({ err: err.message, source: from }, '403 could not be sent'));
+  }
+
+  /**
    * A request no dialog of ours claims. With a To tag it names a dialog we do not have: 481 (§12.2.2). Without one
-   * it would start something new: OPTIONS gets 200 (§11.2, keep-alive probes), INVITE gets 403 because this
-   * backend only places calls, and anything else 481 (§15.1.2 for BYE).
+   * it would start something new: OPTIONS gets 200 (§11.2, keep-alive probes) and anything else 481 (§15.1.2 for
+   * BYE); an INVITE never gets here (refuseInvite).
    */
   private answerOutsideDialog(request: IncomingMessage, txn: ServerTransaction): void {
     const method = request.sip.method!;
     if (request.toTag === undefined && method === 'OPTIONS') {
       txn.respond({ status: 200, reason: 'OK', headers: [['Allow', ALLOW], ['Accept', 'application/sdp']] });
-    } else if (request.toTag === undefined && method === 'INVITE') {
-      this.refused.note('403', { callId: request.callId, from: request.sip.get('from') });
-      txn.respond({ status: 403, reason: 'Forbidden (UAC only)' });
     } else {
       this.stray.note('request for an unknown dialog', { callId: request.callId, method });
       txn.respond({ status: 481, reason: 'Call/Transaction Does Not Exist' });

@@ -433,6 +433,32 @@ describe('EmbeddedSipBackend: requests outside our dialogs', () => {
     await expectNoLeaks(s.backend);
   });
 
+  it('an out-of-dialog INVITE is answered statelessly: one 403, never retransmitted, no transaction kept (no reflector)', async () => {
+    const s = await setup();
+    const invite = (n: number): string =>
+      [
+        `INVITE sip:talkdesk@127.0.0.1:${s.backend.localPort} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${s.uas.port};branch=z9hG4bKrefl${n}`,
+        `From: <sip:scanner@127.0.0.1>;tag=s${n}`,
+        `To: <sip:talkdesk@127.0.0.1>`,
+        `Call-ID: reflector-${n}`,
+        'CSeq: 1 INVITE',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n');
+    s.uas.send(invite(0), s.backend.localPort);
+    await s.uas.next('403');
+    // nothing is held for it: no server transaction, so no Timer G retransmissions while no ACK comes (§17.2.1)
+    expect(s.backend.activeCounts.transactions).toBe(0);
+    // a flood from the same source (a spoofed victim address) gets no more answers within the rate interval
+    for (let n = 1; n <= 50; n++) s.uas.send(invite(n), s.backend.localPort);
+    // Timer H with FAST timers is 640 ms: a stateful 403 would have been re-sent about seven times by then
+    await new Promise((r) => setTimeout(r, 800));
+    expect(s.uas.count('403')).toBe(1);
+    expect(s.backend.activeCounts.transactions).toBe(0);
+  });
+
   it('drops malformed datagrams without throwing and keeps serving', async () => {
     const s = await setup();
     for (const junk of ['', 'hello', '\u0000\u0001\u0002', 'SIP/2.0 200 OK\r\nVia: x\r\n\r\n', 'INVITE sip:a@b SIP/2.0\r\n\r\n']) {
