@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import { Dialog } from './dialog.js';
 import { DropLog } from './drop-log.js';
-import { resolveDestination, resolveUriHost } from './destination.js';
-import { NO_CCAI_SOURCES, type CcaiSources } from '../dialog-peer.js';
+import { resolveDestination } from './destination.js';
 import { parseVia } from './header-fields.js';
 import {
   InviteClientTransaction,
@@ -46,8 +45,6 @@ export interface SipStackOptions {
   userAgent: string;
   /** how long one second of Session-Expires lasts: 1000, shorter in tests */
   sessionSecondMs?: number;
-  /** CCAI_SOURCE_ADDRESSES: who may act in any dialog besides its own peer hosts (../dialog-peer.ts) */
-  ccaiSources?: CcaiSources;
 }
 
 /**
@@ -108,15 +105,6 @@ export class SipStack implements TransportUser {
 
   resolve(uri: string): Promise<Destination> {
     return resolveDestination(uri, this.opts.transport);
-  }
-
-  /** the address of a URI's host, looked up as resolve() does (a dialog's Contact and Record-Route hosts) */
-  resolveHost(uri: string): Promise<string> {
-    return resolveUriHost(uri, this.opts.transport.family);
-  }
-
-  get ccaiSources(): CcaiSources {
-    return this.opts.ccaiSources ?? NO_CCAI_SOURCES;
   }
 
   startInvite(invite: OutgoingRequest, destination: Destination, log: Logger, user: ClientTransactionUser): InviteClientTransaction {
@@ -193,11 +181,9 @@ export class SipStack implements TransportUser {
       this.malformed.note(parsed.reason, { source: `${source.host}:${source.port}`, bytes: data.length });
       return;
     }
-    // the source travels with the message: a dialog obeys only its peer, and learns it from the 2xx's source too
-    const message: IncomingMessage = { ...parsed.message, source };
     try {
-      if (message.sip.type === 'response') this.receiveResponse(message);
-      else this.receiveRequest(message, source);
+      if (parsed.message.sip.type === 'response') this.receiveResponse(parsed.message);
+      else this.receiveRequest(parsed.message, source);
     } catch (err) {
       this.opts.log.error({ err, callId: parsed.message.callId }, 'SIP message handling failed');
     }
