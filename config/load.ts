@@ -29,6 +29,7 @@ const SETTINGS = {
   CCAI_SIP_PORT: 'number',
   CCAI_SIP_TRANSPORT: 'string',
   CCAI_SIP_SCHEME: 'string',
+  CCAI_SOURCE_ADDRESSES: 'string',
   SIP_TLS_PORT: 'number',
   SIP_TLS_CERT_FILE: 'string',
   SIP_TLS_KEY_FILE: 'string',
@@ -118,11 +119,15 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
     const missing = tlsCertFile === '' ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE';
     r.fail(missing, 'set TLS_CERT_FILE and TLS_KEY_FILE together for wss://, or neither for plain ws://');
   }
-  const trustedProxies = r.list('TRUSTED_PROXIES');
-  const notRanges = trustedProxies.filter((entry) => !parseIpRange(entry).ok);
-  if (notRanges.length > 0) {
-    r.fail('TRUSTED_PROXIES', `${notRanges.map((e) => `'${e}'`).join(', ')}: not an IP address or a CIDR range such as 10.0.0.0/8 (comma-separated)`);
-  }
+  const ipRanges = (name: SettingName): string[] => {
+    const entries = r.list(name);
+    const notRanges = entries.filter((entry) => !parseIpRange(entry).ok);
+    if (notRanges.length > 0) {
+      r.fail(name, `${notRanges.map((e) => `'${e}'`).join(', ')}: not an IP address or a CIDR range such as 10.0.0.0/8 (comma-separated)`);
+    }
+    return entries;
+  };
+  const trustedProxies = ipRanges('TRUSTED_PROXIES');
   const bots = json('BOTS', parseBots) ?? [];
   const usesExampleSecret = bots.some((b) => b.clientSecret === EXAMPLE_CLIENT_SECRET);
   if (usesExampleSecret && listenHost !== '' && !isLoopback(listenHost)) {
@@ -183,6 +188,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
       ccaiPort: r.integer('CCAI_SIP_PORT', 1, 65535),
       ccaiTransport,
       ccaiScheme,
+      ccaiSourceAddresses: ipRanges('CCAI_SOURCE_ADDRESSES'),
       fromUser: r.checked('SIP_FROM_USER', (v) => SIP_USER.test(v), SIP_USER_RULE),
       headers: json('SIP_HEADERS', parseSipHeaders) ?? {},
       inviteTimeoutMs: timeout('INVITE_TIMEOUT_MS'),

@@ -69,6 +69,11 @@ export interface PluginConfig {
     fromUser: string;
     /** `sips:` request-URI (RFC 3261 §19.1.1); only with the tls transport */
     ccaiScheme: 'sip' | 'sips';
+    /**
+     * addresses and CIDR ranges CCAI may send in-dialog requests and media from besides the call's own peer hosts
+     * (plugin/sip/dialog-peer.ts)
+     */
+    ccaiSourceAddresses: string[];
     /** header name → Talkdesk value it carries */
     headers: Record<string, TalkdeskField>;
     inviteTimeoutMs: number;

@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import { BlockList, isIP } from 'node:net';
-import { parseIpRange } from '../config/ip-range.js';
+import { isIP } from 'node:net';
+import { ipRangeMatcher, unmapped } from '../config/ip-range.js';
+
+export { unmapped };
 
 /**
  * Who sent a request: the socket's peer, or, when that peer is a proxy we were told to trust (TRUSTED_PROXIES), the
@@ -17,17 +19,7 @@ export type ClientAddress = (req: IncomingMessage) => string;
 export function clientAddressOf(trustedProxies: readonly string[]): ClientAddress {
   const peer = (req: IncomingMessage): string => unmapped(req.socket.remoteAddress ?? '');
   if (trustedProxies.length === 0) return peer;
-  const trusted = new BlockList();
-  for (const text of trustedProxies) {
-    const entry = parseIpRange(text);
-    if (!entry.ok) continue;
-    if (entry.prefix === undefined) trusted.addAddress(entry.address, entry.family);
-    else trusted.addSubnet(entry.address, entry.prefix, entry.family);
-  }
-  const isTrusted = (address: string): boolean => {
-    const version = isIP(address);
-    return version !== 0 && trusted.check(address, version === 4 ? 'ipv4' : 'ipv6');
-  };
+  const isTrusted = ipRangeMatcher(trustedProxies);
   return (req) => {
     let client = peer(req);
     if (!isTrusted(client)) return client;
@@ -42,9 +34,4 @@ export function clientAddressOf(trustedProxies: readonly string[]): ClientAddres
     }
     return client;
   };
-}
-
-/** `::ffff:192.0.2.1` (an IPv4 peer on a dual-stack socket) as the IPv4 address it is; any other address as is */
-export function unmapped(address: string): string {
-  return /^::ffff:/i.test(address) && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }

@@ -255,6 +255,14 @@ describe('each kind of bad value is an error naming the setting and what is allo
     ]);
   });
 
+  it('CCAI_SOURCE_ADDRESSES takes addresses and CIDR ranges (none by default); anything else fails naming it', () => {
+    expect(configFor({ CCAI_SOURCE_ADDRESSES: '10.20.0.0/16, 203.0.113.5' }).sip.ccaiSourceAddresses).toEqual(['10.20.0.0/16', '203.0.113.5']);
+    expect(configFor({}).sip.ccaiSourceAddresses).toEqual([]);
+    expect(errorsFor({ CCAI_SOURCE_ADDRESSES: '10.20.0.0/16, ccai.example.com' })).toEqual([
+      "CCAI_SOURCE_ADDRESSES: 'ccai.example.com': not an IP address or a CIDR range such as 10.0.0.0/8 (comma-separated)",
+    ]);
+  });
+
   it('TRUSTED_PROXIES takes addresses and CIDR ranges; anything else is one error quoting the bad entries', () => {
     expect(configFor({ TRUSTED_PROXIES: '10.0.0.5, 10.1.0.0/16,fd00::/8' }).listen.trustedProxies).toEqual(['10.0.0.5', '10.1.0.0/16', 'fd00::/8']);
     expect(configFor({}).listen.trustedProxies).toEqual([]);
