@@ -49,6 +49,7 @@ function createBackend(config: PluginConfig, log: Logger): SipBackend {
         transport: config.sip.ccaiTransport,
         tls: config.sip.tls,
         ccaiHost: config.sip.ccaiHost,
+        ccaiSourceAddresses: config.sip.ccaiSourceAddresses,
         log: log.child({ component: 'sip' }),
       });
     case 'drachtio':

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { SipTlsConfig } from '../../../config/schema.js';
 import type { InviteRequest, OutgoingInvite, SipBackend } from '../backend.js';
 import { SipFailure } from '../errors.js';
+import { ccaiSourcesOf } from '../dialog-peer.js';
 import { InviteSession } from './invite-session.js';
 import { SipStack } from './stack.js';
 import { resolveSipTimers, type SipTimers } from './timers.js';
@@ -30,6 +31,8 @@ export interface EmbeddedSipBackendOptions {
   /** for tests: how long one second of an RFC 4028 Session-Expires lasts (default 1000 ms) */
   sessionSecondMs?: number;
   userAgent?: string;
+  /** CCAI_SOURCE_ADDRESSES: addresses and CIDR ranges that may act in any dialog besides its own peer (../dialog-peer.ts) */
+  ccaiSourceAddresses?: readonly string[];
 }
 
 const DEFAULT_USER_AGENT = 'talkdesk-ccai-gateway';
@@ -77,6 +80,7 @@ export class EmbeddedSipBackend implements SipBackend {
       advertisedAddress,
       userAgent: this.opts.userAgent ?? DEFAULT_USER_AGENT,
       ...(this.opts.sessionSecondMs === undefined ? {} : { sessionSecondMs: this.opts.sessionSecondMs }),
+      ccaiSources: ccaiSourcesOf(this.opts.ccaiSourceAddresses ?? []),
     });
     const { protocol } = this.transport;
     const [port, portSetting] = protocol === 'TLS' ? [this.opts.tls?.port, 'SIP_TLS_PORT'] : [this.opts.port, 'SIP_PORT'];

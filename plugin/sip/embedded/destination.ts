@@ -23,11 +23,24 @@ export async function resolveDestination(uri: string, transport: SipTransport): 
     throw new SipFailure('transport', `${uri} needs transport ${wanted}, but this SIP backend runs ${transport.protocol}`);
   }
   const port = parsed.port ?? (transport.protocol === 'TLS' ? DEFAULT_TLS_PORT : DEFAULT_SIP_PORT);
-  const host = parsed.host.replace(/^\[(.*)\]$/, '$1');
-  if (isIP(host)) return { host, port };
+  return { host: await resolveHost(parsed.host, transport.family), port };
+}
+
+/**
+ * The address of a URI's host, looked up as resolveDestination does whatever the URI's transport: a dialog's peer
+ * is every host its Contact and Record-Route name (../dialog-peer.ts). Rejects with a `transport` SipFailure.
+ */
+export async function resolveUriHost(uri: string, family: 4 | 6): Promise<string> {
+  const parsed = parseSipUri(uri);
+  if (!parsed) throw new SipFailure('transport', `not a SIP URI: ${uri}`);
+  return resolveHost(parsed.host, family);
+}
+
+async function resolveHost(uriHost: string, family: 4 | 6): Promise<string> {
+  const host = uriHost.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(host)) return host;
   try {
-    const { address } = await lookup(host, { family: transport.family });
-    return { host: address, port };
+    return (await lookup(host, { family })).address;
   } catch (err) {
     throw new SipFailure('transport', `DNS lookup of ${host} failed: ${(err as Error).message}`);
   }

@@ -64,6 +64,12 @@ export class Dialog {
     return firstRoute === undefined ? this.remoteTarget : (parseNameAddr(firstRoute)?.uri ?? this.remoteTarget);
   }
 
+  /** the URIs of the remote target and of every route: their hosts are the dialog's peer (../dialog-peer.ts) */
+  get peerUris(): string[] {
+    const routes = this.routeSet.map((route) => parseNameAddr(route)?.uri).filter((uri) => uri !== undefined);
+    return [this.remoteTarget, ...routes];
+  }
+
   /** the next local CSeq number for a new request (§12.2.1.1) */
   nextSeq(): number {
     return ++this.localSeq;

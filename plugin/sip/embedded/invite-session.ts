@@ -3,6 +3,7 @@ import { DETACHED, type InviteRequest, type LegDelegate, type OutgoingInvite, ty
 import { SipFailure, isSipFailure } from '../errors.js';
 import type { ClientTransactionUser, InviteClientTransaction } from './client-transactions.js';
 import { reportProgress } from '../progress.js';
+import { DialogPeer } from '../dialog-peer.js';
 import { Dialog } from './dialog.js';
 import { newBranch, newCallId, newTag } from './ids.js';
 import { hasSdp, type IncomingMessage } from './message.js';
@@ -161,16 +162,20 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
       await known.acknowledge(response.cseq.seq);
       return;
     }
-    const { invite } = this.sent!;
+    const { invite, destination } = this.sent!;
+    // the dialog's peer: where the INVITE went, where this 2xx came from, then its Contact and Record-Route hosts
+    const peer = new DialogPeer(this.stack.ccaiSources, [destination.host, response.source?.host]);
     const leg = new EmbeddedLeg(this.stack, Dialog.fromAnswer(invite, response), {
       contact: headerValue(invite, 'Contact')!,
       localSdp: this.localSdp,
       remoteSdp: response.sip.body ?? '',
+      peer,
       ...sessionOf(response, this.asked),
       delegate: this.delegate,
       log,
     });
     this.legs.set(tag, leg);
+    leg.learnPeerHosts();
     this.stack.addDialog(leg);
     if (!(await leg.acknowledge(response.cseq.seq))) {
       leg.end();

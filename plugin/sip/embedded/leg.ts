@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import { DETACHED, type LegDelegate, type SipLeg, type SipMessageView } from '../backend.js';
 import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
 import { callDelegate } from '../delegate-guard.js';
+import { FOREIGN_SOURCE_RESPONSE, type DialogPeer } from '../dialog-peer.js';
 import type { Dialog } from './dialog.js';
+import { DropLog } from './drop-log.js';
 import { newBranch } from './ids.js';
 import { hasSdp, type IncomingMessage } from './message.js';
 import { extraHeaders, type Header, type OutgoingRequest, type ResponseSpec } from './message-builder.js';
@@ -20,6 +22,8 @@ export interface EmbeddedLegOptions {
   remoteSdp: string;
   /** RFC 4028 terms the 2xx set, if any */
   session?: SessionTerms;
+  /** the hosts that may act in the dialog (../dialog-peer.ts); a target refresh from one of them adds its host */
+  peer: DialogPeer;
   /** the bot's 2xx listed UPDATE in Allow: session refreshes go as UPDATE, else as re-INVITE (RFC 4028 §7.4) */
   peerAllowsUpdate: boolean;
   delegate: LegDelegate;
@@ -54,6 +58,8 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   /** the call's, while the leg is up; DETACHED once it is ending: the call hears nothing more and may be collected */
   private delegate: LegDelegate;
   private readonly opts: Omit<EmbeddedLegOptions, 'delegate'>;
+  /** requests and ACKs from strangers: one log line per interval per call, however many come */
+  private readonly foreign: DropLog;
 
   constructor(
     private readonly stack: SipStack,
@@ -64,6 +70,7 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     this.refreshWithUpdate = opts.peerAllowsUpdate;
     this.delegate = delegate;
     this.opts = opts;
+    this.foreign = new DropLog(opts.log, 'in-dialog request from a source that is not the dialog\'s peer refused');
   }
 
   /** The call has the leg: start the session timer the 2xx asked for (RFC 4028 §7.2), if any. */
@@ -125,6 +132,15 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     const { sip } = request;
     const { delegate } = this;
     const { log } = this.opts;
+    // before the CSeq moves: a stranger's huge CSeq would otherwise make the bot's own BYE "out of order"
+    if (!this.fromPeer(request)) {
+      txn.respond(FOREIGN_SOURCE_RESPONSE);
+      // Sent once and forgotten: a 403 to a re-INVITE re-sent on Timer G until an ACK that never comes would reflect
+      // 11 responses at a spoofed source, and a stranger's flood must not hold a transaction (or its TCP connection)
+      // for Timer J. A retransmission is a new request and gets its own single 403.
+      txn.dispose();
+      return;
+    }
     if (!this.dialog.acceptRemoteSeq(request)) {
       txn.respond({ status: 500, reason: 'CSeq Out Of Order' });
       return;
@@ -159,12 +175,25 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   }
 
   receiveAck(ack: IncomingMessage): void {
+    if (!this.fromPeer(ack)) return; // an ACK has no response (§17.1.1.3): a stranger's is dropped
     if (this.unackedReinvite?.seq === ack.cseq.seq) {
       this.unackedReinvite.txn.receiveAck();
       this.unackedReinvite = undefined;
     }
     // the answer to the offer in our 2xx to an offerless re-INVITE (RFC 3261 §13.2.1, RFC 3264)
     if (hasSdp(ack.sip)) callDelegate(this.opts.log, 'onRemoteSdp', () => this.delegate.onRemoteSdp(ack.sip.body));
+  }
+
+  /** Whether the request came from one of the dialog's peer hosts or CCAI_SOURCE_ADDRESSES; a stranger is logged. */
+  private fromPeer(request: IncomingMessage): boolean {
+    const { source } = request;
+    if (this.opts.peer.entitles(source?.host)) return true;
+    this.foreign.note(request.sip.method === 'ACK' ? 'ACK dropped' : '403', {
+      method: request.sip.method,
+      source: source === undefined ? undefined : `${source.host}:${source.port}`,
+      peer: this.opts.peer.addresses,
+    });
+    return false;
   }
 
   /**
@@ -175,6 +204,7 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   private answerSessionRefresh(request: IncomingMessage, txn: ServerTransaction): void {
     const { sip } = request;
     this.dialog.refreshTarget(request);
+    this.learnPeerHosts();
     const offer = hasSdp(sip) ? sip.body : undefined;
     const headers: Header[] = [['Contact', this.opts.contact], ['Allow', ALLOW]];
     // RFC 4028 §9: a refresh with Session-Expires gets its terms back, refresher named from the bot's side
@@ -373,6 +403,19 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
       log.warn({ err }, 'BYE not sent');
     } finally {
       this.end();
+    }
+  }
+
+  /**
+   * The hosts the dialog names (Contact, Record-Route) join its peer, looked up as requests to them would be; a
+   * lookup that fails adds nothing. Called when the dialog is made and after a target refresh from the peer.
+   */
+  learnPeerHosts(): void {
+    for (const uri of this.dialog.peerUris) {
+      this.stack.resolveHost(uri).then(
+        (host) => this.opts.peer.add(host),
+        () => undefined, // a request sent there reports it; the peer is no wider for it
+      );
     }
   }
 

@@ -2,6 +2,7 @@ import SipMessage from 'drachtio-srf/lib/sip-parser/message.js';
 import { splitHeaderList } from '../header-list.js';
 import { sdpBody } from '../progress.js';
 import { parseCSeq, parseVia, tagOf, type CSeq, type Via } from './header-fields.js';
+import type { Destination } from './transport.js';
 
 /**
  * Largest message we accept. A UDP datagram cannot exceed 65,507 bytes anyway; stream transports (§18.3) must
@@ -20,6 +21,11 @@ export interface IncomingMessage {
   readonly branch: string;
   readonly fromTag?: string;
   readonly toTag?: string;
+  /**
+   * Who sent it (on TCP/TLS the connection's peer), set by the stack as it receives: a dialog acts only on requests
+   * from its peer (../dialog-peer.ts). Absent in a message that did not come off the wire, which no dialog obeys.
+   */
+  readonly source?: Destination;
 }
 
 export type ParseResult = { ok: true; message: IncomingMessage } | { ok: false; reason: string };

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import { Dialog } from './dialog.js';
 import { DropLog } from './drop-log.js';
-import { resolveDestination } from './destination.js';
+import { resolveDestination, resolveUriHost } from './destination.js';
+import { NO_CCAI_SOURCES, type CcaiSources } from '../dialog-peer.js';
 import { parseVia } from './header-fields.js';
 import {
   InviteClientTransaction,
@@ -45,6 +46,8 @@ export interface SipStackOptions {
   userAgent: string;
   /** how long one second of Session-Expires lasts: 1000, shorter in tests */
   sessionSecondMs?: number;
+  /** CCAI_SOURCE_ADDRESSES: who may act in any dialog besides its own peer hosts (../dialog-peer.ts) */
+  ccaiSources?: CcaiSources;
 }
 
 /**
@@ -105,6 +108,15 @@ export class SipStack implements TransportUser {
 
   resolve(uri: string): Promise<Destination> {
     return resolveDestination(uri, this.opts.transport);
+  }
+
+  /** the address of a URI's host, looked up as resolve() does (a dialog's Contact and Record-Route hosts) */
+  resolveHost(uri: string): Promise<string> {
+    return resolveUriHost(uri, this.opts.transport.family);
+  }
+
+  get ccaiSources(): CcaiSources {
+    return this.opts.ccaiSources ?? NO_CCAI_SOURCES;
   }
 
   startInvite(invite: OutgoingRequest, destination: Destination, log: Logger, user: ClientTransactionUser): InviteClientTransaction {
@@ -181,9 +193,11 @@ export class SipStack implements TransportUser {
       this.malformed.note(parsed.reason, { source: `${source.host}:${source.port}`, bytes: data.length });
       return;
     }
+    // the source travels with the message: a dialog obeys only its peer, and learns it from the 2xx's source too
+    const message: IncomingMessage = { ...parsed.message, source };
     try {
-      if (parsed.message.sip.type === 'response') this.receiveResponse(parsed.message);
-      else this.receiveRequest(parsed.message, source);
+      if (message.sip.type === 'response') this.receiveResponse(message);
+      else this.receiveRequest(message, source);
     } catch (err) {
       this.opts.log.error({ err, callId: parsed.message.callId }, 'SIP message handling failed');
     }

@@ -34,7 +34,11 @@ export class FakeUas {
   private cseq = 1;
   readonly tag = randomBytes(4).toString('hex');
 
-  private constructor(private readonly socket: Socket) {
+  /** `host`: the loopback address it sends from; another one (127.0.0.2) plays a stranger to the backend's dialogs */
+  private constructor(
+    private readonly socket: Socket,
+    readonly host: string,
+  ) {
     socket.on('message', (data) => {
       const parsed = parseSipMessage(data);
       if (!parsed.ok) throw new Error(`fake UAS got an unparseable message: ${parsed.reason}\n${data.toString()}`);
@@ -43,10 +47,10 @@ export class FakeUas {
     });
   }
 
-  static async start(): Promise<FakeUas> {
+  static async start(host = '127.0.0.1'): Promise<FakeUas> {
     const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    return new FakeUas(socket);
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve));
+    return new FakeUas(socket, host);
   }
 
   get port(): number {
@@ -54,7 +58,7 @@ export class FakeUas {
   }
 
   get uri(): string {
-    return `sip:+17345551234@127.0.0.1:${this.port};transport=udp`;
+    return `sip:+17345551234@${this.host}:${this.port};transport=udp`;
   }
 
   /** the next not yet consumed message matching `what` (a method, or "<status>" for a response) */
@@ -103,9 +107,14 @@ export class FakeUas {
 
   /**
    * A request from the bot inside the dialog the INVITE's 2xx created (From/To swapped, our tag on From).
-   * Returns the raw text so the test can retransmit it.
+   * Returns the raw text so the test can retransmit it. `fromTag` and `cseq` let a stranger who read the dialog's
+   * identifiers off the wire pose as the bot.
    */
-  requestInDialog(invite: Received, method: string, opts: { headers?: string[]; body?: string; toTag?: string } = {}): string {
+  requestInDialog(
+    invite: Received,
+    method: string,
+    opts: { headers?: string[]; body?: string; toTag?: string; fromTag?: string; cseq?: number } = {},
+  ): string {
     const { sip } = invite.message;
     const contact = /<([^>]+)>/.exec(sip.get('contact')!)![1]!;
     const from = opts.toTag === undefined ? sip.get('from')! : sip.get('from')!.replace(/tag=[^;]+/, `tag=${opts.toTag}`);
@@ -113,11 +122,11 @@ export class FakeUas {
       invite,
       [
         `${method} ${contact} SIP/2.0`,
-        `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=z9hG4bK${randomBytes(6).toString('hex')}`,
-        `From: ${sip.get('to')!};tag=${this.tag}`,
+        `Via: SIP/2.0/UDP ${this.host}:${this.port};branch=z9hG4bK${randomBytes(6).toString('hex')}`,
+        `From: ${sip.get('to')!};tag=${opts.fromTag ?? this.tag}`,
         `To: ${from}`,
         `Call-ID: ${invite.message.callId}`,
-        `CSeq: ${++this.cseq} ${method}`,
+        `CSeq: ${opts.cseq ?? ++this.cseq} ${method}`,
         'Max-Forwards: 70',
       ],
       opts,
@@ -133,7 +142,7 @@ export class FakeUas {
     const body = opts.body ?? '';
     const raw = [
       ...head,
-      `Contact: <sip:bot@127.0.0.1:${this.port};transport=udp>`,
+      `Contact: <sip:bot@${this.host}:${this.port};transport=udp>`,
       ...(body ? [`Content-Type: ${opts.contentType ?? 'application/sdp'}`] : []),
       ...(opts.headers ?? []),
       `Content-Length: ${Buffer.byteLength(body)}`,
