@@ -106,10 +106,7 @@ export class Call {
   private onTalkdeskFrame(frame: Exclude<TalkdeskFrame, { kind: 'ignored' | 'malformed' | 'mark' }>): void {
     switch (frame.kind) {
       case 'start':
-        if (this.start) {
-          this.log.warn('second start frame ignored');
-          return;
-        }
+        // the stream delivers only the first start (it counts and logs the others), so this runs once
         this.start = frame;
         void this.connect(frame);
         return;
@@ -133,12 +130,17 @@ export class Call {
   private onTalkdeskDigit(digit: string): void {
     const to = this.assist ?? this.bot;
     if (this.answeredAt === undefined || to === undefined) {
-      this.log.info({ digit }, 'dtmf from talkdesk before the bot answered: dropped');
+      this.stream.ignored('dtmf from talkdesk before the bot answered: dropped');
       return;
     }
-    if (!to.sendDigit(digit)) return; // the session says why, once
+    // the session says why, once: no telephone-event in the answer; otherwise 32 digits already wait their turn
+    if (!to.sendDigit(digit)) {
+      this.stream.ignored('dtmf from talkdesk the bot cannot take: dropped');
+      return;
+    }
     this.digitsToBot++;
-    this.log.info({ digit }, 'dtmf from talkdesk → bot (RFC 4733)');
+    // debug, not info: a flood of digits is paced to one per 160 ms, still a line per frame; 'call ended' counts them
+    this.log.debug({ digit }, 'dtmf from talkdesk → bot (RFC 4733)');
   }
 
   /** The counters the watchdog compares between sweeps: no RTP is owed before the answer, nor by a bot on hold. */

@@ -41,7 +41,25 @@ type Json = Record<string, unknown>;
  * A streamSid we will echo into every outgoing frame. Printable ASCII without `"` and `\`, so `mediaFrame` can
  * splice it into JSON unescaped; Twilio-style ids (`MZ` + 32 hex) and UUIDs qualify with room to spare.
  */
-const SAFE_STREAM_SID = /^[\x20\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
+const SAFE_STREAM_SID = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+/**
+ * The other ids (callSid, accountSid, customParameters.interaction_id and account_id): printable ASCII. They are
+ * bound into every log line of the call and may travel to the bot in SIP headers (SIP_HEADERS), so a control
+ * character or a line separator has no business in them.
+ */
+const PRINTABLE_ID = /^[\x20-\x7e]*$/;
+/**
+ * Every id, streamSid included, is at most this long. Twilio-style ids (`MZ` + 32 hex) and UUIDs are 34-36
+ * characters; a 60 KB interaction_id, bound into each log line of its call, once made 150 KB of frames write
+ * 120.7 MB of log (issue 13). A longer id refuses the start rather than being cut: a cut id names another call.
+ */
+const MAX_ID_CHARS = 128;
+/**
+ * customParameters are Studio's context variables; the plugin reads two of them and keeps the rest only as parsed.
+ * Bounded so a start costs what a real one does: a handful of short values, far under these limits.
+ */
+const MAX_CUSTOM_PARAMETERS = 32;
+const MAX_CUSTOM_PARAMETER_VALUE_CHARS = 1024;
 /** Strict base64 (RFC 4648 §4, padding optional): Buffer.from(…, 'base64') would silently skip bad characters. */
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
 /** RFC 4733 events 0–15 as Twilio names them */
@@ -112,6 +130,7 @@ function parseStart(msg: Json): TalkdeskFrame {
   const start = objectAt(msg, 'start');
   const streamSid = stringAt(start, 'streamSid') ?? stringAt(msg, 'streamSid');
   if (streamSid === undefined) return { kind: 'malformed', why: 'start without streamSid' };
+  if (streamSid.length > MAX_ID_CHARS) return { kind: 'malformed', why: `start streamSid longer than ${MAX_ID_CHARS} characters` };
   if (!SAFE_STREAM_SID.test(streamSid)) return { kind: 'malformed', why: 'start streamSid has unexpected characters' };
 
   const rawParams = objectAt(start, 'customParameters');
@@ -124,15 +143,25 @@ function parseStart(msg: Json): TalkdeskFrame {
   const rawTracks: unknown = start['tracks'];
   const tracks = Array.isArray(rawTracks) ? rawTracks.filter((t): t is string => typeof t === 'string') : [];
 
+  const ids = {
+    accountSid: stringAt(start, 'accountSid'),
+    callSid: stringAt(start, 'callSid'),
+    interaction_id: stringAt(customParameters, 'interaction_id'),
+    account_id: stringAt(customParameters, 'account_id'),
+  };
+  for (const [name, id] of Object.entries(ids)) {
+    if (id === undefined) continue;
+    if (id.length > MAX_ID_CHARS) return { kind: 'malformed', why: `start ${name} longer than ${MAX_ID_CHARS} characters` };
+    if (!PRINTABLE_ID.test(id)) return { kind: 'malformed', why: `start ${name} has characters other than printable ASCII` };
+  }
+  const paramsTooBig = customParametersTooBig(customParameters);
+  if (paramsTooBig !== undefined) return { kind: 'malformed', why: paramsTooBig };
+
   const frame: TalkdeskFrame = { kind: 'start', streamSid, tracks, customParameters };
-  const accountSid = stringAt(start, 'accountSid');
-  if (accountSid !== undefined) frame.accountSid = accountSid;
-  const callSid = stringAt(start, 'callSid');
-  if (callSid !== undefined) frame.callSid = callSid;
-  const interactionId = stringAt(customParameters, 'interaction_id');
-  if (interactionId !== undefined) frame.interactionId = interactionId;
-  const accountId = stringAt(customParameters, 'account_id');
-  if (accountId !== undefined) frame.accountId = accountId;
+  if (ids.accountSid !== undefined) frame.accountSid = ids.accountSid;
+  if (ids.callSid !== undefined) frame.callSid = ids.callSid;
+  if (ids.interaction_id !== undefined) frame.interactionId = ids.interaction_id;
+  if (ids.account_id !== undefined) frame.accountId = ids.account_id;
   const format = objectAt(start, 'mediaFormat');
   const encoding = stringAt(format, 'encoding');
   if (encoding !== undefined) {
@@ -190,6 +219,19 @@ export function stopFrame(report: StopFrameFields): string {
       ringGroup: report.command === 'escalate' ? (report.ringGroup ?? null) : null,
     },
   });
+}
+
+/** Why a start's customParameters are more than a real one carries, or undefined when they are not. */
+function customParametersTooBig(params: Record<string, string>): string | undefined {
+  const entries = Object.entries(params);
+  if (entries.length > MAX_CUSTOM_PARAMETERS) return `start has more than ${MAX_CUSTOM_PARAMETERS} customParameters`;
+  for (const [name, value] of entries) {
+    if (name.length > MAX_ID_CHARS) return `start customParameters name longer than ${MAX_ID_CHARS} characters`;
+    if (value.length > MAX_CUSTOM_PARAMETER_VALUE_CHARS) {
+      return `start customParameters value longer than ${MAX_CUSTOM_PARAMETER_VALUE_CHARS} characters`;
+    }
+  }
+  return undefined;
 }
 
 /** A counter sent as a number or a numeric string (§2.3); anything else is treated as absent, not an error. */

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
+import { LogLimiter } from '../media/log-limiter.js';
 import { markFrame, mediaFrame, parseFrame, stopFrame, type TalkdeskFrame } from './talkdesk-codec.js';
 
 /**
@@ -48,7 +49,6 @@ export const NOT_READING_MS = 10_000;
 
 /** echoed: Talkdesk played everything before the mark; skipped: no echo could come (stopped, closed, not started) */
 export type DrainResult = 'echoed' | 'timeout' | 'skipped';
-const LOG_EVERY_MS = 10_000;
 
 export class TalkdeskStream {
   private streamSid: string | undefined;
@@ -58,7 +58,14 @@ export class TalkdeskStream {
   /** pending drains by mark name; settled by the echo, or as skipped when no echo can come any more */
   private readonly marks = new Map<string, (result: DrainResult) => void>();
   private markCounter = 0;
-  private lastNoticeAt = -Infinity;
+  /**
+   * One limiter per kind of trouble, each letting a line through at most every 10 s, so a flood of one kind cannot
+   * hide the first line of another and nothing Talkdesk sends writes more than a few lines per 10 s (issue 13).
+   * Ignored frames get one per message; their messages are the code's own constants, so the map stays a handful.
+   */
+  private readonly malformedLog = new LogLimiter();
+  private readonly ignoredLogs = new Map<string, LogLimiter>();
+  private readonly notReadingLog = new LogLimiter();
   private readonly closedPromise: Promise<void>;
   readonly stats = { framesIn: 0, framesOut: 0, ignored: 0, malformed: 0, mediaDropped: 0 };
   private readonly listenOnly: boolean;
@@ -99,8 +106,7 @@ export class TalkdeskStream {
   private onMessage(data: RawData, isBinary: boolean): void {
     this.stats.framesIn++;
     if (isBinary) {
-      this.notice('binary frame ignored: Talkdesk sends JSON text frames only');
-      this.stats.ignored++;
+      this.ignored('binary frame ignored: Talkdesk sends JSON text frames only');
       return;
     }
     const frame = parseFrame(data.toString(), { outboundTrack: this.listenOnly });
@@ -110,7 +116,7 @@ export class TalkdeskStream {
         return;
       case 'malformed':
         this.stats.malformed++;
-        this.notice(`malformed frame ignored: ${frame.why}`);
+        this.notice(this.malformedLog, `malformed frame ignored: ${frame.why}`);
         return;
       case 'mark': {
         const settle = this.marks.get(frame.name);
@@ -121,8 +127,12 @@ export class TalkdeskStream {
         return;
       }
       case 'start':
-        // the first start names the stream for good: a second one (ignored by the call) must not rename it
-        this.streamSid ??= frame.streamSid;
+        // the first start names the stream for good: a second one must neither rename it nor reach the call
+        if (this.streamSid !== undefined) {
+          this.ignored('second start frame ignored');
+          return;
+        }
+        this.streamSid = frame.streamSid;
         break;
       case 'stop':
         this.talkdeskStopped = true;
@@ -162,7 +172,7 @@ export class TalkdeskStream {
     if (!this.canSend) return;
     if (this.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       this.stats.mediaDropped++;
-      this.notice(`talkdesk is not reading: ${this.ws.bufferedAmount} bytes unsent, bot audio dropped`);
+      this.notice(this.notReadingLog, `talkdesk is not reading: ${this.ws.bufferedAmount} bytes unsent, bot audio dropped`);
       this.checkNotReading();
       return;
     }
@@ -231,10 +241,20 @@ export class TalkdeskStream {
     ]).finally(() => clearTimeout(timer));
   }
 
-  private notice(message: string): void {
-    const now = performance.now();
-    if (now - this.lastNoticeAt < LOG_EVERY_MS) return;
-    this.lastNoticeAt = now;
-    this.log.warn({ ...this.stats }, message);
+  /**
+   * A frame that was well formed but of no use (a second start, a digit before the bot answered): counted in
+   * `stats.ignored` and its message logged, rate-limited like every other line a peer's frames cause. `message` must
+   * be a constant, never text from the peer: it keys its own limiter.
+   */
+  ignored(message: string): void {
+    this.stats.ignored++;
+    let limiter = this.ignoredLogs.get(message);
+    if (limiter === undefined) this.ignoredLogs.set(message, (limiter = new LogLimiter()));
+    this.notice(limiter, message);
+  }
+
+  private notice(limiter: LogLimiter, message: string): void {
+    const suppressed = limiter.take();
+    if (suppressed >= 0) this.log.warn({ ...this.stats, suppressed }, message);
   }
 }

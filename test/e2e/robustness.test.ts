@@ -233,7 +233,8 @@ describe('robustness of a real call', () => {
     expect(linesWith(gw.logs, 'malformed frame ignored: not JSON')).toHaveLength(1);
     const [ended, ...more] = linesWith(gw.logs, 'call ended');
     expect(more).toEqual([]);
-    expect(ended).toMatchObject({ cause: 'bot-bye', talkdesk: { malformed: 3, ignored: 4 }, rtp: { callerSpeechLostFrames: 0 } });
+    // ignored: {}, the keep-alive, the binary frame, the second start and the outbound media
+    expect(ended).toMatchObject({ cause: 'bot-bye', talkdesk: { malformed: 3, ignored: 5 }, rtp: { callerSpeechLostFrames: 0 } });
     // every frame we sent (media, mark, stop) still named the first stream, not the second start's
     expect(new Set(td.received.map((r) => r.msg.streamSid))).toEqual(new Set([STREAM_SID]));
   });

@@ -54,6 +54,63 @@ describe('parseFrame: messages Talkdesk sends', () => {
     expect(parseFrame(JSON.stringify({ event: 'start', start: { streamSid: 'MZ\\x' } })).kind).toBe('malformed');
   });
 
+  describe('ids are at most 128 printable characters: a longer or unprintable one refuses the start, never cut', () => {
+    const start = (fields: { start?: Record<string, unknown>; customParameters?: Record<string, unknown> }): string =>
+      JSON.stringify({ event: 'start', start: { streamSid: SID, ...fields.start, customParameters: fields.customParameters ?? {} } });
+    const long = 'x'.repeat(129);
+
+    it.each([
+      ['streamSid', { start: { streamSid: long } }],
+      ['callSid', { start: { callSid: long } }],
+      ['accountSid', { start: { accountSid: long } }],
+      ['interaction_id', { customParameters: { interaction_id: long } }],
+      ['account_id', { customParameters: { account_id: long } }],
+    ])('%s of 129 characters', (field, fields) => {
+      expect(parseFrame(start(fields))).toEqual({ kind: 'malformed', why: `start ${field} longer than 128 characters` });
+    });
+
+    it('a 60 KB interaction_id (the flood that wrote 120 MB of log) is refused, saying why', () => {
+      expect(parseFrame(start({ customParameters: { interaction_id: 'i'.repeat(60_000) } }))).toEqual({
+        kind: 'malformed',
+        why: 'start interaction_id longer than 128 characters',
+      });
+    });
+
+    it.each([
+      ['callSid', { start: { callSid: 'CA\u0000x' } }],
+      ['accountSid', { start: { accountSid: 'AC\r\nX-Evil: 1' } }],
+      ['interaction_id', { customParameters: { interaction_id: 'int\u2028' } }],
+    ])('%s with a character outside printable ASCII', (field, fields) => {
+      expect(parseFrame(start(fields))).toEqual({
+        kind: 'malformed',
+        why: `start ${field} has characters other than printable ASCII`,
+      });
+    });
+
+    it('exactly 128 printable characters are kept whole', () => {
+      const id = 'A'.repeat(64) + ' !#~"\\'.repeat(10) + 'z'.repeat(4);
+      expect(id).toHaveLength(128);
+      expect(parseFrame(start({ start: { callSid: id, accountSid: id }, customParameters: { interaction_id: id, account_id: id } }))).toMatchObject({
+        kind: 'start', callSid: id, accountSid: id, interactionId: id, accountId: id,
+      });
+    });
+
+    it('customParameters are bounded: at most 32, names of 128 and values of 1024 characters', () => {
+      const many = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`p${i}`, 'v']));
+      expect(parseFrame(start({ customParameters: many }))).toEqual({ kind: 'malformed', why: 'start has more than 32 customParameters' });
+      expect(parseFrame(start({ customParameters: { ['n'.repeat(129)]: 'v' } }))).toEqual({
+        kind: 'malformed',
+        why: 'start customParameters name longer than 128 characters',
+      });
+      expect(parseFrame(start({ customParameters: { caller_context: 'v'.repeat(1025) } }))).toEqual({
+        kind: 'malformed',
+        why: 'start customParameters value longer than 1024 characters',
+      });
+      const most = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`p${i}`.padEnd(128, '-'), 'v'.repeat(1024)]));
+      expect(parseFrame(start({ customParameters: most })).kind).toBe('start');
+    });
+  });
+
   it('decodes media with string counters', () => {
     const frame = parseFrame(JSON.stringify({ event: 'media', sequenceNumber: '3', media: { track: 'inbound', chunk: '1', timestamp: '0', payload: ulaw.toString('base64') }, streamSid: SID }));
     expect(frame).toEqual({ kind: 'media', track: 'inbound', payload: ulaw, chunk: 1, sequenceNumber: 3 });

@@ -264,6 +264,37 @@ describe('TalkdeskStream: frames from Talkdesk', () => {
     expect(p.received[0]?.['streamSid']).toBe(SID);
   });
 
+  it('a second start is counted as ignored, never delivered, and 2,000 of them log one line', async () => {
+    const p = await connect();
+    await started(p);
+    const second = { ...START, start: { ...START.start, streamSid: 'MZ-second', callSid: 'CA-second' }, streamSid: 'MZ-second' };
+    for (let i = 0; i < 2000; i++) p.send(second);
+    await flushInbound(p);
+
+    expect(p.delivered.map((f) => f.kind)).toEqual(['start', 'connected']);
+    expect(p.stream.stats).toMatchObject({ framesIn: 2002, ignored: 2000, malformed: 0 });
+    expect(warnings(p, 'second start frame ignored')).toHaveLength(1);
+    // the first start named the stream for good
+    p.stream.sendMedia(ulaw(0x55, 3));
+    await until(() => p.received.length === 1, 'media');
+    expect(p.received[0]?.['streamSid']).toBe(SID);
+  });
+
+  it('ignored() counts what the call had no use for and logs it once per 10 s, apart from malformed frames', async () => {
+    const p = await connect();
+    await started(p);
+    p.send('this is not json');
+    await flushInbound(p);
+    for (let i = 0; i < 2000; i++) p.stream.ignored('dtmf from talkdesk before the bot answered: dropped');
+
+    expect(p.stream.stats).toMatchObject({ ignored: 2000, malformed: 1 });
+    // each kind gets its own line: the malformed notice just before does not hide the first ignored one
+    expect(warnings(p, 'malformed frame ignored')).toHaveLength(1);
+    const lines = warnings(p, 'dtmf from talkdesk before the bot answered: dropped');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ ignored: 1, suppressed: 0 });
+  });
+
   it("delivers Talkdesk's stop, and then sends nothing at all: no media, no mark, no stop; close() closes with 1000 at once", async () => {
     const p = await connect();
     await started(p);
