@@ -1,9 +1,11 @@
+import { connect as tcpConnect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { InviteRequest, SipLeg } from '../../../plugin/sip/backend.js';
 import type { EmbeddedSipBackendOptions } from '../../../plugin/sip/embedded/backend.js';
 import type { SipTimers } from '../../../plugin/sip/embedded/timers.js';
 import { delegateMock, loopbackBackend, sdpOffer } from './backend-fixture.js';
 import { BOT_SDP, FakeUas, testLog, type Received } from './fake-uas.js';
+import { StreamPeer } from './stream-peer.js';
 
 /**
  * Issue 13, item 1: a dialog is found by Call-ID and tags, which anyone on the path of UDP or TCP signalling can read.
@@ -134,6 +136,46 @@ describe("embedded backend: the dialog's peer is every host the dialog named", (
     await stranger.next('403');
     media.requestInDialog(invite, 'BYE', { fromTag: bot.tag });
     await media.next('200');
+    await vi.waitFor(() => expect(delegate.onBye).toHaveBeenCalledTimes(1));
+  });
+});
+
+describe('embedded backend over TCP: only connections to or from the peer count', () => {
+  it("a BYE on a stranger's connection gets 403; the bot's BYE on a new connection of its own is heard", async () => {
+    const backend = loopbackBackend({ transport: 'tcp', timers: FAST });
+    await backend.start();
+    const bot = await StreamPeer.start();
+    cleanups.push(
+      () => backend.stop(),
+      () => bot.close(),
+    );
+    const delegate = delegateMock();
+    const outgoing = backend.invite({
+      requestUri: `sip:+17345551234@127.0.0.1:${bot.port};transport=tcp`,
+      fromUser: 'talkdesk',
+      headers: {},
+      sdp: sdpOffer(20000),
+      log: testLog,
+      delegate,
+    });
+    const invite = await bot.next('INVITE');
+    bot.reply(invite, 200, 'OK', BOT_SDP);
+    await outgoing.answered;
+    await bot.next('ACK');
+
+    const fromStranger = await bot.connectTo(backend.localPort, (port) => [
+      tcpConnect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' }),
+      'connect',
+    ]);
+    bot.bye(invite, fromStranger);
+    const refused = await bot.next('403');
+    expect(refused.socket).toBe(fromStranger);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(delegate.onBye).not.toHaveBeenCalled();
+
+    const fromBot = await bot.connectTo(backend.localPort);
+    bot.bye(invite, fromBot);
+    expect((await bot.next('200')).socket).toBe(fromBot);
     await vi.waitFor(() => expect(delegate.onBye).toHaveBeenCalledTimes(1));
   });
 });
