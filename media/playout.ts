@@ -34,7 +34,7 @@ export interface PlayoutStats {
   underruns: number;
   /** Deepest the buffer has been right after a push. */
   maxDepthBytes: number;
-  /** Times the pulls were asked to come earlier (see takePhaseShift). */
+  /** Times the pulls were asked to move (see takePhaseShift). */
   phaseShifts: number;
 }
 
@@ -57,6 +57,12 @@ const TIGHTEN_SPAN = 5;
  */
 const CUSHION_HOLD_MS = 10_000;
 const CUSHION_HOLD_MAX_MS = 160_000;
+/**
+ * How long a late frame is remembered. The first one for this long, if it was late by less than a frame less the
+ * margin, moves the pulls later by its lateness (what the old buffer did, costing a few ms, not a frame) and keeps the
+ * phase from tightening past it; another one within it grows the cushion by a whole frame instead.
+ */
+const LATE_MEMORY_MS = 30_000;
 /** Pushes whose arrival times are kept (each holds at least one byte). */
 const ARRIVALS = 64;
 
@@ -68,8 +74,9 @@ const ARRIVALS = 64;
  * A WebSocket delivers every byte, in order: lateness is not loss, and caller speech is never discarded to keep a
  * schedule (a jitter buffer for RTP drops late packets; this is not one).
  * - A pull that finds too little audio sends silence, and the late audio plays when it comes: the delay grows by
- *   that much at once, and the cushion (audio kept back after each pull) grows by a frame, so a sender that is late
- *   like that again is covered. It shrinks by a frame after CUSHION_HOLD_MS in which it was never all needed.
+ *   a frame at once. So that a sender late like that again is covered: a first small lateness moves the pulls later
+ *   by as much (and the standing frame goes in the next silence); more lateness grows the cushion (audio kept back
+ *   after each pull) by a frame. The cushion shrinks by a frame after CUSHION_HOLD_MS in which it was never needed.
  * - Delay is taken back only in silence (isSilentFrame: below about −54 dBov), a frame a pull at most: once a whole
  *   window has gone by with audio beyond the cushion never needed, that much may go, a silent frame at a time. Below
  *   the cushion, a silent frame is stretched instead (silence sent, the audio kept), so the cushion is rebuilt in a
@@ -77,8 +84,9 @@ const ARRIVALS = 64;
  * - Past the hard cap (maxMs), the oldest frames go; those that held sound are counted as speech lost.
  * - Whole frames only: a partial frame waits for its rest (a 20 ms frame is never split across two packets with
  *   silence between), unless no audio has come for two frames, when it is padded and sent.
- * - Phase: takePhaseShift() asks the clock to move the pulls to MARGIN_MS after the frames' arrival, only ever within
- *   a frame (the least wait modulo a frame), since whole frames of delay are the removal's to take back.
+ * - Phase: takePhaseShift() asks the clock to move the pulls to MARGIN_MS (plus a late frame's lateness, for
+ *   LATE_MEMORY_MS) after the frames' arrival, only ever within a frame (the least wait modulo a frame), since whole
+ *   frames of delay are the removal's to take back.
  */
 export class PlayoutBuffer {
   readonly stats: PlayoutStats = {
@@ -115,6 +123,12 @@ export class PlayoutBuffer {
   private flowing = false;
   /** The last pull found too little audio: the underrun it began is counted once. */
   private starved = false;
+  /** When the pull that began the underrun ran; its audio's lateness is measured from there when it comes. */
+  private starvedAt = 0;
+  private lateUnmeasured = false;
+  /** The latest a frame has been within LATE_MEMORY_MS, and when. */
+  private rememberedLateMs = 0;
+  private lateAt = -Infinity;
   /** Audio kept back after each pull, whole frames: the jitter the sender has shown. */
   private cushionBytes = 0;
   /** When the cushion last grew or was last looked at for shrinking, and the least wait of a pulled frame since. */
@@ -163,6 +177,10 @@ export class PlayoutBuffer {
     if (mulaw.length === 0) return;
     const now = this.now();
     this.lastPushAt = now;
+    if (this.lateUnmeasured) {
+      this.lateUnmeasured = false;
+      this.onLate(now - this.starvedAt, now);
+    }
     const cap = this.ring.length;
     let src = mulaw;
     if (this.depth + src.length > cap) {
@@ -236,11 +254,9 @@ export class PlayoutBuffer {
     } else {
       if (this.flowing && !this.starved) {
         this.starved = true;
+        this.starvedAt = now;
+        this.lateUnmeasured = true;
         this.stats.underruns++;
-        if (now - this.cushionShrunkAt < this.cushionHoldMs) this.cushionHoldMs = Math.min(2 * this.cushionHoldMs, CUSHION_HOLD_MAX_MS);
-        this.cushionBytes = Math.min(this.cushionBytes + F, this.maxCushionBytes);
-        this.cushionCheckedAt = now;
-        this.minWaitSinceCheck = Infinity;
       }
       this.sendSilence(target, offset);
     }
@@ -250,8 +266,8 @@ export class PlayoutBuffer {
   }
 
   /**
-   * How many ms the next pull should come earlier (negative) than one frame after this one; 0 when it is fine where
-   * it is. Decided once a window; reading it takes it.
+   * How many ms the next pull should come later (positive) or earlier (negative) than one frame after this one; 0
+   * when it is fine where it is. Earlier is decided once a span, later at a first late frame; reading it takes it.
    */
   takePhaseShift(): number {
     const shift = this.pendingShiftMs;
@@ -267,16 +283,37 @@ export class PlayoutBuffer {
     this.arrivalCount = 0;
     this.flowing = false;
     this.starved = false;
+    this.lateUnmeasured = false;
     this.removableBytes = 0;
     this.resetWindow();
     this.newSpan(1);
   }
 
+  /**
+   * The audio a pull missed came `lateMs` after it. It plays now, at the next pull, so everything after it waits a
+   * frame more until that standing frame is taken back in silence: the delay has already grown. What to keep for
+   * next time: room in the phase for a first, small lateness; a frame of cushion for anything more.
+   */
+  private onLate(lateMs: number, now: number): void {
+    const recent = now - this.lateAt < LATE_MEMORY_MS;
+    this.rememberedLateMs = recent ? Math.max(this.rememberedLateMs, lateMs) : lateMs;
+    this.lateAt = now;
+    if (!recent && lateMs + MARGIN_MS < this.frameMs) {
+      this.pendingShiftMs = lateMs + MARGIN_MS;
+      this.stats.phaseShifts++;
+      return;
+    }
+    if (now - this.cushionShrunkAt < this.cushionHoldMs) this.cushionHoldMs = Math.min(2 * this.cushionHoldMs, CUSHION_HOLD_MAX_MS);
+    this.cushionBytes = Math.min(this.cushionBytes + this.frameBytes, this.maxCushionBytes);
+    this.cushionCheckedAt = now;
+    this.minWaitSinceCheck = Infinity;
+  }
+
   private adapt(now: number): void {
     const F = this.frameBytes;
     if (now - this.cushionCheckedAt >= this.cushionHoldMs) {
-      // every frame waited a frame and the margin or more: with a frame less, none would have missed its pull
-      if (this.cushionBytes > 0 && this.minWaitSinceCheck >= this.frameMs + MARGIN_MS) {
+      // every frame waited a frame or more: with a frame less, none would have missed its pull
+      if (this.cushionBytes > 0 && this.minWaitSinceCheck >= this.frameMs) {
         this.cushionBytes -= F;
         this.cushionShrunkAt = now;
       }
@@ -290,9 +327,10 @@ export class PlayoutBuffer {
     if (++this.spanWindows >= this.spanLength) {
       // within a frame only: whole frames of wait are standing audio, which removal takes back in silence
       const waitMs = this.spanMinWaitMs % this.frameMs;
-      // beyond the margin twice only, so clock steps of about the margin cannot make it hunt
-      if (this.spanMinWaitMs !== Infinity && waitMs > 2 * MARGIN_MS) {
-        this.pendingShiftMs = MARGIN_MS - waitMs;
+      const slackMs = MARGIN_MS + (now - this.lateAt < LATE_MEMORY_MS ? this.rememberedLateMs : 0);
+      // beyond the slack plus the margin only, so clock steps of about the margin cannot make it hunt
+      if (this.spanMinWaitMs !== Infinity && waitMs > slackMs + MARGIN_MS && this.pendingShiftMs === 0) {
+        this.pendingShiftMs = slackMs - waitMs;
         this.stats.phaseShifts++;
       }
       this.newSpan(TIGHTEN_SPAN);

@@ -171,6 +171,27 @@ describe('PlayoutBuffer', () => {
     expect(b.stats).toMatchObject({ underruns: 1, silenceInsertedFrames: 1, speechLostFrames: 0, silenceRemovedFrames: 0 });
   });
 
+  it('after a first small lateness moves the pulls later by as much, takes the standing frame back in a pause, and tightens again 30 s on', () => {
+    // pulls 4 ms after each arrival; frame 200 comes 10 ms late, 6 ms after its pull
+    const { b, waited } = run({ pushAt: (k) => 20 * k + (k === 200 ? 10 : 0), speech: talkAndPause, firstPull: 4, pulls: 2000 });
+    expect(waited.get(199)).toBe(4);
+    expect(waited.get(250)).toBe(20 + 4 + 10); // a frame behind, and the pulls 10 ms later: 6 late + the margin
+    expect(waited.get(320)).toBe(4 + 10); // the standing frame went in the pause at 1.4 s
+    expect(waited.get(1500)).toBe(4 + 10); // the room for that lateness is kept
+    expect(waited.get(1990)).toBe(4); // 30 s later, tightened back to the margin
+    expect(b.stats).toMatchObject({ underruns: 1, speechLostFrames: 0, silenceRemovedFrames: 1 });
+  });
+
+  it('after a second lateness within 30 s keeps a frame of cushion, and lets it go once 10 s pass without need', () => {
+    // 10 ms late at 4 s (the pulls move 10 ms later), then 20 ms late at 12 s: 6 ms after its pull again
+    const lateMs = (k: number): number => (k === 200 ? 10 : k === 600 ? 20 : 0);
+    const { b, waited } = run({ pushAt: (k) => 20 * k + lateMs(k), speech: talkAndPause, firstPull: 4, pulls: 3000 });
+    expect(waited.get(650)).toBeGreaterThanOrEqual(20 + 4);
+    expect(waited.get(750)).toBeGreaterThanOrEqual(20 + 4); // past the pause: the cushion frame stays
+    expect(waited.get(2990)).toBeLessThan(20); // it went once the sender was steady for long enough
+    expect(b.stats).toMatchObject({ underruns: 2, speechLostFrames: 0 });
+  });
+
   it('does not count the pulls before the caller\'s first frame, nor those of a pause, as underruns', () => {
     let t = 0;
     const b = new PlayoutBuffer({ now: () => t });
