@@ -101,6 +101,13 @@ const DTMF_TONE_FRAMES = 5;
 const DTMF_DIGIT = /^[0-9*#A-D]$/;
 /** Digits waiting their turn; a caller typing faster than 160 ms a digit for this long is not a caller. */
 const MAX_QUEUED_DIGITS = 32;
+/**
+ * The longest PCMU payload taken from the bot: 200 ms at 8 kHz, one byte a sample. RFC 3551 §4.2 asks a receiver to
+ * accept 0 to 200 ms a packet, so no sender can count on more (bots send 20 ms, as we offer, some 30-60 ms).
+ * Each payload goes to Talkdesk as one `media` frame, byte for byte: without a bound a 65,000-byte datagram became
+ * a 65,000-byte frame (issue 13). Anything longer is not a plausible frame and is dropped as malformed.
+ */
+const MAX_PCMU_PAYLOAD_BYTES = 1600;
 
 /**
  * One call's RTP: a socket from the pool, one packet per clock frame to the bot, and the bot's packets filtered and
@@ -502,6 +509,9 @@ export class RtpSession {
         if (pkt.payload.length === 0) {
           c.droppedMalformed++;
           this.logDrop('empty-payload', rinfo, pt);
+        } else if (pkt.payload.length > MAX_PCMU_PAYLOAD_BYTES) {
+          c.droppedMalformed++;
+          this.logDrop('oversized-payload', rinfo, pt);
         } else {
           this.delegate.onAudio(pkt.payload);
         }

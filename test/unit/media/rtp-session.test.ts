@@ -171,6 +171,23 @@ describe('RtpSession', () => {
     expect(session.stats).toMatchObject({ packetsReceived: 7, droppedMalformed: 3, droppedUnknownPt: 3, droppedForeign: 0 });
   });
 
+  it('drops a PCMU payload longer than 200 ms (1,600 bytes, RFC 3551 §4.2) as malformed, with one log line: it never reaches Talkdesk', async () => {
+    const { session, peer, audio, logLines } = await setup();
+    session.start(remoteOf(peer));
+    const longest = Buffer.alloc(1600, 0x12);
+    await peer.send(pcmu(1, Buffer.alloc(65_000, 0x34)), session.localPort); // the 65,000-byte media frame of issue 13
+    await peer.send(pcmu(2, Buffer.alloc(1601, 0x56)), session.localPort);
+    await peer.send(pcmu(3, longest), session.localPort);
+    await waitFor(() => session.stats.packetsReceived === 3);
+
+    expect(audio.map((a) => a.length)).toEqual([1600]);
+    expect(audio[0]!.equals(longest)).toBe(true);
+    expect(session.stats).toMatchObject({ packetsReceived: 3, droppedMalformed: 2 });
+    expect(logLines.filter((l) => l['msg'] === 'dropping RTP packets (logged at most every 10 s)')).toMatchObject([
+      { reason: 'oversized-payload', payloadType: 0 },
+    ]);
+  });
+
   it('reports a bot digit once, using the telephone-event PT from the answer', async () => {
     const { session, peer, digits } = await setup();
     session.start(remoteOf(peer, { dtmfPayloadType: 96 }));
