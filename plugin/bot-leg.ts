@@ -1,12 +1,14 @@
 import type { Logger } from 'pino';
 import type { PluginConfig } from '../config/schema.js';
 import type { MediaClock } from '../media/clock.js';
+import { LogLimiter } from '../media/log-limiter.js';
 import type { RtpPortPool } from '../media/port-pool.js';
 import { RtpSession, type RtpSessionStats } from '../media/rtp-session.js';
 import { buildOffer, parseAnswer } from '../media/sdp.js';
 import { SrtpNegotiation } from '../media/srtp-negotiation.js';
 import { CallEnds, type CallEnd } from './call-end.js';
 import type { SipBackend, SipLeg, SipMessageView, OutgoingInvite } from './sip/backend.js';
+import { ccaiSourcesOf, DialogPeer, mediaMoveAllowed } from './sip/dialog-peer.js';
 import { isSipFailure } from './sip/errors.js';
 import { digitFromInfo } from './sip/info-dtmf.js';
 import { requestUri } from './sip/invite-target.js';
@@ -57,9 +59,18 @@ export class BotLeg {
   private earlyRemote: string | undefined;
   private answered: number | undefined;
   private log: Logger;
+  /**
+   * Where a re-INVITE may move the bot's media: the addresses the bot gave in this call's SDPs (2xx, early 183) and
+   * CCAI_SOURCE_ADDRESSES (./sip/dialog-peer.ts). The SIP backend has already refused a stranger's re-INVITE; this
+   * holds even against the bot's own, or one through an adapter that cannot tell the source.
+   */
+  private readonly mediaPeer: DialogPeer;
+  /** a re-INVITE naming an address the bot never gave: one line per interval, however many come */
+  private readonly refusedMoveLog = new LogLimiter();
 
   constructor(private readonly opts: BotLegOptions) {
     this.log = opts.log;
+    this.mediaPeer = new DialogPeer(ccaiSourcesOf(opts.config.sip.ccaiSourceAddresses));
   }
 
   /**
@@ -125,6 +136,7 @@ export class BotLeg {
     this.answered = performance.now();
     const answer = parseAnswer(leg.remoteSdp);
     if (!answer.ok) return CallEnds.error('bad-answer-sdp', answer.error);
+    this.mediaPeer.add(answer.value.address);
     const media = this.srtp.answer(answer.value);
     if (!media.ok) return CallEnds.error('srtp-refused', media.error);
     if (media.plainBecause) this.log.warn({ reason: media.plainBecause }, 'SRTP offered but not taken up: plain RTP for this call');
@@ -208,6 +220,7 @@ export class BotLeg {
       return;
     }
     this.rtp?.receive(media.remote);
+    this.mediaPeer.add(media.remote.address);
     const remote = `${media.remote.address}:${media.remote.port}`;
     // a bot repeating its 183 says nothing new: one line per early address, however many come
     if (remote === this.earlyRemote) return;
@@ -217,6 +230,17 @@ export class BotLeg {
 
   private onRemoteSdp(sdp: string): void {
     const answer = parseAnswer(sdp);
+    // before SRTP sees it: a refused move must leave the negotiation as it was
+    if (answer.ok && !mediaMoveAllowed(this.mediaPeer, answer.value.address)) {
+      const suppressed = this.refusedMoveLog.take();
+      if (suppressed >= 0) {
+        this.log.warn(
+          { address: answer.value.address, known: this.mediaPeer.addresses, suppressed },
+          're-INVITE names a media address the bot never gave; media unchanged',
+        );
+      }
+      return;
+    }
     const media = answer.ok ? this.srtp!.reoffer(answer.value) : answer;
     if (!media.ok) {
       this.log.warn({ error: media.error }, 're-INVITE SDP unusable; media unchanged');
