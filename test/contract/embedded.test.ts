@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { vi } from 'vitest';
+import { expect, vi } from 'vitest';
 import { loopbackBackend } from '../unit/sip/backend-fixture.js';
 import { FakeUas, type Received } from '../unit/sip/fake-uas.js';
 import { sipBackendContract, type ContractBot } from './sip-backend.contract.js';
@@ -74,6 +74,23 @@ function embeddedBot(uas: FakeUas): ContractBot {
       return { get: (name) => bye.message.sip.get(name) };
     },
     count: (method) => uas.count(method),
+    // a FakeUas on 127.0.0.2 (the bot and the backend are on 127.0.0.1) copying the dialog's identifiers
+    async strangerSends(method, { headers = {}, sdp, cseq } = {}) {
+      const stranger = await FakeUas.start('127.0.0.2');
+      try {
+        stranger.requestInDialog(current(), method, {
+          headers: Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+          fromTag: uas.tag,
+          ...(sdp === undefined ? {} : { body: sdp }),
+          ...(cseq === undefined ? {} : { cseq }),
+        });
+        const final = () => stranger.received.find((r) => r.message.sip.status! >= 200 && r.message.cseq.method === method);
+        await vi.waitFor(() => expect(final()).toBeDefined(), { timeout: 1000 }).catch(() => undefined);
+        return final()?.message.sip.status;
+      } finally {
+        await stranger.close();
+      }
+    },
   };
 }
 

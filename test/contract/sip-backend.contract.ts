@@ -46,6 +46,12 @@ export interface ContractBot {
   expectBye(timeoutMs?: number): Promise<{ get(name: string): string | undefined }>;
   /** how many requests of `method` reached the bot so far */
   count(method: string): number;
+  /**
+   * Someone on the path who read the dialog's Call-ID and tags sends `method` in it, posing as the bot, from an address
+   * that is not the bot's (issue 13). Resolves with the status of the backend's final answer, or undefined when none
+   * came. Optional: a fake that cannot send from another source yet leaves it out, and those cases are skipped.
+   */
+  strangerSends?(method: 'BYE' | 'REFER' | 'INVITE' | 'OPTIONS', opts?: { headers?: Record<string, string>; sdp?: string; cseq?: number }): Promise<number | undefined>;
 }
 
 export interface ContractSetup {
@@ -318,6 +324,50 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       await hangup;
       expect(answer.status).toBe(200);
       expect(delegate.onRemoteSdp).not.toHaveBeenCalled();
+    });
+
+    // Issue 13: only the dialog's peer may act in it (plugin/sip/dialog-peer.ts). A stranger is refused (403, or no
+    // answer at all, never a 2xx) before the dialog's CSeq moves, and the call hears nothing of it.
+    const REFUSED = [403, undefined];
+    const ATTACKER_QUEUE = { 'X-Escalate': 'true', 'X-Escalation-Data': '{"queue":"attacker-queue"}' };
+    async function answeredWithStranger(ctx: { skip: () => void }) {
+      const setup = await call();
+      if (!setup.bot.strangerSends) ctx.skip();
+      const outgoing = setup.backend.invite(setup.request);
+      await setup.bot.invite();
+      await setup.bot.answer(BOT_SDP);
+      return { ...setup, leg: await outgoing.answered, strangerSends: setup.bot.strangerSends!.bind(setup.bot) };
+    }
+
+    it("a stranger's BYE with X-Escalation-Data is refused and not reported; the bot's own BYE still is", async (ctx) => {
+      const { bot, delegate, strangerSends } = await answeredWithStranger(ctx);
+      expect(REFUSED).toContain(await strangerSends('BYE', { headers: ATTACKER_QUEUE }));
+      expect(delegate.onBye).not.toHaveBeenCalled();
+      expect(await bot.bye({ 'X-Escalation-Data': '{"queue":"billing"}' })).toBe(200);
+      await vi.waitFor(() => expect(delegate.onBye).toHaveBeenCalledTimes(1));
+      expect(delegate.onBye.mock.calls[0]![0].get('x-escalation-data')).toBe('{"queue":"billing"}');
+    });
+
+    it("a stranger's REFER is refused, not reported, and gets no NOTIFY", async (ctx) => {
+      const { bot, delegate, leg, strangerSends } = await answeredWithStranger(ctx);
+      expect(REFUSED).toContain(await strangerSends('REFER', { headers: { 'Refer-To': '<sip:attacker@203.0.113.9>', ...ATTACKER_QUEUE } }));
+      expect(delegate.onRefer).not.toHaveBeenCalled();
+      expect(bot.count('NOTIFY')).toBe(0);
+      await Promise.all([leg.hangup(), bot.expectBye()]);
+    });
+
+    it("a stranger's re-INVITE is refused and its SDP is not reported", async (ctx) => {
+      const { bot, delegate, leg, strangerSends } = await answeredWithStranger(ctx);
+      expect(REFUSED).toContain(await strangerSends('INVITE', { sdp: MOVED_BOT_SDP }));
+      expect(delegate.onRemoteSdp).not.toHaveBeenCalled();
+      await Promise.all([leg.hangup(), bot.expectBye()]);
+    });
+
+    it("a stranger's OPTIONS with CSeq 2^31-1 is refused and leaves the bot's BYE in order", async (ctx) => {
+      const { bot, delegate, strangerSends } = await answeredWithStranger(ctx);
+      expect(REFUSED).toContain(await strangerSends('OPTIONS', { cseq: 2147483647 }));
+      expect(await bot.bye({ 'X-Escalation-Data': '{"queue":"billing"}' })).toBe(200);
+      await vi.waitFor(() => expect(delegate.onBye).toHaveBeenCalledTimes(1));
     });
 
     it('an INVITE while the backend is unavailable rejects `unavailable` and sends nothing', async () => {
