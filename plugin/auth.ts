@@ -39,7 +39,8 @@ export function authenticateUpgrade(
   if (!botId) return refuse(400, 'missing query parameter botId');
   // URLSearchParams has already decoded %2B to "+". A space here is a "+" sent unencoded, which form decoding
   // turns into a space: the number would be wrong, so say how to fix the URL.
-  if (sipuri.length > MAX_SIPURI_CHARS || !SIP_USER.test(sipuri)) {
+  if (sipuri.length > MAX_SIPURI_CHARS) return refuse(400, `sipuri too long: ${sipuri.length} characters, at most ${MAX_SIPURI_CHARS}`);
+  if (!SIP_USER.test(sipuri)) {
     return refuse(400, 'sipuri must be a phone number or SIP user part (URL-encode "+" as %2B)');
   }
   const agentassist = parseFlag(query.get('agentassist'));

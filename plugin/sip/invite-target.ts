@@ -7,7 +7,27 @@ import type { PluginConfig, TalkdeskField } from '../../config/schema.js';
  * for TLS on every hop (RFC 3261 §19.1.1); the config allows it only with the tls transport.
  */
 export function requestUri(sipuri: string, sip: PluginConfig['sip']): string {
-  return `${sip.ccaiScheme}:${sipuri}@${sip.ccaiHost}:${sip.ccaiPort};transport=${sip.ccaiTransport}`;
+  return `${sip.ccaiScheme}:${escapeUser(sipuri)}@${sip.ccaiHost}:${sip.ccaiPort};transport=${sip.ccaiTransport}`;
+}
+
+/**
+ * RFC 3261 `unreserved` (alphanum and `-_.!~*'()`) plus `+`, which every E.164 number starts with: `+` is reserved,
+ * so `%2B` would name another user (§19.1.4), and it can open neither a parameter nor a header.
+ */
+const USER_AS_IS = /^[A-Za-z0-9\-_.!~*'()+]$/;
+
+/**
+ * The user part as the request-URI carries it: every other byte percent-escaped. The grammar lets `;`, `?`, `&`, `=`
+ * stand unescaped in a user part, but a parser that splits at the first `;` or `?` would read
+ * `+1734;maddr=203.0.113.9` as a maddr parameter and send the call elsewhere (issue 13); escaped, no parser can.
+ */
+function escapeUser(user: string): string {
+  let escaped = '';
+  for (const byte of Buffer.from(user, 'utf8')) {
+    const char = String.fromCharCode(byte);
+    escaped += USER_AS_IS.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return escaped;
 }
 
 /** Header values come from Talkdesk (and the URL): anything that could break a header line is removed. */
