@@ -43,6 +43,9 @@ const SETTINGS = {
   DRACHTIO_TLS: 'boolean',
   DRACHTIO_TLS_CA_FILE: 'string',
   JAMBONZ_SERVICE_PATH: 'string',
+  JAMBONZ_SERVICE_HOST: 'string',
+  JAMBONZ_SERVICE_PORT: 'number',
+  JAMBONZ_SERVICE_SOURCES: 'string',
   MAX_CALLS: 'number',
   SHUTDOWN_GRACE_MS: 'number',
   RTP_TIMEOUT_MS: 'number',
@@ -170,9 +173,13 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
   const servicePath = r.checked(
     'JAMBONZ_SERVICE_PATH',
     (v) => /^\/[A-Za-z0-9._~\-/]*$/.test(v) && !TALKDESK_PATHS.includes(v),
-    'must be a URL path such as /ccai, other than the Talkdesk paths, or empty to disable',
+    'must be a URL path such as /ccai, other than the Talkdesk paths, or empty (the default) to leave the jambonz service off',
     { allowEmpty: true },
   );
+  const serviceSources = ipRanges('JAMBONZ_SERVICE_SOURCES');
+  if (servicePath !== '' && serviceSources.length === 0) {
+    r.fail('JAMBONZ_SERVICE_SOURCES', 'must list the addresses or ranges of the jambonz feature servers (e.g. 127.0.0.1, 10.0.0.0/24) when JAMBONZ_SERVICE_PATH is set: the service has no other authentication');
+  }
 
   const config: PluginConfig = {
     listen: { host: listenHost, port: listenPort, trustedProxies },
@@ -208,7 +215,12 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
       tls: r.boolean('DRACHTIO_TLS'),
       ...optional('caFile', r.readableFile('DRACHTIO_TLS_CA_FILE')),
     },
-    jambonz: { servicePath },
+    jambonz: {
+      servicePath,
+      host: r.ip('JAMBONZ_SERVICE_HOST'),
+      port: r.integer('JAMBONZ_SERVICE_PORT', 0, 65535, 'must be an integer between 0 (any free port) and 65535'),
+      sources: serviceSources,
+    },
     rtp: {
       bindAddress: rtpBind,
       advertisedAddress: advertised(r, 'RTP_ADVERTISED_ADDRESS', 'RTP_BIND_ADDRESS', rtpBind),

@@ -82,8 +82,11 @@ export interface PluginConfig {
   };
   /** the gateway's drachtio-server, for SIP_BACKEND=drachtio */
   drachtio: { host: string; port: number; secret: string; tls: boolean; caFile?: string };
-  /** the jambonz portal side (node-client-ws): settings schema on OPTIONS, per-application values */
-  jambonz: { servicePath: string };
+  /**
+   * the jambonz service (node-client-ws) on a private listener of its own: settings schema on OPTIONS, calls from
+   * jambonz applications; `servicePath` '' leaves it off
+   */
+  jambonz: { servicePath: string; host: string; port: number; sources: string[] };
   rtp: {
     bindAddress: string;
     /** address put in the SDP c= line (NAT); defaults to bindAddress */

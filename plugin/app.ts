@@ -8,8 +8,10 @@ import { Call } from './call.js';
 import { CallWatchdog } from './call-watchdog.js';
 import { CallEnds } from './call-end.js';
 import { compileRules } from './escalation.js';
+import { startJambonzService, type JambonzService } from './jambonz-service.js';
 import { GatewayMetrics } from './metrics.js';
 import { startMetricsServer, type MetricsServer } from './metrics-server.js';
+import { portalSchema } from './portal-schema.js';
 import { CallRegistry } from './registry.js';
 import { createTalkdeskServer, type TalkdeskServer } from './server.js';
 import type { SipBackend } from './sip/backend.js';
@@ -25,6 +27,8 @@ export interface RunningApp {
   clock: MediaClock;
   /** the metrics listener's port actually bound (METRICS_PORT 0 picks one) */
   metricsPort: number;
+  /** the jambonz service listener's port, when JAMBONZ_SERVICE_PATH turns it on */
+  jambonzPort: number | undefined;
   metrics: GatewayMetrics;
   /** draining, the call cap and the backend: what /ready answers and upgrades are admitted by */
   admission: Admission;
@@ -58,9 +62,21 @@ function createBackend(config: PluginConfig, log: Logger): SipBackend {
 }
 
 /**
- * Wires one process: a shared media clock and port pool, a SIP backend, the registry and the Talkdesk server.
- * `appJson` (the loaded jambonz-app.json) is what the jambonz portal reads on the service path.
+ * JAMBONZ_SERVICE_PATH set: the jambonz service on its own private listener, serving `appJson` (the loaded
+ * jambonz-app.json, secrets masked) to the portal; at most MAX_CALLS sockets. Empty (the default): none.
  */
+async function startJambonz(config: PluginConfig, log: Logger, appJson: AppJson): Promise<JambonzService | undefined> {
+  const { servicePath, host, port, sources } = config.jambonz;
+  if (servicePath === '') return undefined;
+  const portal = portalSchema(appJson, servicePath);
+  if (portal.dropped.length > 0) {
+    log.warn({ dropped: portal.dropped }, 'settings left out of the jambonz portal schema: keys must match ^[a-zA-Z0-9_]+$');
+  }
+  const portalBody = JSON.stringify(portal.schema);
+  return startJambonzService({ host, port, servicePath, sources, maxSockets: config.limits.maxCalls, portalBody, log, sip: config.sip });
+}
+
+/** Wires one process: a shared media clock and port pool, a SIP backend, the registry and the Talkdesk server. */
 export async function startApp(config: PluginConfig, log: Logger, appJson: AppJson): Promise<RunningApp> {
   const clock = new MediaClock();
   const ports = new RtpPortPool({ bindAddress: config.rtp.bindAddress, min: config.rtp.portMin, max: config.rtp.portMax });
@@ -86,7 +102,6 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
     // after registry.add: both run in the tick the call finishes, so a scrape never sees it twice or not at all
     void call.finished.then((summary) => metrics.callFinished(summary));
   }, {
-    appJson,
     admission,
     onUpgradeRefused: (cause) => metrics.upgradeRefused(cause),
     onAuthFailure: (reason) => metrics.authFailure(reason),
@@ -94,6 +109,7 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
   });
   let port: number;
   let metricsServer: MetricsServer;
+  let jambonz: JambonzService | undefined;
   try {
     port = await server.listen();
     metricsServer = await startMetricsServer({
@@ -102,6 +118,11 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
       metrics,
       readiness: () => admission.readiness(),
       log,
+    });
+    const started = metricsServer;
+    jambonz = await startJambonz(config, log, appJson).catch(async (err: unknown) => {
+      await started.close();
+      throw err;
     });
   } catch (err) {
     await server.close();
@@ -141,6 +162,7 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
       const closed = server.close();
       await registry.endAll(CallEnds.error('shutdown', 'gateway shutting down'));
       await closed;
+      await jambonz?.close();
       await metricsServer.close();
       await backend.stop();
     })();
@@ -153,6 +175,7 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
     ports,
     clock,
     metricsPort: metricsServer.port,
+    jambonzPort: jambonz?.port,
     metrics,
     admission,
     reloadCertificate: (trigger) => server.reloadCertificate(trigger),

@@ -1,20 +1,18 @@
 import type { EventEmitter } from 'node:events';
-import type http from 'node:http';
+import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { WebSocket } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ipRangeMatcher } from '../config/ip-range.js';
 import { requireQuietly } from '../config/quiet-require.js';
 import type { PluginConfig } from '../config/schema.js';
+import { LogLimiter } from '../media/log-limiter.js';
 import { resolveCcaiTarget, type CcaiTarget } from './jambonz-target.js';
-import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
+import { HTTP_LIMITS } from './server.js';
+import { rejectUpgrade } from './upgrade-refusal.js';
 
 // @jambonz/node-client-ws 0.2.13 is CommonJS without typings: only what this file calls, as read from its index.js,
 // lib/client.js and lib/session.js.
-interface ExternalWss {
-  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, done: (ws: WebSocket) => void): void;
-  emit(event: string, ...args: unknown[]): boolean;
-}
-type Middleware = (req: http.IncomingMessage, res: http.ServerResponse, next: (err?: unknown) => void) => void;
 interface ServiceClient extends EventEmitter {
   /** index.js calls this with each upgraded service socket; it adds the listener that reads the first message */
   handle(ws: WebSocket, path: string): void;
@@ -38,14 +36,13 @@ interface DialVerb {
   actionHook: string;
   answerOnBridge: boolean;
 }
-type UpgradeListener = (req: http.IncomingMessage, socket: Duplex, head: Buffer) => Promise<void>;
 interface NodeClientWs {
   createEndpoint(opts: {
     /** index.js only calls `server.on('upgrade', async listener)` (and `listen` when given a port, which we never do) */
-    server: { on(event: string, listener: UpgradeListener): unknown };
+    server: { on(event: string, listener: unknown): unknown };
     logger: Pick<Logger, 'info' | 'error' | 'debug'>;
-    middlewares: Middleware[];
-    externalWss: Array<{ path: string; wss: ExternalWss }>;
+    middlewares: unknown[];
+    externalWss: unknown[];
   }): (service: { path: string }) => ServiceClient;
 }
 
@@ -58,6 +55,11 @@ export const JAMBONZ_SUBPROTOCOL = 'ws.jambonz.org';
 
 /** jambonz sends session:new as soon as its socket opens (feature-server ws-requestor); a silent socket is not jambonz */
 const FIRST_MESSAGE_TIMEOUT_MS = 10_000;
+/**
+ * jambonz's messages are small JSON (session:new with its env_vars, verb:hook outcomes): 1 MiB is far above any of
+ * them and bounds what one frame can make us buffer.
+ */
+export const MAX_SERVICE_FRAME_BYTES = 1024 * 1024;
 /** on shutdown, how long a service socket has to answer our close before it is cut */
 const CLOSE_GRACE_MS = 1_000;
 
@@ -67,122 +69,152 @@ export const NO_TARGET_TEXT = 'This call cannot be connected to the virtual agen
 /** the actionHook of our `dial`: jambonz sends the dial's outcome back on the session's socket as a `verb:hook` */
 export const DIAL_ACTION_HOOK = '/ccai-dial-done';
 
-/** The handler of one exact pathname (query ignored), which node-client-ws delegates to before any of its own code. */
-export interface PathUpgrades {
-  path: string;
-  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
-}
-
-export interface JambonzEndpointOptions {
-  server: http.Server;
-  log: Logger;
-  /** where jambonz connects (subprotocol ws.jambonz.org); '' = no service, every other upgrade gets 404 */
+export interface JambonzServiceOptions {
+  /** JAMBONZ_SERVICE_HOST/PORT: a listener of its own, private like metrics (0 picks a free port) */
+  host: string;
+  port: number;
+  /** where jambonz connects (subprotocol ws.jambonz.org) and the portal reads the settings (OPTIONS), exactly */
   servicePath: string;
-  /** exact pathnames (query ignored) that bypass node-client-ws: the Talkdesk routes */
-  routes: PathUpgrades[];
+  /** JAMBONZ_SERVICE_SOURCES: the addresses and ranges allowed to connect; anyone else gets 403 */
+  sources: readonly string[];
+  /** at most this many service sockets at once (MAX_CALLS); the next upgrade gets 503 */
+  maxSockets: number;
+  /** the settings schema `OPTIONS <servicePath>` answers (portal-schema.ts), or undefined for 404 */
+  portalBody: string | undefined;
+  log: Logger;
   /** this instance's SIP settings: where a jambonz call on the service path is dialled (its env_vars over them) */
   sip: PluginConfig['sip'];
 }
 
-export interface JambonzEndpoint {
-  /** `pathname` is the service path (with or without a trailing slash) */
-  isServicePath(pathname: string): boolean;
-  /** close every open service socket (1001); the server's close waits for them */
-  close(): void;
+export interface JambonzService {
+  /** the port actually bound (JAMBONZ_SERVICE_PORT 0 picks one) */
+  readonly port: number;
+  /** close every open service socket (1001) and the listener */
+  close(): Promise<void>;
 }
 
 /**
- * node-client-ws on our HTTP(S) server. Each upgrade is answered by exactly one of:
- * - a Talkdesk route, by exact pathname (node-client-ws `externalWss`), which authenticates before upgrading;
- * - our middleware, which refuses any path but the service path with 404, and a service upgrade without the
- *   ws.jambonz.org subprotocol with 400, in the same plain-text shape as the Talkdesk refusals;
- * - node-client-ws itself, for the service path.
- * node-client-ws's 'upgrade' listener is async and has no catch: whatever throws in it is an unhandled rejection,
- * which ends the process with every live call. One client can cause that: a GET pipelined before an upgrade on
- * the same connection makes its `res.assignSocket(socket)` throw ERR_HTTP_SOCKET_ASSIGNED. So `createEndpoint` is
- * given a stand-in server that only collects that listener, and the real server's one 'upgrade' listener is ours:
- * it runs node-client-ws's and closes the connection of an upgrade that fails. For the same reason the middleware
- * never calls `next(err)`.
+ * The jambonz application service (node-client-ws) on a listener of its own, never on the internet-facing Talkdesk
+ * port. Before any WebSocket code runs, each request is checked in this order:
+ * - its source is in JAMBONZ_SERVICE_SOURCES, else 403 (one log line per interval, not per request);
+ * - its raw path (query ignored) is exactly the service path, with or without a trailing slash, else 404: no URL
+ *   normalisation, so `//host/ccai`, `/x/../ccai`, `/./ccai`, `/ccai/.` or `%63` escapes name nothing here;
+ * - an upgrade offers the ws.jambonz.org subprotocol, else 400, and fits under `maxSockets`, else 503.
+ * Our own WebSocketServer takes the upgrade, with frames capped at MAX_SERVICE_FRAME_BYTES (ws's default is
+ * 100 MiB, buffered whole before any listener sees it) and no compression, and hands the socket to node-client-ws's
+ * service. node-client-ws's own upgrade listener is never installed (the stand-in server swallows it): it has no
+ * frame limit, and its async listener rejects unhandled on a pipelined request.
  */
-export function attachJambonzEndpoint(opts: JambonzEndpointOptions): JambonzEndpoint {
-  const { server, servicePath } = opts;
+export async function startJambonzService(opts: JambonzServiceOptions): Promise<JambonzService> {
+  const { servicePath, maxSockets } = opts;
   const log = opts.log.child({ component: 'jambonz' });
-  const servicePaths = new Set(servicePath === '' ? [] : [servicePath, servicePath.endsWith('/') ? servicePath.slice(0, -1) : `${servicePath}/`]);
+  const servicePaths = new Set([servicePath, servicePath.endsWith('/') ? servicePath.slice(0, -1) : `${servicePath}/`]);
+  const allowed = ipRangeMatcher(opts.sources);
+  const refusedSource = new LogLimiter();
   const sockets = new Set<WebSocket>();
+  const server = http.createServer({
+    headersTimeout: HTTP_LIMITS.headersTimeoutMs,
+    requestTimeout: HTTP_LIMITS.requestTimeoutMs,
+    connectionsCheckingInterval: HTTP_LIMITS.checkIntervalMs,
+  });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: MAX_SERVICE_FRAME_BYTES, // larger: ws closes with 1009 as soon as the frame header says so
+    perMessageDeflate: false,
+    handleProtocols: (offered) => (offered.has(JAMBONZ_SUBPROTOCOL) ? JAMBONZ_SUBPROTOCOL : false),
+  });
 
-  const serviceUpgradeGate: Middleware = (req, _res, next) => {
-    const socket = req.socket;
-    const path = pathnameOf(req);
-    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    if (!servicePaths.has(path)) {
-      rejectUpgrade(socket, 404, 'unknown path');
-      log.info({ remote, path }, 'upgrade refused: unknown path');
+  const makeService = createEndpoint({ server: { on: () => undefined }, logger: log, middlewares: [], externalWss: [] });
+  const service = makeService({ path: servicePath });
+  service.on('session:new', (session: Session) => answerCall(session, opts.sip, log));
+  service.on('session:reconnect', (session: Session) => resumeCall(session, log));
+
+  /** the refusal this request gets, if any: the source first, so a stranger learns nothing about paths */
+  const refusal = (req: http.IncomingMessage): { status: number; reason: string } | undefined => {
+    const source = req.socket.remoteAddress ?? '';
+    if (!allowed(source)) {
+      const suppressed = refusedSource.take();
+      if (suppressed >= 0) log.warn({ source, suppressed }, 'jambonz service refused: source not in JAMBONZ_SERVICE_SOURCES');
+      return { status: 403, reason: 'source not allowed' };
+    }
+    if (!servicePaths.has(rawPathOf(req))) return { status: 404, reason: 'unknown path' };
+    return undefined;
+  };
+
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const refused = refusal(req);
+    if (refused) {
+      res.writeHead(refused.status, { 'content-type': 'text/plain' }).end(`${refused.reason}\n`);
+      return;
+    }
+    // the jambonz api-server asks this (Accept: application/json) when a call hook URL is saved in the portal
+    if (req.method === 'OPTIONS' && opts.portalBody !== undefined) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(opts.portalBody);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
+
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', (err) => log.debug({ err: err.message }, 'upgrade socket error'));
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const refused = refusal(req);
+    if (refused) {
+      rejectUpgrade(socket, refused.status, refused.reason);
+      if (refused.status !== 403) log.info({ remote, path: rawPathOf(req) }, `upgrade refused: ${refused.reason}`);
       return;
     }
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
     if (!offered.includes(JAMBONZ_SUBPROTOCOL)) {
       rejectUpgrade(socket, 400, `expected WebSocket subprotocol ${JAMBONZ_SUBPROTOCOL}`);
-      log.info({ remote, path }, 'upgrade refused: not a jambonz socket');
+      log.info({ remote }, 'upgrade refused: not a jambonz socket');
       return;
     }
-    next();
-  };
-
-  const upgradeListeners: UpgradeListener[] = [];
-  const makeService = createEndpoint({
-    server: { on: (event, listener) => event === 'upgrade' && upgradeListeners.push(listener) },
-    logger: log,
-    middlewares: [serviceUpgradeGate],
-    externalWss: opts.routes.map((route) => ({ path: route.path, wss: asExternalWss(route) })),
-  });
-  const [routeUpgrade] = upgradeListeners;
-  if (upgradeListeners.length !== 1 || !routeUpgrade) {
-    throw new Error(`@jambonz/node-client-ws added ${upgradeListeners.length} upgrade listeners, not 1: this plugin is written for 0.2.13`);
-  }
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', (err) => log.debug({ err: err.message }, 'upgrade socket error'));
-    routeUpgrade(req, socket, head).catch((err: Error) => {
-      log.warn({ err: err.message, path: pathnameOf(req) }, 'upgrade failed: connection closed');
-      socket.destroy();
-    });
-  });
-
-  if (servicePath !== '') {
-    const service = makeService({ path: servicePath });
-    const handle = service.handle.bind(service);
-    service.handle = (ws, path) => {
+    if (sockets.size >= maxSockets) {
+      rejectUpgrade(socket, 503, `at the limit of ${maxSockets} jambonz sockets (MAX_CALLS)`);
+      log.warn({ remote, sockets: sockets.size }, 'upgrade refused: at the jambonz socket limit (MAX_CALLS)');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
       sockets.add(ws);
       ws.once('close', () => sockets.delete(ws));
       // ws emits 'error' for a frame it cannot accept (bad opcode, invalid UTF-8, too large) and then closes the
       // socket itself; with no listener that emit throws, and the whole gateway goes down
       ws.on('error', (err) => log.warn({ err: err.message }, 'jambonz socket error: closing that socket'));
       guardServiceSocket(ws, log);
-      handle(ws, path);
-    };
-    service.on('session:new', (session: Session) => answerCall(session, opts.sip, log));
-    service.on('session:reconnect', (session: Session) => resumeCall(session, log));
-  }
+      service.handle(ws, servicePath);
+    });
+  });
 
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(`cannot listen on ${opts.host}:${opts.port} (JAMBONZ_SERVICE_HOST/JAMBONZ_SERVICE_PORT): ${err.code ?? err.message}`)),
+    );
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+  log.info({ host: opts.host, port, path: servicePath }, 'jambonz service listening');
   return {
-    isServicePath: (pathname) => servicePaths.has(pathname),
-    close: () => {
-      for (const ws of sockets) {
-        ws.close(1001, 'gateway shutting down');
-        setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
-      }
-    },
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const ws of sockets) {
+          ws.close(1001, 'gateway shutting down');
+          setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+        }
+        wss.close();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
   };
 }
 
-/**
- * node-client-ws hands a delegated upgrade to `wss.handleUpgrade(req, socket, head, cb)` and expects `cb(ws)` to
- * emit 'connection'. Our route reports its sockets itself, with what it authenticated, so `cb` and `emit` go unused.
- */
-function asExternalWss(route: PathUpgrades): ExternalWss {
-  return {
-    handleUpgrade: (req, socket, head) => route.handleUpgrade(req, socket, head),
-    emit: () => false,
-  };
+/** The request's path exactly as sent, without its query: what the service path is compared with, unnormalised. */
+function rawPathOf(req: http.IncomingMessage): string {
+  const url = req.url ?? '';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }
 
 /**

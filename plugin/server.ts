@@ -1,15 +1,13 @@
 import http from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { AppJson } from '../config/app-json.js';
 import type { PluginConfig } from '../config/schema.js';
 import type { AdmissionRefusal, Readiness } from './admission.js';
 import { authenticateUpgrade, type AuthenticatedUpgrade } from './auth.js';
 import { AuthRateLimiter, type AuthRateLimitOptions } from './auth-rate-limit.js';
 import { clientAddressOf } from './client-address.js';
-import { attachJambonzEndpoint, type PathUpgrades } from './jambonz-service.js';
-import { portalSchema } from './portal-schema.js';
 import { CERT_RELOAD_DEBOUNCE_MS, CertificateReloader, readCertificatePair, type CertificateReload } from './tls-reload.js';
 import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
 
@@ -47,7 +45,7 @@ export const HTTP_LIMITS: HttpLimits = {
 
 export interface TalkdeskServer {
   listen(): Promise<number>;
-  /** stop accepting; live Talkdesk sockets are the calls' to close, jambonz service sockets are closed here */
+  /** stop accepting; live Talkdesk sockets are the calls' to close */
   close(): Promise<void>;
   /**
    * Re-read TLS_CERT_FILE/TLS_KEY_FILE (SIGHUP); the files are also watched. New connections get the new pair, live
@@ -57,8 +55,6 @@ export interface TalkdeskServer {
 }
 
 export interface TalkdeskServerOptions {
-  /** the loaded jambonz-app.json: `OPTIONS <JAMBONZ_SERVICE_PATH>` serves it to the jambonz portal, masked */
-  appJson?: AppJson;
   /**
    * Asked for every Talkdesk upgrade before it is authenticated: a refusal (draining, at the call cap, SIP backend
    * down) answers 503 with its reason, before any call exists. `readiness` answers GET /ready.
@@ -74,9 +70,10 @@ export interface TalkdeskServerOptions {
 }
 
 /**
- * The HTTP(S) front, shared with @jambonz/node-client-ws (jambonz-service.ts): Talkdesk upgrades are authenticated
- * before the upgrade completes, so a bad token costs one HTTP response and never a call, a port or a SIP
- * transaction; the jambonz service path serves the settings schema to the portal.
+ * The internet-facing HTTP(S) front: Talkdesk upgrades are authenticated before the upgrade completes, so a bad
+ * token costs one HTTP response and never a call, a port or a SIP transaction. Every other upgrade gets 404, and
+ * only /health and /ready answer requests: the jambonz service has a private listener of its own
+ * (jambonz-service.ts).
  */
 export function createTalkdeskServer(
   config: PluginConfig,
@@ -113,9 +110,8 @@ export function createTalkdeskServer(
     perMessageDeflate: false, // 20 ms audio frames are base64 noise: compression costs CPU and saves nothing
   });
 
-  const talkdesk = (path: string): PathUpgrades => ({
-    path,
-    handleUpgrade(req, socket, head) {
+  const talkdesk = {
+    handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
       // the rate limit's key: behind a trusted proxy, the client it forwarded for
@@ -149,20 +145,17 @@ export function createTalkdeskServer(
       }
       wss.handleUpgrade(req, socket, head, (ws) => onStream(ws, auth));
     },
+  };
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', (err) => log.debug({ err: err.message }, 'upgrade socket error'));
+    const path = pathnameOf(req);
+    if (TALKDESK_PATHS.includes(path)) {
+      talkdesk.handleUpgrade(req, socket, head);
+      return;
+    }
+    rejectUpgrade(socket, 404, 'unknown path');
+    log.info({ remote: `${req.socket.remoteAddress}:${req.socket.remotePort}`, path }, 'upgrade refused: unknown path');
   });
-  const jambonz = attachJambonzEndpoint({
-    server,
-    log,
-    servicePath: config.jambonz.servicePath,
-    sip: config.sip,
-    routes: TALKDESK_PATHS.map(talkdesk),
-  });
-
-  const portal = options.appJson ? portalSchema(options.appJson, config.jambonz.servicePath) : undefined;
-  if (portal && portal.dropped.length > 0) {
-    log.warn({ dropped: portal.dropped }, 'settings left out of the jambonz portal schema: keys must match ^[a-zA-Z0-9_]+$');
-  }
-  const portalBody = portal ? JSON.stringify(portal.schema) : undefined;
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const path = pathnameOf(req);
@@ -174,11 +167,6 @@ export function createTalkdeskServer(
     if (req.method === 'GET' && path === '/ready' && options.admission) {
       const ready = options.admission.readiness();
       res.writeHead(ready.status, { 'content-type': 'text/plain' }).end(`${ready.reason}\n`);
-      return;
-    }
-    // the jambonz api-server asks this (Accept: application/json) when a call hook URL is saved in the portal
-    if (req.method === 'OPTIONS' && jambonz.isServicePath(path) && portalBody !== undefined) {
-      res.writeHead(200, { 'content-type': 'application/json' }).end(portalBody);
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -200,7 +188,6 @@ export function createTalkdeskServer(
     close: () =>
       new Promise((resolve) => {
         tls?.close();
-        jambonz.close();
         wss.close();
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -17,14 +17,17 @@ import { EXAMPLE_BOT } from '../support/talkdesk-call.js';
 import { requireTool } from '../support/tools.js';
 import { apiServerSchemaErrors, validateAppConfig } from '../unit/plugin/appenv-schema.js';
 
-// The jambonz side of the shared HTTP server (sip-notes §3.2, §3.4): the portal reads the settings schema with
+// The jambonz service on its own listener (sip-notes §3.2, §3.4): the portal reads the settings schema with
 // OPTIONS on the service path, a jambonz feature-server connects there with subprotocol ws.jambonz.org, and neither
 // may disturb the Talkdesk routes or bring the process down.
+
+/** The jambonz service is off by default; these tests turn it on, on its own listener (app.jambonzPort). */
+const SERVICE_ON = { JAMBONZ_SERVICE_PATH: '/ccai', JAMBONZ_SERVICE_PORT: '0' };
 
 /** The plugin as main.ts starts it, with the loaded jambonz-app.json, on RTP ports no other test file uses. */
 const startGatewayPerTest = gatewayPerTest();
 const startGateway = (env: Record<string, string> = {}): Promise<Gateway> =>
-  startGatewayPerTest({ RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24098', ...env });
+  startGatewayPerTest({ RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24098', ...SERVICE_ON, ...env });
 
 /** A jambonz feature-server's socket: open, with every message it receives parsed. */
 async function jambonzSocket(port: number, path = '/ccai'): Promise<{ ws: WebSocket; messages: Array<Record<string, unknown>> }> {
@@ -85,7 +88,7 @@ async function options(port: number, path: string): Promise<{ status: number; ty
 describe('the jambonz portal reads the settings with OPTIONS on the service path', () => {
   it('gets the schema as JSON, valid for node-client-ws and the api-server, with no secret and no value in it', async () => {
     const { app } = await startGateway({ DRACHTIO_SECRET: 'drachtio-admin-secret' });
-    const res = await options(app.port, '/ccai');
+    const res = await options(app.jambonzPort!, '/ccai');
     expect(res).toMatchObject({ status: 200, type: 'application/json' });
     const schema = JSON.parse(res.body) as Record<string, Record<string, unknown>>;
     expect(validateAppConfig(schema)).toEqual({ isValid: true, errors: [] });
@@ -97,14 +100,15 @@ describe('the jambonz portal reads the settings with OPTIONS on the service path
     expect(res.body).not.toContain('drachtio-admin-secret');
     expect(schema['LISTEN_PORT']).toMatchObject({ type: 'number', default: 8080 });
 
-    expect((await options(app.port, '/ccai/')).status).toBe(200);
-    expect((await options(app.port, '/ccai?x=1')).status).toBe(200);
-    expect((await options(app.port, '/other')).status).toBe(404);
+    expect((await options(app.jambonzPort!, '/ccai/')).status).toBe(200);
+    expect((await options(app.jambonzPort!, '/ccai?x=1')).status).toBe(200);
+    expect((await options(app.jambonzPort!, '/other')).status).toBe(404);
     expect((await fetch(`http://127.0.0.1:${app.port}/health`)).status).toBe(200);
   });
 
   it('JAMBONZ_SERVICE_PATH="" turns the service off: OPTIONS and upgrades there get 404, Talkdesk still works', async () => {
     const { app } = await startGateway({ JAMBONZ_SERVICE_PATH: '' });
+    expect(app.jambonzPort).toBeUndefined();
     expect((await options(app.port, '/ccai')).status).toBe(404);
     expect(await upgradeStatus(`ws://127.0.0.1:${app.port}/ccai`, {}, JAMBONZ_SUBPROTOCOL)).toBe(404);
     expect(await upgradeStatus(goodTalkdeskUrl(app.port))).toBe(101);
@@ -137,7 +141,7 @@ const INSTANCE_TARGET = 'sip:+15550002222@127.0.0.1:5070;transport=udp';
 describe('a jambonz call on the service path', () => {
   it("is dialled to the CCAI target its env_vars name, with the jambonz ids; the dial's outcome gets a hangup", async () => {
     const { app, logs } = await startGateway();
-    const { ws, messages } = await jambonzSocket(app.port);
+    const { ws, messages } = await jambonzSocket(app.jambonzPort!);
     ws.send(
       sessionNew('m-1', {
         BOTS: '[{"clientSecret":"portal-secret"}]',
@@ -176,7 +180,7 @@ describe('a jambonz call on the service path', () => {
 
   it('bad env values fall back to the instance settings, each logged naming its setting; the process lives', async () => {
     const { app, logs } = await startGateway();
-    const { ws, messages } = await jambonzSocket(app.port);
+    const { ws, messages } = await jambonzSocket(app.jambonzPort!);
     ws.send(
       sessionNew('m-6', {
         CCAI_SIP_HOST: 'not a host!',
@@ -203,9 +207,9 @@ describe('a jambonz call on the service path', () => {
 
   it('each session gets its own target: one application\'s env_vars change nothing for another', async () => {
     const { app } = await startGateway();
-    const a = await jambonzSocket(app.port);
-    const b = await jambonzSocket(app.port);
-    const c = await jambonzSocket(app.port);
+    const a = await jambonzSocket(app.jambonzPort!);
+    const b = await jambonzSocket(app.jambonzPort!);
+    const c = await jambonzSocket(app.jambonzPort!);
     a.ws.send(sessionNew('m-7', { CCAI_SIP_HOST: '10.0.0.5', CCAI_SIP_TRANSPORT: 'tcp' }));
     await expect.poll(() => a.messages.length).toBe(1);
     b.ws.send(sessionNew('m-8', { CCAI_SIP_HOST: 'bot-b.example.net', CCAI_SIP_PORT: '5080' }, '4000'));
@@ -227,7 +231,7 @@ describe('a jambonz call on the service path', () => {
 
   it('a call whose settings make no target is told so and hung up, logged with the env_vars names only', async () => {
     const { app, logs } = await startGateway();
-    const { ws, messages } = await jambonzSocket(app.port);
+    const { ws, messages } = await jambonzSocket(app.jambonzPort!);
     ws.send(sessionNew('m-10', { BOTS: '[{"clientSecret":"portal-secret"}]' }, 'sip:x@evil'));
     await expect.poll(() => messages.length).toBe(1);
     expect(messages[0]).toEqual({
@@ -247,7 +251,7 @@ describe('a jambonz call on the service path', () => {
 
   it('a frame ws cannot accept (reserved opcode) closes that socket only: the process lives', async () => {
     const { app, logs } = await startGateway();
-    const { ws } = await jambonzSocket(app.port);
+    const { ws } = await jambonzSocket(app.jambonzPort!);
     const closed = once(ws, 'close');
     ws.on('error', () => {}); // the client side sees the server's 1002 close as an error too
     // FIN + opcode 0x3 (reserved), masked, empty payload
@@ -255,7 +259,7 @@ describe('a jambonz call on the service path', () => {
     await closed;
     await expect.poll(() => linesWith(logs, 'jambonz socket error: closing that socket')).toHaveLength(1);
     expect(await upgradeStatus(goodTalkdeskUrl(app.port))).toBe(101);
-    const later = await jambonzSocket(app.port);
+    const later = await jambonzSocket(app.jambonzPort!);
     later.ws.send(sessionNew('m-11', {}));
     await expect.poll(() => later.messages.length).toBe(1);
     later.ws.close();
@@ -263,13 +267,13 @@ describe('a jambonz call on the service path', () => {
 
   it('the service path wants the jambonz subprotocol: without it, 400', async () => {
     const { app } = await startGateway();
-    expect(await upgradeStatus(`ws://127.0.0.1:${app.port}/ccai`)).toBe(400);
-    expect(await upgradeStatus(`ws://127.0.0.1:${app.port}/ccai/`, {}, JAMBONZ_SUBPROTOCOL)).toBe(101);
+    expect(await upgradeStatus(`ws://127.0.0.1:${app.jambonzPort!}/ccai`)).toBe(400);
+    expect(await upgradeStatus(`ws://127.0.0.1:${app.jambonzPort!}/ccai/`, {}, JAMBONZ_SUBPROTOCOL)).toBe(101);
   });
 
   it('shutdown closes an open jambonz socket (1001) instead of waiting for it', async () => {
     const gw = await startGateway();
-    const { ws } = await jambonzSocket(gw.app.port);
+    const { ws } = await jambonzSocket(gw.app.jambonzPort!);
     const closed = once(ws, 'close');
     await gw.app.stop();
     const [code] = (await closed) as [number];
@@ -285,8 +289,8 @@ describe('a malformed first frame on the service socket', () => {
     ['JSON null', 'null'],
   ])('(%s) closes that socket only (1008): the process lives, other sockets go on', async (_name, frame) => {
     const { app, logs } = await startGateway();
-    const bystander = await jambonzSocket(app.port);
-    const { ws } = await jambonzSocket(app.port);
+    const bystander = await jambonzSocket(app.jambonzPort!);
+    const { ws } = await jambonzSocket(app.jambonzPort!);
     const closed = once(ws, 'close');
     ws.send(frame);
     const [code] = (await closed) as [number];
@@ -298,7 +302,7 @@ describe('a malformed first frame on the service socket', () => {
     await expect.poll(() => bystander.messages.length).toBe(1);
     expect(bystander.messages[0]).toMatchObject({ type: 'ack', msgid: 'm-3' });
     expect(await upgradeStatus(goodTalkdeskUrl(app.port))).toBe(101);
-    const later = await jambonzSocket(app.port);
+    const later = await jambonzSocket(app.jambonzPort!);
     later.ws.send(sessionNew('m-4', {}));
     await expect.poll(() => later.messages.length).toBe(1);
     bystander.ws.close();
@@ -309,7 +313,7 @@ describe('a malformed first frame on the service socket', () => {
 describe('a jambonz message that makes a listener throw', () => {
   it('closes that socket only (1011)', async () => {
     const { app, logs } = await startGateway();
-    const { ws } = await jambonzSocket(app.port);
+    const { ws } = await jambonzSocket(app.jambonzPort!);
     const closed = once(ws, 'close');
     // node-client-ws copies every data field onto the Session: these hide its dial() and say() from our handler
     ws.send(JSON.stringify({ type: 'session:new', msgid: 'm-5', call_sid: 'c-5', data: { to: '100', dial: 'shadowed', say: 'shadowed' } }));
@@ -330,16 +334,18 @@ describe('exactly one handler answers each upgrade', () => {
   });
 
   it('a GET pipelined before an upgrade costs only that connection (node-client-ws would reject unhandled)', async () => {
-    const { app, logs } = await startGateway();
-    const before = 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
-    for (const path of ['/nope', '/ccai']) {
-      const reply = await rawUpgrade(app.port, path, { before, headers: `Sec-WebSocket-Protocol: ${JAMBONZ_SUBPROTOCOL}\r\n` });
-      expect(reply).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
-      expect(reply).not.toContain('101 Switching Protocols');
+    const { app } = await startGateway();
+    const headers = `Sec-WebSocket-Protocol: ${JAMBONZ_SUBPROTOCOL}\r\n`;
+    for (const [port, path, before] of [
+      [app.port, '/nope', 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'],
+      [app.port, '/ccai', 'GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'],
+      [app.jambonzPort!, '/other', 'GET /ccai HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'],
+    ] as const) {
+      const reply = await rawUpgrade(port, path, { before, headers });
+      expect(reply).toMatch(/^HTTP\/1\.1 (200 OK|404 Not Found)\r\n/);
     }
-    expect(linesWith(logs, 'upgrade failed: connection closed')).toHaveLength(2);
     expect(await upgradeStatus(goodTalkdeskUrl(app.port))).toBe(101);
-    expect(await upgradeStatus(`ws://127.0.0.1:${app.port}/ccai`, {}, JAMBONZ_SUBPROTOCOL)).toBe(101);
+    expect(await upgradeStatus(`ws://127.0.0.1:${app.jambonzPort!}/ccai`, {}, JAMBONZ_SUBPROTOCOL)).toBe(101);
   });
 
   it('a Talkdesk path without a token gets one 400, a bad token one 401, with reasons', async () => {
@@ -354,7 +360,7 @@ describe('exactly one handler answers each upgrade', () => {
   });
 });
 
-describe('Talkdesk over wss with the jambonz service on the same server', () => {
+describe('Talkdesk over wss, the jambonz service on its own plain listener', () => {
   let dir: string;
   let ca: Buffer;
   beforeAll(async () => {
@@ -368,13 +374,15 @@ describe('Talkdesk over wss with the jambonz service on the same server', () => 
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('a bad token gets 401, a good one opens; the portal reads the schema over https', async () => {
+  it('a bad token gets 401, a good one opens; /ccai on the wss port is 404, the portal reads the schema on the service port', async () => {
     const { app } = await startGateway({ TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem') });
     const good = goodTalkdeskUrl(app.port).replace('ws://', 'wss://');
     const bad = good.replace(/token=[^&]+/, `token=${makeToken(EXAMPLE_BOT.clientId, 'wrong')}`);
     expect(await upgradeStatus(bad, { ca })).toBe(401);
     expect(await upgradeStatus(good, { ca })).toBe(101);
-    expect(await upgradeStatus(`wss://127.0.0.1:${app.port}/ccai`, { ca }, JAMBONZ_SUBPROTOCOL)).toBe(101);
+    expect(await upgradeStatus(`wss://127.0.0.1:${app.port}/ccai`, { ca }, JAMBONZ_SUBPROTOCOL)).toBe(404);
+    expect(await upgradeStatus(`ws://127.0.0.1:${app.jambonzPort!}/ccai`, {}, JAMBONZ_SUBPROTOCOL)).toBe(101);
+    expect((await options(app.jambonzPort!, '/ccai')).status).toBe(200);
 
     const status = await new Promise<number | undefined>((resolve, reject) => {
       https
@@ -385,6 +393,6 @@ describe('Talkdesk over wss with the jambonz service on the same server', () => 
         .on('error', reject)
         .end();
     });
-    expect(status).toBe(200);
+    expect(status).toBe(404);
   });
 });

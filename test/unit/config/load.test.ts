@@ -118,7 +118,18 @@ describe('the shipped jambonz-app.json', () => {
     expect(config.sip.ccaiScheme).toBe('sip');
     expect(config.rtp.srtp).toBe('required');
     expect(config.drachtio).toEqual({ host: '127.0.0.1', port: 9022, secret: '', tls: false });
-    expect(config.jambonz).toEqual({ servicePath: '/ccai' });
+    expect(config.jambonz).toEqual({ servicePath: '', host: '127.0.0.1', port: 8081, sources: ['127.0.0.1', '::1'] });
+  });
+
+  it('the jambonz service is off by default; turned on, it needs the sources it may serve', () => {
+    expect(configFor({ JAMBONZ_SERVICE_PATH: '/ccai', JAMBONZ_SERVICE_SOURCES: '10.0.0.0/24' }).jambonz).toEqual({
+      servicePath: '/ccai', host: '127.0.0.1', port: 8081, sources: ['10.0.0.0/24'],
+    });
+    expect(errorsFor({ JAMBONZ_SERVICE_PATH: '/ccai', JAMBONZ_SERVICE_SOURCES: '' })).toEqual([
+      expect.stringMatching(/^JAMBONZ_SERVICE_SOURCES: must list the addresses or ranges of the jambonz feature servers/),
+    ]);
+    expect(errorsFor({ JAMBONZ_SERVICE_SOURCES: 'jambonz.local' })).toEqual([expect.stringMatching(/^JAMBONZ_SERVICE_SOURCES: 'jambonz.local': not an IP address or a CIDR range/)]);
+    expect(errorsFor({ JAMBONZ_SERVICE_PORT: '70000' })).toEqual([expect.stringMatching(/^JAMBONZ_SERVICE_PORT: must be an integer between 0/)]);
   });
 });
 

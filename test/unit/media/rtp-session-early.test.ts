@@ -1,12 +1,11 @@
-import { createSocket, type Socket } from 'node:dgram';
 import { pino } from 'pino';
-import { parse, serialize, SrtpSession, type ParsedRtpPacket } from 'rtp-packet';
+import { serialize, SrtpSession } from 'rtp-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MediaClock } from '../../../media/clock.js';
 import { RtpPortPool } from '../../../media/port-pool.js';
 import { RtpSession } from '../../../media/rtp-session.js';
 import { newMasterKey } from '../../../media/sdes.js';
-import type { RemoteMedia } from '../../../media/sdp.js';
+import { RtpPeer, remoteOf } from '../../support/rtp-peer.js';
 import { waitFor } from '../../support/wait-for.js';
 
 /**
@@ -14,35 +13,6 @@ import { waitFor } from '../../support/wait-for.js';
  * reach the caller at once) and sends the bot nothing, since nobody has answered yet; the 2xx starts the sending.
  */
 
-class Peer {
-  readonly received: ParsedRtpPacket[] = [];
-  private constructor(readonly socket: Socket, readonly address: string, readonly port: number) {
-    socket.on('message', (msg) => {
-      const pkt = parse(msg);
-      if (pkt) this.received.push(pkt);
-    });
-  }
-  static async bind(address = '127.0.0.1'): Promise<Peer> {
-    const s = createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, address, () => r()));
-    return new Peer(s, address, s.address().port);
-  }
-  send(buf: Uint8Array, port: number): Promise<void> {
-    return new Promise((r) => this.socket.send(buf, port, '127.0.0.1', () => r()));
-  }
-  close(): Promise<void> {
-    return new Promise((r) => this.socket.close(() => r()));
-  }
-}
-
-const remoteOf = (peer: Peer, extra: Partial<RemoteMedia> = {}): RemoteMedia => ({
-  address: peer.address,
-  port: peer.port,
-  audioPayloadType: 0,
-  dtmfPayloadType: 101,
-  direction: 'sendrecv',
-  ...extra,
-});
 const pcmu = (seq: number, fill: number): Buffer =>
   serialize({ payloadType: 0, sequenceNumber: seq, timestamp: seq * 160, ssrc: 0xea51, payload: Buffer.alloc(160, fill) });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,7 +32,7 @@ async function setup() {
     log: pino({ level: 'silent' }),
     delegate: { onAudio: (p) => audio.push(Buffer.from(p)) },
   });
-  const peer = await Peer.bind();
+  const peer = await RtpPeer.bind();
   cleanup.push(() => session.close(), () => peer.close());
   return { session, peer, clock, audio };
 }
@@ -86,7 +56,7 @@ describe('RtpSession: early media', () => {
 
   it('still drops packets from another IP than the early answer’s', async () => {
     const { session, peer, audio } = await setup();
-    const stranger = await Peer.bind('127.0.0.2');
+    const stranger = await RtpPeer.bind('127.0.0.2');
     cleanup.push(() => stranger.close());
     session.receive(remoteOf(peer));
     await stranger.send(pcmu(1, 9), session.localPort);
@@ -98,7 +68,7 @@ describe('RtpSession: early media', () => {
 
   it('start() at the answer sends caller audio from then on, to the 2xx’s address: a new port moves it', async () => {
     const { session, peer, clock, audio } = await setup();
-    const answered = await Peer.bind();
+    const answered = await RtpPeer.bind();
     cleanup.push(() => answered.close());
     session.receive(remoteOf(peer));
     session.write(Buffer.alloc(320, 0x11)); // before the answer: cleared at start, never sent late

@@ -1,38 +1,12 @@
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import { pino } from 'pino';
-import { DtmfPacketizer, parse, serialize, type ParsedRtpPacket } from 'rtp-packet';
+import { DtmfPacketizer, serialize } from 'rtp-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MediaClock } from '../../../media/clock.js';
 import { RtpPortPool } from '../../../media/port-pool.js';
 import { RtpSession } from '../../../media/rtp-session.js';
-import type { RemoteMedia } from '../../../media/sdp.js';
+import { RtpPeer, remoteOf } from '../../support/rtp-peer.js';
 import { waitFor } from '../../support/wait-for.js';
-
-/** A plain UDP peer standing in for the bot. */
-class Peer {
-  readonly received: ParsedRtpPacket[] = [];
-  private constructor(readonly socket: Socket, readonly address: string, readonly port: number) {
-    socket.on('message', (msg) => {
-      const pkt = parse(msg);
-      if (pkt) this.received.push(pkt);
-    });
-  }
-  static async bind(address = '127.0.0.1'): Promise<Peer> {
-    const s = createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, address, () => r()));
-    return new Peer(s, address, s.address().port);
-  }
-  send(buf: Uint8Array, port: number): Promise<void> {
-    return new Promise((r) => this.socket.send(buf, port, '127.0.0.1', () => r()));
-  }
-  close(): Promise<void> {
-    return new Promise((r) => this.socket.close(() => r()));
-  }
-}
-
-function remoteOf(peer: Peer, extra: Partial<RemoteMedia> = {}): RemoteMedia {
-  return { address: peer.address, port: peer.port, audioPayloadType: 0, dtmfPayloadType: 101, direction: 'sendrecv', ...extra };
-}
 
 function pcmu(seq: number, payload: Uint8Array, ssrc = 0xabc, pt = 0): Buffer {
   return serialize({ payloadType: pt, sequenceNumber: seq, timestamp: seq * 160, ssrc, payload });
@@ -45,7 +19,7 @@ afterEach(async () => {
 
 interface Setup {
   session: RtpSession;
-  peer: Peer;
+  peer: RtpPeer;
   pool: RtpPortPool;
   clock: MediaClock;
   audio: Buffer[];
@@ -66,7 +40,7 @@ async function setup(): Promise<Setup> {
     log,
     delegate: { onAudio: (p) => audio.push(Buffer.from(p)), onDtmf: (d) => digits.push(d) },
   });
-  const peer = await Peer.bind();
+  const peer = await RtpPeer.bind();
   cleanup.push(() => session.close(), () => peer.close());
   return { session, peer, pool, clock, audio, digits, logLines };
 }
@@ -105,7 +79,7 @@ describe('RtpSession', () => {
   it('passes PCMU payloads to onAudio byte for byte, from any port of the answer IP', async () => {
     const { session, peer, audio } = await setup();
     session.start(remoteOf(peer));
-    const otherPort = await Peer.bind();
+    const otherPort = await RtpPeer.bind();
     cleanup.push(() => otherPort.close());
     const a = Buffer.from(Array.from({ length: 160 }, (_, i) => i));
     const b = Buffer.from(Array.from({ length: 80 }, (_, i) => 255 - i));
@@ -131,7 +105,7 @@ describe('RtpSession', () => {
 
   it('drops packets from a foreign IP, and everything before start(), logging once per 10 s', async () => {
     const { session, peer, audio, logLines } = await setup();
-    const stranger = await Peer.bind('127.0.0.2');
+    const stranger = await RtpPeer.bind('127.0.0.2');
     cleanup.push(() => stranger.close());
     const payload = Buffer.alloc(160, 1);
 
@@ -205,7 +179,7 @@ describe('RtpSession', () => {
 
   it('keeps SSRC, sequence and timestamp running across setRemote (re-INVITE) to a new destination', async () => {
     const { session, peer } = await setup();
-    const moved = await Peer.bind();
+    const moved = await RtpPeer.bind();
     cleanup.push(() => moved.close());
     session.start(remoteOf(peer));
     await waitFor(() => peer.received.length >= 3);
@@ -273,7 +247,7 @@ describe('RtpSession', () => {
         },
       },
     });
-    const peer = await Peer.bind();
+    const peer = await RtpPeer.bind();
     cleanup.push(() => session.close(), () => peer.close());
     session.start(remoteOf(peer));
     await peer.send(pcmu(1, Buffer.alloc(160)), session.localPort);
