@@ -173,7 +173,7 @@ describe('DrachtioSipBackend dialog', () => {
     await vi.waitFor(() => expect(delegate.onEnded).toHaveBeenCalledWith('session-expired'));
     expect(delegate.onBye).not.toHaveBeenCalled();
     await leg.hangup();
-    expect(fake.count('BYE')).toBe(0);
+    expect(fake.count('BYE')).toBe(1); // drachtio-server's own, none of ours
   });
 
   it('without onEnded, drachtio-server\'s own BYE is an onBye with nothing that could escalate', async () => {
@@ -186,7 +186,7 @@ describe('DrachtioSipBackend dialog', () => {
     expect(bye.get('Reason')).toBeUndefined();
     expect(bye.get('Call-ID')).toBe(invite.sip.get('call-id'));
     await leg.hangup();
-    expect(fake.count('BYE')).toBe(0);
+    expect(fake.count('BYE')).toBe(1); // drachtio-server's own, none of ours
   });
 
   it('answers in-dialog requests explicitly: INFO 200 (reported), OPTIONS 200, REFER 202 (reported), MESSAGE and NOTIFY 501', async () => {
@@ -222,6 +222,23 @@ describe('DrachtioSipBackend dialog', () => {
     fake.refuseNext('Server error: unable to find dialog for dialog id provided');
     await expect(leg.hangup({ 'X-Reason': 'talkdesk-stop' })).resolves.toBeUndefined();
     expect(fake.count('BYE')).toBe(0);
+  });
+
+  it('after a drachtio-server restart the bot\'s BYE gets 481 from drachtio-server and never reaches the call', async () => {
+    const { fake, backend, invite, delegate } = await answeredCall();
+    fake.dropClients();
+    await vi.waitFor(() => expect(backend.isConnected).toBe(true), { timeout: 3000 });
+    fake.request(invite, 'BYE', { headers: { 'X-Escalate': 'true' } });
+    expect((await fake.next('481')).sip.get('cseq')).toMatch(/ BYE$/);
+    expect(delegate.onBye).not.toHaveBeenCalled();
+  });
+
+  it('a bot request whose Via transport is not its connection\'s is dropped by drachtio-server', async () => {
+    const { fake, leg, invite, delegate } = await answeredCall();
+    fake.request(invite, 'BYE', { viaTransport: 'tcp' });
+    expect(fake.lost).toEqual([{ method: 'BYE', why: 'Via check: invalid transport' }]);
+    expect(delegate.onBye).not.toHaveBeenCalled();
+    await Promise.all([leg.hangup(), fake.next('BYE').then((bye) => fake.respond(bye, 200, 'OK'))]);
   });
 
   it('hangup() resolves after byeTimeoutMs when the BYE is never answered', async () => {
