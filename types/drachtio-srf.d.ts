@@ -80,6 +80,9 @@ declare module 'drachtio-srf/lib/srf.js' {
     interface Response extends Message {
       readonly status: number;
       readonly reason: string;
+      /** where it came from, as drachtio-server framed it (lib/response.js `meta`): '' and 0 for one it made itself */
+      readonly source_address: string;
+      readonly source_port: number;
     }
 
     /** the response to a request received inside a dialog */
@@ -146,6 +149,8 @@ declare module 'drachtio-srf/lib/sip_error.js' {
     readonly name: 'SipError';
     readonly status: number;
     readonly reason?: string;
+    /** the response itself (lib/srf.js createUAC sets it) */
+    readonly res?: import('drachtio-srf/lib/srf.js').Response;
   }
   export = SipError;
 }

@@ -4,9 +4,12 @@ import { loopbackBackend } from '../unit/sip/backend-fixture.js';
 import { FakeUas, type Received } from '../unit/sip/fake-uas.js';
 import { sipBackendContract, type ContractBot } from './sip-backend.contract.js';
 
-/** The bot is a node:dgram UAS (the unit tests' FakeUas) talking to the embedded UAC over loopback UDP. */
+/**
+ * The bot is a node:dgram UAS (the unit tests' FakeUas) talking to the embedded UAC over loopback UDP. A second of
+ * RFC 4028 Session-Expires lasts 100 ms, so an unrefreshed session ends within the test.
+ */
 sipBackendContract('embedded', async () => {
-  const backend = loopbackBackend();
+  const backend = loopbackBackend({ sessionSecondMs: 100 });
   await backend.start();
   const uas = await FakeUas.start();
   return {
@@ -28,6 +31,7 @@ function embeddedBot(uas: FakeUas): ContractBot {
   };
   return {
     requestUri: uas.uri,
+    unreachableUri: 'sip:+17345551234@ccai.invalid:5070;transport=udp',
     async invite() {
       const received = await uas.next('INVITE');
       invite = received;
@@ -35,8 +39,8 @@ function embeddedBot(uas: FakeUas): ContractBot {
     },
     ring: (status, sdp, contentType) =>
       void uas.reply(current(), status, status === 183 ? 'Session Progress' : 'Ringing', sdp === undefined ? {} : { body: sdp, ...(contentType ? { contentType } : {}) }),
-    async answer(sdp) {
-      uas.reply(current(), 200, 'OK', { body: sdp });
+    async answer(sdp, headers = {}) {
+      uas.reply(current(), 200, 'OK', { body: sdp, headers: Object.entries(headers).map(([name, value]) => `${name}: ${value}`) });
       await uas.next('ACK');
     },
     async reject(status, reason) {
@@ -53,6 +57,20 @@ function embeddedBot(uas: FakeUas): ContractBot {
     async bye(headers) {
       uas.requestInDialog(current(), 'BYE', { headers: Object.entries(headers).map(([name, value]) => `${name}: ${value}`) });
       return (await uas.next('200')).message.sip.status!;
+    },
+    // over UDP a new connection to our Contact is a datagram to it: FakeUas sends to the INVITE's sent-by port, so
+    // this checks first that our Contact names that port and UDP
+    async byeToContact(headers) {
+      const { sip, via } = current().message;
+      const contact = /<([^>]+)>/.exec(sip.get('contact')!)![1]!;
+      if (!contact.endsWith(`:${via.port};transport=udp`)) throw new Error(`our Contact ${contact} is not where FakeUas sends`);
+      uas.requestInDialog(current(), 'BYE', { headers: Object.entries(headers).map(([name, value]) => `${name}: ${value}`) });
+      return (await uas.next('200')).message.sip.status!;
+    },
+    async sessionExpires() {
+      const bye = await uas.next('BYE');
+      uas.reply(bye, 200, 'OK');
+      return { get: (name) => bye.message.sip.get(name) };
     },
     async reinvite(sdp) {
       const raw = uas.requestInDialog(current(), 'INVITE', { body: sdp });

@@ -25,8 +25,8 @@ export interface ContractBot {
   invite(): Promise<BotInvite>;
   /** a provisional response; with `sdp`, as its body (early media: RFC 3960), typed `contentType` (application/sdp) */
   ring(status: number, sdp?: string, contentType?: string): void;
-  /** 200 with SDP; resolves once the backend ACKed it */
-  answer(sdp: string): Promise<void>;
+  /** 200 with SDP and any extra headers (Session-Expires …); resolves once the backend ACKed it */
+  answer(sdp: string, headers?: Record<string, string>): Promise<void>;
   /** a final failure; resolves once it was ACKed */
   reject(status: number, reason: string): Promise<void>;
   /** waits for a CANCEL of the INVITE and answers it 200 (the INVITE stays open) */
@@ -35,6 +35,19 @@ export interface ContractBot {
   terminate(): Promise<void>;
   /** the bot hangs up; resolves with the status the backend answered */
   bye(headers: Record<string, string>): Promise<number>;
+  /**
+   * the bot hangs up as a bot that keeps no connection open does: its BYE goes to our Contact as RFC 3263 §4.1
+   * resolves it (its `;transport=`, or UDP), on a new TCP/TLS connection; resolves with the status the backend
+   * answered, or undefined when the BYE never reached it
+   */
+  byeToContact(headers: Record<string, string>): Promise<number | undefined>;
+  /**
+   * the bot answered with `Session-Expires: …;refresher=uas` and never refreshes: waits for the BYE that ends the
+   * session on the backend's side (RFC 4028 §10), answers it 200 and hands over its headers
+   */
+  sessionExpires(): Promise<{ get(name: string): string | undefined }>;
+  /** a request-URI the backend cannot deliver to (no such host, or a connection refused) */
+  readonly unreachableUri: string;
   /** the bot re-INVITEs with a new offer and ACKs the answer; resolves with that answer */
   reinvite(sdp: string): Promise<{ status: number; body: string }>;
   /**
@@ -168,6 +181,41 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       expect(bye.has('X-Escalation-Data')).toBe(true);
       await leg.hangup(); // after the bot's BYE: nothing to send, resolves
       expect(bot.count('BYE')).toBe(0);
+    });
+
+    it('a bot BYE sent to our Contact on a new connection (RFC 3263) reaches onBye with its headers', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      await bot.answer(BOT_SDP);
+      const leg = await outgoing.answered;
+      expect(await bot.byeToContact({ 'X-Escalate': 'true', 'X-Escalation-Data': '{"queue":"billing"}' })).toBe(200);
+      await vi.waitFor(() => expect(delegate.onBye).toHaveBeenCalledTimes(1));
+      expect(delegate.onBye.mock.calls[0]![0].get('x-escalation-data')).toBe('{"queue":"billing"}');
+      await leg.hangup();
+      expect(bot.count('BYE')).toBe(0);
+    });
+
+    it('a session the bot never refreshes is ended for it: the bot gets a BYE saying so with none of the call\'s headers; the call hears onEnded(session-expired) only', async () => {
+      const { backend, bot, request, delegate } = await call();
+      const outgoing = backend.invite(request);
+      await bot.invite();
+      await bot.answer(BOT_SDP, { 'Session-Expires': '3;refresher=uas' });
+      const leg = await outgoing.answered;
+      const bye = await bot.sessionExpires();
+      expect(bye.get('reason')).toMatch(/^SIP\s*;\s*cause=200\s*;\s*text="Session timer expired"$/);
+      expect(bye.get('x-talkdesk-call-sid')).toBeUndefined();
+      await vi.waitFor(() => expect(delegate.onEnded).toHaveBeenCalledExactlyOnceWith('session-expired'));
+      expect(delegate.onBye).not.toHaveBeenCalled();
+      await leg.hangup(); // the dialog is over: nothing more to send
+      expect(bot.count('BYE')).toBe(1);
+    });
+
+    it('an INVITE the backend cannot deliver rejects `transport`, never as an answer of the bot', async () => {
+      const { backend, bot, request } = await call();
+      const failure = await failureOf(backend.invite({ ...request, requestUri: bot.unreachableUri }).answered);
+      expect(failure.kind).toBe('transport');
+      expect(bot.count('INVITE')).toBe(0);
     });
 
     it('a bot REFER: 202, then one final NOTIFY (sipfrag 200 OK), then onRefer with its headers; the leg stays ours to BYE', async () => {

@@ -1,9 +1,11 @@
 import type Srf from 'drachtio-srf/lib/srf.js';
 import SipError from 'drachtio-srf/lib/sip_error.js';
+import SipMessage from 'drachtio-srf/lib/sip-parser/message.js';
 import type { InviteRequest, OutgoingInvite, SipLeg } from '../backend.js';
 import { SipFailure } from '../errors.js';
 import { reportProgress } from '../progress.js';
 import { DrachtioLeg } from './leg.js';
+import { madeByDrachtio } from './made-by-drachtio.js';
 
 export interface InviteContext {
   byeTimeoutMs: number;
@@ -71,7 +73,7 @@ export class DrachtioInvite implements OutgoingInvite {
           localSdp: request.sdp,
           // From and Contact become sip:<fromUser>@<drachtio's address for this transport> (sip-notes §1.3)
           callingNumber: request.fromUser,
-          headers: { ...request.headers },
+          headers: { ...contactFor(request.requestUri, request.fromUser), ...request.headers },
         },
         {
           cbRequest: (err, req) => {
@@ -138,11 +140,28 @@ export class DrachtioInvite implements OutgoingInvite {
 }
 
 /**
- * srf's failures, classified (sip-notes §1.5): SipError is a final non-2xx response; an Error coded EDRACHTIO is
+ * Our Contact over TCP and TLS. With `callingNumber` alone srf writes `sip:<user>@localhost` and drachtio-server
+ * swaps in only its host and port, so the Contact says nothing of the transport: a bot that sends its BYE on a new
+ * connection to it uses UDP (RFC 3263 §4.1) and never reaches us (issue 13). drachtio-server keeps a parameter we
+ * write; re-INVITE and REFER answers reuse this Contact (`dlg.local.contact`). Over UDP srf's default stands.
+ */
+export function contactFor(requestUri: string, user: string): Record<string, string> {
+  const uri = SipMessage.parseUri(requestUri);
+  const transport = uri?.params.transport?.toLowerCase();
+  if (!uri || (transport !== 'tcp' && transport !== 'tls')) return {};
+  return { Contact: `<${uri.scheme}:${user}@localhost;transport=${transport}>` };
+}
+
+/**
+ * srf's failures, classified (sip-notes §1.5): SipError is a final non-2xx response, unless drachtio-server made it
+ * itself because it could not send (a transport failure); an Error coded EDRACHTIO is
  * drachtio-server refusing to send (e.g. "requested protocol/transport not available"); an AssertionError or a
  * destroyed socket means the control connection is gone.
  */
 export function failureOf(err: unknown): SipFailure {
+  if (err instanceof SipError && madeByDrachtio(err.res)) {
+    return new SipFailure('transport', `drachtio-server could not send the INVITE: it answered ${err.status} ${err.reason ?? ''} itself`.trimEnd());
+  }
   if (err instanceof SipError) return SipFailure.rejected(err.status, err.reason ?? '');
   const e = err as (Error & { code?: string }) | undefined;
   const message = e?.message ?? String(err);

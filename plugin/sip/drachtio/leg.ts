@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { DETACHED, type LegDelegate, type SipLeg, type SipMessageView } from '../backend.js';
 import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
 import { callDelegate } from '../delegate-guard.js';
+import { madeByDrachtio } from './made-by-drachtio.js';
+import { forgetDialog } from './srf-internals.js';
 
 export interface DrachtioLegOptions {
   /** our SDP: the INVITE's offer, sent again in answers to re-INVITE/UPDATE */
@@ -49,20 +51,27 @@ export class DrachtioLeg implements SipLeg {
     return this.hangupDone;
   }
 
+  /**
+   * dlg.request, not dlg.destroy: destroy() resolves alike on every answer, and a 503 drachtio-server made itself
+   * because it could not reach the bot (madeByDrachtio) is not the bot's answer: the bot never heard our BYE.
+   */
   private async bye(headers: Record<string, string>): Promise<void> {
     const { log } = this.opts;
     if (this.ended || !this.dlg.connected) return;
     this.end();
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<string>((resolve) => {
-      timer = setTimeout(() => resolve(`no answer within ${this.opts.byeTimeoutMs} ms`), this.opts.byeTimeoutMs);
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.opts.byeTimeoutMs);
     });
     try {
-      const outcome = await Promise.race([this.dlg.destroy({ headers: { ...headers } }).then(() => 'answered'), timeout]);
-      log.info({ outcome }, 'BYE done');
+      const answer = await Promise.race([this.dlg.request({ method: 'BYE', headers: { ...headers } }), timeout]);
+      if (!answer) log.info({ outcome: `no answer within ${this.opts.byeTimeoutMs} ms` }, 'BYE done');
+      else if (madeByDrachtio(answer)) log.warn({ outcome: `${answer.status} ${answer.reason} from drachtio-server itself` }, 'BYE not delivered to the bot');
+      else log.info({ outcome: `${answer.status} ${answer.reason}` }, 'BYE done');
     } catch (err) {
       // ENODIALOG: drachtio-server has already forgotten the dialog (a BYE crossed ours, issue #157); benign
       log.info({ err: (err as Error).message, code: (err as { code?: string }).code }, 'BYE not sent');
+      forgetDialog(this.dlg);
     } finally {
       clearTimeout(timer);
     }

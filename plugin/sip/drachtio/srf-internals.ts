@@ -1,7 +1,7 @@
 import type Srf from 'drachtio-srf/lib/srf.js';
 
 /**
- * The one place we reach into drachtio-srf 5.0.29's internals. Srf has no public way to stop reconnecting while
+ * The places we reach into drachtio-srf 5.0.29's internals. Srf has no public way to stop reconnecting while
  * no socket is connected: `disconnect()` asserts a connected socket (lib/drachtio-agent.js `_getDefaultSocket`),
  * and only WireProtocol#disconnect sets the `closing` flag its retry loop checks (lib/wire-protocol.js
  * `_onConnectionGone`). Every field is optional, so a changed srf degrades to "keeps retrying", never a throw.
@@ -24,4 +24,17 @@ export function stopReconnecting(srf: Srf): void {
     clearTimeout(timer);
     wp.reconnectVars!.retryTimer = null;
   }
+}
+
+interface DialogInternals {
+  srf?: { removeDialog?(dialog: Srf.Dialog): void };
+}
+
+/**
+ * A BYE sent with dlg.request (the leg's hangup, which needs the answer) leaves srf's dialog table on its answer
+ * (lib/dialog.js `request`), but stays there when drachtio-server refuses to send it; dlg.destroy() would have removed
+ * it either way. This removes it, so a refused BYE does not keep the dialog, and the leg it points to, for ever.
+ */
+export function forgetDialog(dlg: Srf.Dialog): void {
+  (dlg as unknown as DialogInternals).srf?.removeDialog?.(dlg);
 }

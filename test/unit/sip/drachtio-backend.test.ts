@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { InviteRequest, LegDelegate, OutgoingInvite, SipLeg } from '../../../plugin/sip/backend.js';
 import { DrachtioSipBackend, type DrachtioSipBackendOptions } from '../../../plugin/sip/drachtio/backend.js';
 import { hasTransport, hostportProtocols } from '../../../plugin/sip/drachtio/hostports.js';
+import { capturedLog } from '../../support/captured-log.js';
 import { FakeDrachtio, type BotReceived } from '../../support/fake-drachtio.js';
 import { delegateMock, failureOf, sdpOffer } from './backend-fixture.js';
 import { BOT_SDP, testLog } from './fake-uas.js';
@@ -140,7 +141,24 @@ describe('DrachtioSipBackend INVITE', () => {
     expect(invite.sip.uri).toBe('sip:+17345551234@127.0.0.1:5070;transport=tls');
     expect(invite.sip.get('via')).toMatch(/^SIP\/2\.0\/TLS 10\.0\.0\.5:5061;/);
     expect(invite.sip.get('from')).toMatch(/^sip:talkdesk@10\.0\.0\.5:5061;tag=/);
-    expect(invite.sip.get('contact')).toBe('sip:talkdesk@10.0.0.5:5061');
+    outgoing.cancel();
+  });
+
+  // A sip: Contact without a transport parameter means UDP to whoever opens a new connection to it (RFC 3263 §4.1):
+  // a bot's BYE to it would never reach drachtio-server's TCP or TLS listener (issue 13).
+  it.each([
+    ['tls', 'sip', '<sip:talkdesk@10.0.0.5:5061;transport=tls>'],
+    ['tls', 'sips', '<sips:talkdesk@10.0.0.5:5061;transport=tls>'],
+    ['tcp', 'sip', '<sip:talkdesk@10.0.0.5:5060;transport=tcp>'],
+    ['udp', 'sip', 'sip:talkdesk@10.0.0.5:5060'],
+  ])('over %s with a %s: request-URI, our Contact names the transport: %s', async (transport, scheme, contact) => {
+    const fake = await fakeDrachtio({ hostports: 'tls/10.0.0.5:5061,tcp/10.0.0.5:5060,udp/10.0.0.5:5060' });
+    const backend = backendFor(fake, { transport: transport as 'udp' | 'tcp' | 'tls' });
+    await backend.start();
+    const request = inviteRequest(transport);
+    const outgoing = backend.invite({ ...request, requestUri: request.requestUri.replace(/^sip:/, `${scheme}:`) });
+    const invite = await fake.next('INVITE');
+    expect(invite.sip.get('contact')).toBe(contact);
     outgoing.cancel();
   });
 
@@ -222,6 +240,21 @@ describe('DrachtioSipBackend dialog', () => {
     fake.refuseNext('Server error: unable to find dialog for dialog id provided');
     await expect(leg.hangup({ 'X-Reason': 'talkdesk-stop' })).resolves.toBeUndefined();
     expect(fake.count('BYE')).toBe(0);
+  });
+
+  it('a BYE drachtio-server could not deliver (its own 503: the bot\'s Contact refuses TLS) is logged as not delivered, not as done', async () => {
+    const { log, lines } = capturedLog();
+    const fake = await fakeDrachtio();
+    const backend = backendFor(fake, { transport: 'tls' });
+    await backend.start();
+    const outgoing = backend.invite({ ...inviteRequest('tls'), log });
+    // the ACK and the BYE go to the 2xx's Contact, where nothing listens
+    fake.respond(await fake.next('INVITE'), 200, 'OK', { body: BOT_SDP, headers: { Contact: '<sip:bot@127.0.0.1:5099;transport=tls>' } });
+    const leg = await outgoing.answered;
+    await leg.hangup({ 'X-Reason': 'talkdesk-stop' });
+    expect(fake.count('BYE')).toBe(0);
+    expect(lines.filter((l) => l.msg === 'BYE not delivered to the bot').map((l) => l.outcome)).toEqual(['503 Service Unavailable from drachtio-server itself']);
+    expect(lines.filter((l) => l.msg === 'BYE done')).toEqual([]);
   });
 
   it('after a drachtio-server restart the bot\'s BYE gets 481 from drachtio-server and never reaches the call', async () => {
