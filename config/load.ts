@@ -90,7 +90,8 @@ const SIP_USER_RULE = "must be a SIP user part: letters, digits and -_.!~*'()&=+
 const MAX_PLAYOUT_RULE = 'must be an integer number of milliseconds between 100 and 5000 (the longest Talkdesk stall to ride out without losing speech)';
 
 export type LoadResult =
-  | { ok: true; config: PluginConfig; appJson: Record<string, unknown> }
+  /** warnings: to log at start, e.g. a secret file others can read */
+  | { ok: true; config: PluginConfig; appJson: Record<string, unknown>; warnings: string[] }
   | { ok: false; errors: string[] };
 
 /**
@@ -117,7 +118,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
   const listenHost = r.ip('LISTEN_HOST');
   const listenPort = r.integer('LISTEN_PORT', 0, 65535, 'must be an integer between 0 (any free port) and 65535');
   const tlsCertFile = r.readableFile('TLS_CERT_FILE');
-  const tlsKeyFile = r.readableFile('TLS_KEY_FILE');
+  const tlsKeyFile = r.readableFile('TLS_KEY_FILE', { secret: true });
   if ((tlsCertFile === '') !== (tlsKeyFile === '')) {
     const missing = tlsCertFile === '' ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE';
     r.fail(missing, 'set TLS_CERT_FILE and TLS_KEY_FILE together for wss://, or neither for plain ws://');
@@ -161,7 +162,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
     r.fail('CCAI_SIP_SCHEME', `sips requires CCAI_SIP_TRANSPORT=tls (got ${ccaiTransport}); use sip, or switch to tls`);
   }
   const sipTlsCertFile = r.readableFile('SIP_TLS_CERT_FILE');
-  const sipTlsKeyFile = r.readableFile('SIP_TLS_KEY_FILE');
+  const sipTlsKeyFile = r.readableFile('SIP_TLS_KEY_FILE', { secret: true });
   if ((sipTlsCertFile === '') !== (sipTlsKeyFile === '')) {
     const missing = sipTlsCertFile === '' ? 'SIP_TLS_CERT_FILE' : 'SIP_TLS_KEY_FILE';
     r.fail(missing, 'set SIP_TLS_CERT_FILE and SIP_TLS_KEY_FILE together, or neither');
@@ -263,7 +264,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
   }
 
   if (r.errors.length > 0) return { ok: false, errors: r.errors };
-  return { ok: true, config, appJson: read.appJson };
+  return { ok: true, config, appJson: read.appJson, warnings: r.warnings };
 }
 
 /**

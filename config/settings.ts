@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isEntry, type AppJson } from './app-json.js';
 
@@ -18,6 +18,9 @@ interface RawValue {
  */
 export class SettingsReader<Name extends string> {
   readonly errors: string[] = [];
+  /** what the operator should hear at start but that does not stop it: secret files others can read */
+  readonly warnings: string[] = [];
+  private readonly modeChecked = new Set<string>();
 
   constructor(
     private readonly appJson: AppJson,
@@ -134,16 +137,40 @@ export class SettingsReader<Name extends string> {
       .filter((item) => item !== '');
   }
 
-  /** A file path that must be readable now, so a missing certificate fails at start rather than at the first call. */
-  readableFile(name: Name): string {
+  /**
+   * A file path that must be readable now, so a missing certificate fails at start rather than at the first call.
+   * `secret`: a private key, which others on the host should not be able to read (warned, see warnIfOthersCanRead).
+   */
+  readableFile(name: Name, opts: { secret?: boolean } = {}): string {
     const path = this.string(name, { allowEmpty: true });
     if (path === '') return '';
     try {
       readFileSync(path);
+      if (opts.secret) this.warnIfOthersCanRead(name, path);
     } catch (err) {
       this.fail(name, `cannot read ${path} (${errorCode(err)}); give a readable file path, or leave it empty`);
     }
     return path;
+  }
+
+  /**
+   * ssh refuses a private key whose mode lets group or others in (`mode & 077`); we warn instead, once per file
+   * setting, because container secrets are often mounted 0444 or 0644 by default, where refusing would stop the
+   * gateway on hosts no one else logs in to. The warning names the setting and the file, never the content.
+   */
+  private warnIfOthersCanRead(setting: string, path: string): void {
+    if (this.modeChecked.has(setting)) return;
+    this.modeChecked.add(setting);
+    let mode: number;
+    try {
+      mode = statSync(path).mode & 0o777;
+    } catch {
+      return; // it was just read; a file gone since then fails where it is used
+    }
+    if ((mode & 0o077) === 0) return;
+    this.warnings.push(
+      `${setting}=${path} is open to other users of this host (mode 0${mode.toString(8)}): whoever can read it has the secret; chmod 600 it`,
+    );
   }
 
   private text(name: Name, opts: { allowEmpty?: boolean }): { value: string; raw?: RawValue } {
@@ -174,7 +201,9 @@ export class SettingsReader<Name extends string> {
     if (path !== undefined) {
       try {
         // trimmed: secrets files usually end with a newline that is not part of the value
-        return { value: readFileSync(path, 'utf8').trim(), from: `${name}_FILE=${path}` };
+        const value = readFileSync(path, 'utf8').trim();
+        if (this.secrets.has(name)) this.warnIfOthersCanRead(`${name}_FILE`, path);
+        return { value, from: `${name}_FILE=${path}` };
       } catch (err) {
         const fix = `point ${name}_FILE at a readable file or unset it`;
         this.fail(name, `cannot read ${name}_FILE=${path} (${errorCode(err)}); ${fix}`);

@@ -16,6 +16,7 @@ async function main(): Promise<void> {
   if (config.usesExampleSecret) {
     log.warn('BOTS still holds the shipped EXAMPLE bot secret: listening on loopback only until you set your own');
   }
+  for (const warning of loaded.warnings) log.warn(warning);
 
   const app = await startApp(config, log, loaded.appJson).catch((err: Error) => {
     log.fatal(err.message);
