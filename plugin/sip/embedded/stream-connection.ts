@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
+import type { DropLog } from './drop-log.js';
 import { StreamFramer } from './stream-framer.js';
 import type { Destination } from './transport.js';
 
@@ -16,8 +17,12 @@ export interface ConnectionEnd {
 
 export interface StreamConnectionOptions {
   log: Logger;
-  /** an idle connection is closed after this long unless `inUse()` */
+  /** a connection that received and sent no whole message for this long is closed unless `inUse()` */
   idleCloseMs: number;
+  /** a message must be complete this long after its first byte, or the connection is closed */
+  messageDeadlineMs: number;
+  /** connections cut for what their peer sent, logged at the drop rate across the transport */
+  cut: DropLog;
   inUse(): boolean;
   onMessage(data: Buffer): void;
   /** called once, when the socket has closed */
@@ -30,6 +35,10 @@ const RIGHT_AFTER_HANDSHAKE_MS = 2_000;
 /**
  * One TCP or TLS connection carrying SIP: frames what arrives (§18.3), writes whole messages, and closes itself
  * once idle while no transaction or dialog uses its peer. An unframable stream closes it with a log line.
+ *
+ * Only whole messages count as traffic: CRLF keep-alives (RFC 5626 §3.5.1) and the bytes of a message still
+ * arriving do not refresh the idle time, so no one holds an unused connection open by sending them; and a message
+ * must be complete within `messageDeadlineMs` of its first byte, so no one holds a used one by trickling bytes.
  */
 export class StreamConnection {
   readonly ready: Promise<void>;
@@ -38,6 +47,8 @@ export class StreamConnection {
   private byUs = false;
   private error: Error | undefined;
   private idle: NodeJS.Timeout | undefined;
+  /** runs while a message is partly received */
+  private deadline: NodeJS.Timeout | undefined;
   private readonly framer = new StreamFramer();
 
   /** `readyEvent` for a connection we open; none for one a peer opened, which is up already */
@@ -61,6 +72,7 @@ export class StreamConnection {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.once('close', () => {
       clearTimeout(this.idle);
+      clearTimeout(this.deadline);
       if (this.upAt === undefined) rejectReady(this.error ?? new Error('connection closed before it was up'));
       opts.onEnd({
         wasUp: this.upAt !== undefined,
@@ -104,8 +116,16 @@ export class StreamConnection {
 
   private receive(chunk: Buffer): void {
     this.receivedAny = true;
-    this.idle?.refresh();
     const { messages, error } = this.framer.push(chunk);
+    if (messages.length > 0) {
+      this.idle?.refresh();
+      // the message whose deadline ran is done; what is left, if anything, is a new one, timed from now
+      clearTimeout(this.deadline);
+      this.deadline = undefined;
+    }
+    if (this.framer.pending && this.deadline === undefined && error === undefined) {
+      this.deadline = setTimeout(() => this.tooSlow(), this.opts.messageDeadlineMs);
+    }
     for (const message of messages) this.opts.onMessage(message);
     if (error !== undefined) {
       this.opts.log.warn({ peer: this.peer, reason: error }, 'SIP stream cannot be framed: connection closed');
@@ -113,5 +133,13 @@ export class StreamConnection {
       this.error ??= new Error(`the peer sent a stream that is not SIP (${error})`);
       this.socket.destroy();
     }
+  }
+
+  private tooSlow(): void {
+    this.opts.cut.note(`message not complete within ${this.opts.messageDeadlineMs} ms of its first byte`, {
+      peer: `${this.peer.host}:${this.peer.port}`,
+    });
+    this.error ??= new Error(`the peer sent a message too slowly (not complete within ${this.opts.messageDeadlineMs} ms)`);
+    this.socket.destroy();
   }
 }

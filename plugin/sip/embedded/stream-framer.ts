@@ -29,6 +29,11 @@ export class StreamFramer {
   private buffered: Buffer = Buffer.alloc(0);
   private failed: string | undefined;
 
+  /** bytes of a message not yet complete are held (line breaks between messages do not count) */
+  get pending(): boolean {
+    return this.buffered.length > 0;
+  }
+
   push(chunk: Buffer): FramedChunk {
     if (this.failed !== undefined) return { messages: [], error: this.failed };
     this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);

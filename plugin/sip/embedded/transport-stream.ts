@@ -1,5 +1,6 @@
 import { isIP, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { DropLog } from './drop-log.js';
 import { StreamConnection, type ConnectionEnd } from './stream-connection.js';
 import type { Destination, SipTransport, TransportUser } from './transport.js';
 
@@ -25,9 +26,26 @@ export interface StreamTransportOptions {
   /** the listening port; 0 = any */
   port: number;
   log: Logger;
-  /** a connection no transaction or dialog uses is closed after this long without traffic */
+  /** a connection no transaction or dialog uses is closed after this long without a whole message */
   idleCloseMs: number;
+  /** tests shorten or lower these; production uses STREAM_LIMITS */
+  messageDeadlineMs?: number;
+  maxPerSource?: number;
+  maxAccepted?: number;
 }
+
+/**
+ * What one peer can hold of us over a stream transport. A connection costs a file descriptor, and a process commonly
+ * gets 1,024 of them, shared with every Talkdesk WebSocket and two RTP sockets per call: so connections peers open
+ * to us are capped well below that, in total and per source address (a bot platform needs a few, for the in-dialog
+ * requests it sends on new connections). Our own connections to CCAI are not counted: we open them for our calls.
+ */
+export const STREAM_LIMITS = {
+  /** a SIP message arrives in one or a few segments; 5 s is a long stall even for a lossy path */
+  messageDeadlineMs: 5_000,
+  maxPerSource: 32,
+  maxAccepted: 128,
+};
 
 /**
  * SIP over a stream (RFC 3261 §18): one connection per peer address, opened on the first message to it and reused
@@ -39,6 +57,12 @@ export class StreamTransport implements SipTransport {
   readonly reliable = true;
   readonly family: 4 | 6;
   private readonly connections = new Map<string, StreamConnection>();
+  /** connections peers opened to us, by source address, and their total */
+  private readonly acceptedFrom = new Map<string, number>();
+  private acceptedTotal = 0;
+  /** connections refused or cut for what their peer did: one log line per interval, not per connection */
+  private readonly cut: DropLog;
+  readonly caps: { maxPerSource: number; maxAccepted: number };
   private server: Server | undefined;
   private user: TransportUser | undefined;
 
@@ -47,6 +71,11 @@ export class StreamTransport implements SipTransport {
     private readonly opts: StreamTransportOptions,
   ) {
     this.family = isIP(opts.bindAddress) === 6 ? 6 : 4;
+    this.caps = {
+      maxPerSource: opts.maxPerSource ?? STREAM_LIMITS.maxPerSource,
+      maxAccepted: opts.maxAccepted ?? STREAM_LIMITS.maxAccepted,
+    };
+    this.cut = new DropLog(opts.log, `SIP ${flavor.protocol} connection refused or closed for what its peer did`);
   }
 
   get protocol(): 'TCP' | 'TLS' {
@@ -67,6 +96,8 @@ export class StreamTransport implements SipTransport {
   async start(user: TransportUser): Promise<void> {
     const server = await this.flavor.start((socket) => this.accept(socket));
     if (server) {
+      // Node refuses connections past this before they cost a TLS handshake; accept() then counts sources
+      server.maxConnections = this.caps.maxAccepted;
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(this.opts.port, this.opts.bindAddress, () => {
@@ -111,7 +142,28 @@ export class StreamTransport implements SipTransport {
       socket.destroy();
       return;
     }
-    this.opts.log.debug({ peer: `${remoteAddress}:${remotePort}` }, `SIP ${this.protocol} connection accepted`);
+    const peer = `${remoteAddress}:${remotePort}`;
+    const fromSource = this.acceptedFrom.get(remoteAddress) ?? 0;
+    const full =
+      this.acceptedTotal >= this.caps.maxAccepted
+        ? `${this.caps.maxAccepted} connections open to us already`
+        : fromSource >= this.caps.maxPerSource
+          ? `${this.caps.maxPerSource} connections from this address already`
+          : undefined;
+    if (full) {
+      socket.destroy();
+      this.cut.note(full, { peer });
+      return;
+    }
+    this.acceptedFrom.set(remoteAddress, fromSource + 1);
+    this.acceptedTotal++;
+    socket.once('close', () => {
+      this.acceptedTotal--;
+      const left = (this.acceptedFrom.get(remoteAddress) ?? 1) - 1;
+      if (left > 0) this.acceptedFrom.set(remoteAddress, left);
+      else this.acceptedFrom.delete(remoteAddress);
+    });
+    this.opts.log.debug({ peer }, `SIP ${this.protocol} connection accepted`);
     this.track({ host: remoteAddress, port: remotePort }, socket, undefined);
   }
 
@@ -120,6 +172,8 @@ export class StreamTransport implements SipTransport {
     const connection: StreamConnection = new StreamConnection(peer, socket, readyEvent, {
       log: this.opts.log,
       idleCloseMs: this.opts.idleCloseMs,
+      messageDeadlineMs: this.opts.messageDeadlineMs ?? STREAM_LIMITS.messageDeadlineMs,
+      cut: this.cut,
       inUse: () => this.user?.uses(peer) ?? false,
       onMessage: (data) => this.user?.receive(data, peer),
       onEnd: (end) => {
