@@ -62,6 +62,12 @@ declare module 'drachtio-srf/lib/srf.js' {
       readonly headers: Record<string, string>;
       body: string;
       readonly raw: string;
+      /**
+       * where it came from, as drachtio-server relayed it (lib/request.js, lib/response.js `meta`): the real source
+       * address and port (ephemeral on a new TCP/TLS connection); '' and 0 for a response drachtio-server made itself
+       */
+      readonly source_address: string;
+      readonly source_port: number;
       get(name: string): string | undefined;
       has(name: string): boolean;
     }
@@ -80,9 +86,6 @@ declare module 'drachtio-srf/lib/srf.js' {
     interface Response extends Message {
       readonly status: number;
       readonly reason: string;
-      /** where it came from, as drachtio-server framed it (lib/response.js `meta`): '' and 0 for one it made itself */
-      readonly source_address: string;
-      readonly source_port: number;
     }
 
     /** the response to a request received inside a dialog */
@@ -114,6 +117,8 @@ declare module 'drachtio-srf/lib/srf.js' {
       readonly sip: { callId: string; localTag: string; remoteTag: string };
       readonly local: { uri: string; sdp: string; contact: string };
       readonly remote: { uri: string; sdp: string };
+      /** the 2xx that created a UAC dialog (lib/dialog.js: set from createUAC, not documented) */
+      readonly res?: Response;
       /** false once a BYE went either way */
       readonly connected: boolean;
       /** BYE; resolves with the BYE sent once it is answered. Does not emit our own 'destroy' (drachtio-srf #174). */

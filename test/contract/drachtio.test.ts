@@ -107,5 +107,15 @@ function drachtioBot(fake: FakeDrachtio, transport: 'udp' | 'tls'): ContractBot 
       return { get: (name) => bye.sip.get(name) };
     },
     count: (method) => fake.count(method),
+    // drachtio-server relays a request from 127.0.0.2 (the bot is 127.0.0.1) on the dialog's transport
+    async strangerSends(method, { headers = {}, sdp, cseq } = {}) {
+      const txnId = fake.request(current(), method, {
+        headers,
+        sourceAddress: '127.0.0.2',
+        ...(sdp === undefined ? {} : { body: sdp }),
+        ...(cseq === undefined ? {} : { cseq }),
+      });
+      return (await fake.finalAnswer(txnId))?.sip.status;
+    },
   };
 }

@@ -74,6 +74,8 @@ export interface BotRequestOptions {
   viaTransport?: string;
   /** where the request comes from: another host on the path instead of the bot (127.0.0.1) */
   sourceAddress?: string;
+  /** a CSeq number of its own choosing (a stranger's); the bot's next one is unchanged */
+  cseq?: number;
 }
 
 /** one end of a SIP hop: a transport, an address and a port */
@@ -235,6 +237,20 @@ export class FakeDrachtio {
     }
   }
 
+  /** the final answer the request `txnId` of the bot got, consumed; undefined when none came within `timeoutMs` */
+  async finalAnswer(txnId: string, timeoutMs = 1000): Promise<BotReceived | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.received.find((r) => !this.consumed.has(r) && r.txnId === txnId && (r.sip.status ?? 0) >= 200);
+      if (hit) {
+        this.consumed.add(hit);
+        return hit;
+      }
+      if (Date.now() >= deadline) return undefined;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   count(label: string): number {
     return this.received.filter((r) => r.label === label).length;
   }
@@ -299,7 +315,7 @@ export class FakeDrachtio {
     const dialog = this.botDialogs.get(invite.dialogId);
     if (!dialog) throw new Error(`fake drachtio: the bot has no dialog ${invite.dialogId}`);
     // an ACK repeats its re-INVITE's CSeq number (RFC 3261 §17.1.1.3)
-    const seq = method === 'ACK' ? dialog.botSeq : ++dialog.botSeq;
+    const seq = opts.cseq ?? (method === 'ACK' ? dialog.botSeq : ++dialog.botSeq);
     const hop = this.botHop(dialog, opts);
     const viaProto = (opts.viaTransport ?? ('why' in hop ? 'udp' : hop.proto)).toUpperCase();
     const raw = buildMessage(
@@ -491,9 +507,11 @@ export class FakeDrachtio {
       ],
       sip.body ?? '',
     );
-    if ((sip.status ?? 0) >= 200) {
+    const status = sip.status ?? 0;
+    if (status >= 200) {
       this.txns.delete(txnId);
-      if (request.method === 'BYE') this.dialogs.delete(txn.dialogId);
+      // a BYE refused (403 to a stranger) leaves the dialog up; 481 says it was gone (RFC 5057 §5.1)
+      if (request.method === 'BYE' && (status < 300 || status === 481)) this.dialogs.delete(txn.dialogId);
     }
     this.reply(socket, msgId, `OK|application|${Buffer.byteLength(raw)}||||${stackTime()}|${txnId}|${txn.dialogId}||Msg sent:|${CRLF}${raw}`);
     this.toBot(raw, txnId, txn.dialogId);

@@ -4,10 +4,12 @@ import Srf from 'drachtio-srf/lib/srf.js';
 import type { Logger } from 'pino';
 import type { PluginConfig, SipTransport } from '../../../config/schema.js';
 import type { InviteRequest, OutgoingInvite, SipBackend } from '../backend.js';
+import { ccaiSourcesOf } from '../dialog-peer.js';
 import { SipFailure } from '../errors.js';
 import { hasTransport, missingTransportHelp } from './hostports.js';
 import { DrachtioInvite, type InviteContext } from './invite.js';
-import { stopReconnecting } from './srf-internals.js';
+import { PeerGate } from './peer-gate.js';
+import { stopReconnecting, useFirst } from './srf-internals.js';
 
 export interface DrachtioSipBackendOptions {
   /** drachtio-server's admin address: DRACHTIO_HOST, DRACHTIO_PORT (9022), DRACHTIO_SECRET */
@@ -25,6 +27,8 @@ export interface DrachtioSipBackendOptions {
   retryMaxDelayMs?: number;
   /** how long hangup() waits for the BYE's answer; drachtio-server's own Timer F is 32 s */
   byeTimeoutMs?: number;
+  /** CCAI_SOURCE_ADDRESSES: addresses and CIDR ranges that may act in any dialog besides its own peer (../dialog-peer.ts) */
+  ccaiSourceAddresses?: readonly string[];
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -46,11 +50,15 @@ export class DrachtioSipBackend implements SipBackend {
   /** INVITEs waiting for a final response: a lost control connection never answers them, so we do */
   private readonly pending = new Set<DrachtioInvite>();
   private readonly context: InviteContext;
+  /** only a dialog's peer acts in it: checked before srf handles an in-dialog request */
+  private readonly gate = new PeerGate();
 
   constructor(private readonly opts: DrachtioSipBackendOptions) {
     this.context = {
       byeTimeoutMs: opts.byeTimeoutMs ?? DEFAULT_BYE_TIMEOUT_MS,
       settled: (invite) => this.pending.delete(invite),
+      gate: this.gate,
+      ccaiSources: ccaiSourcesOf(opts.ccaiSourceAddresses ?? []),
     };
   }
 
@@ -63,6 +71,7 @@ export class DrachtioSipBackend implements SipBackend {
       secret,
       tls: tls ? (caFile ? { ca: readFileSync(caFile) } : {}) : undefined,
       transport: config.sip.ccaiTransport,
+      ccaiSourceAddresses: config.sip.ccaiSourceAddresses,
       log,
     };
   }
@@ -86,6 +95,7 @@ export class DrachtioSipBackend implements SipBackend {
     if (this.srf) return;
     const { host, port, secret, tls, log } = this.opts;
     const srf = new Srf();
+    useFirst(srf, this.gate.middleware);
     this.srf = srf;
     this.stopped = false;
     const where = `drachtio-server at ${host}:${port}`;

@@ -2,15 +2,23 @@ import type Srf from 'drachtio-srf/lib/srf.js';
 import SipError from 'drachtio-srf/lib/sip_error.js';
 import SipMessage from 'drachtio-srf/lib/sip-parser/message.js';
 import type { InviteRequest, OutgoingInvite, SipLeg } from '../backend.js';
+import { DialogPeer, type CcaiSources } from '../dialog-peer.js';
+import { resolveUriHost } from '../embedded/destination.js';
 import { SipFailure } from '../errors.js';
+import { splitHeaderList } from '../header-list.js';
 import { reportProgress } from '../progress.js';
 import { DrachtioLeg } from './leg.js';
 import { madeByDrachtio } from './made-by-drachtio.js';
+import type { PeerGate } from './peer-gate.js';
 
 export interface InviteContext {
   byeTimeoutMs: number;
   /** the backend stops tracking the invite */
   settled(invite: DrachtioInvite): void;
+  /** where each dialog's peer is held and checked */
+  gate: PeerGate;
+  /** CCAI_SOURCE_ADDRESSES */
+  ccaiSources: CcaiSources;
 }
 
 /** what a 2xx without SDP is reported as, as the embedded backend does: the offer was not answered (488) */
@@ -123,6 +131,8 @@ export class DrachtioInvite implements OutgoingInvite {
       delegate: request.delegate,
       log: request.log,
       byeTimeoutMs: this.context.byeTimeoutMs,
+      // guarded before anything else can run: srf has the dialog from now on
+      release: this.context.gate.guard(dlg.id, peerOf(dlg, request.requestUri, this.context.ccaiSources), request.log),
     });
     if (this.settled) {
       request.log.info({ canceled: this.canceled, callId: leg.callId }, '2xx for an INVITE already settled: hanging up');
@@ -137,6 +147,23 @@ export class DrachtioInvite implements OutgoingInvite {
       this.resolveAnswered(leg);
     }
   }
+}
+
+/**
+ * The dialog's peer (../dialog-peer.ts): at once the address the 2xx came from, then the hosts of the request-URI
+ * (where drachtio-server sent the INVITE) and of the 2xx's Contact and Record-Route, looked up as the embedded
+ * backend looks them up (IPv4); a lookup that fails adds nothing.
+ */
+function peerOf(dlg: Srf.Dialog, requestUri: string, ccaiSources: CcaiSources): DialogPeer {
+  const peer = new DialogPeer(ccaiSources, [dlg.res?.source_address]);
+  const routes = splitHeaderList(dlg.res?.get('record-route') ?? '').map((route) => /<([^>]+)>/.exec(route)?.[1] ?? route);
+  for (const uri of [requestUri, dlg.remote.uri, ...routes]) {
+    resolveUriHost(uri, 4).then(
+      (host) => peer.add(host),
+      () => undefined,
+    );
+  }
+  return peer;
 }
 
 /**

@@ -12,6 +12,8 @@ export interface DrachtioLegOptions {
   delegate: LegDelegate;
   log: Logger;
   byeTimeoutMs: number;
+  /** the dialog is over: its peer check (peer-gate.ts) is no longer needed */
+  release: () => void;
 }
 
 /** the methods we answer ourselves in the dialog, as the embedded backend's Allow says */
@@ -74,6 +76,7 @@ export class DrachtioLeg implements SipLeg {
       forgetDialog(this.dlg);
     } finally {
       clearTimeout(timer);
+      this.opts.release();
     }
   }
 
@@ -120,6 +123,7 @@ export class DrachtioLeg implements SipLeg {
       const reported = !this.ended;
       const { delegate } = this;
       this.end();
+      this.opts.release();
       if (bye.source === 'network') {
         log.info({ reported }, 'BYE received');
         if (reported) callDelegate(log, 'onBye', () => delegate.onBye(bye));

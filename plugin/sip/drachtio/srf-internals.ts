@@ -38,3 +38,18 @@ interface DialogInternals {
 export function forgetDialog(dlg: Srf.Dialog): void {
   (dlg as unknown as DialogInternals).srf?.removeDialog?.(dlg);
 }
+
+interface AppInternals {
+  stack?: Array<{ method: string; handle: (req: Srf.Request, res: Srf.ServerResponse, next: () => void) => void }>;
+}
+
+/**
+ * Puts a middleware before srf's own dialog handler, which its constructor installs first (lib/srf.js `dialog()`,
+ * lib/proto.js `use` only appends). Without the stack, srf changed: it throws, so start() fails rather than running
+ * without the check.
+ */
+export function useFirst(srf: Srf, handle: (req: Srf.Request, res: Srf.ServerResponse, next: () => void) => void): void {
+  const stack = ((srf as unknown as { app?: AppInternals }).app)?.stack;
+  if (!Array.isArray(stack)) throw new Error('drachtio-srf has no middleware stack where 5.0.29 had one: cannot check in-dialog sources');
+  stack.unshift({ method: '*', handle });
+}

@@ -274,6 +274,53 @@ describe('DrachtioSipBackend dialog', () => {
     await Promise.all([leg.hangup(), fake.next('BYE').then((bye) => fake.respond(bye, 200, 'OK'))]);
   });
 
+  // issue 13, item 1: the contract suite holds the stranger's BYE, REFER, re-INVITE and OPTIONS; these hold the rest
+  it('a stranger\'s ACK carrying an SDP is dropped; the bot\'s own ACK is heard', async () => {
+    const { fake, leg, invite, delegate } = await answeredCall();
+    fake.request(invite, 'INVITE'); // an offerless re-INVITE: our answer's offer is answered in the ACK
+    await fake.next('200');
+    const attackerSdp = BOT_SDP.replace(/127\.0\.0\.1/g, '127.0.0.2');
+    fake.request(invite, 'ACK', { body: attackerSdp, sourceAddress: '127.0.0.2' });
+    fake.ack(invite, BOT_SDP);
+    await vi.waitFor(() => expect(delegate.onRemoteSdp).toHaveBeenCalledTimes(1));
+    expect(delegate.onRemoteSdp).toHaveBeenCalledWith(BOT_SDP);
+    await Promise.all([leg.hangup(), fake.next('BYE').then((bye) => fake.respond(bye, 200, 'OK'))]);
+  });
+
+  it('the hosts the 2xx\'s Contact and CCAI_SOURCE_ADDRESSES name are the peer too', async () => {
+    const fake = await fakeDrachtio();
+    const backend = backendFor(fake, { ccaiSourceAddresses: ['10.9.0.0/16'] });
+    await backend.start();
+    const delegate = delegateMock();
+    const outgoing = backend.invite(inviteRequest('udp', delegate));
+    const invite = await fake.next('INVITE');
+    fake.respond(invite, 200, 'OK', { body: BOT_SDP, headers: { Contact: '<sip:bot@127.0.0.1:5070;transport=udp>', 'Record-Route': '<sip:127.0.0.3;lr>' } });
+    await outgoing.answered;
+    fake.request(invite, 'INFO', { sourceAddress: '10.9.4.4' });
+    fake.request(invite, 'INFO', { sourceAddress: '127.0.0.3' });
+    fake.request(invite, 'INFO', { sourceAddress: '10.8.4.4' });
+    await vi.waitFor(() => expect(fake.count('403')).toBe(1));
+    await vi.waitFor(() => expect(delegate.onInfo).toHaveBeenCalledTimes(2));
+  });
+
+  it('a stranger is answered 403 once per request, and one log line per 10 s says so', async () => {
+    const { log, lines } = capturedLog();
+    const fake = await fakeDrachtio();
+    const backend = backendFor(fake);
+    await backend.start();
+    const delegate = delegateMock();
+    const outgoing = backend.invite({ ...inviteRequest('udp', delegate), log });
+    const invite = await fake.next('INVITE');
+    fake.respond(invite, 200, 'OK', { body: BOT_SDP });
+    await outgoing.answered;
+    for (let i = 0; i < 5; i++) fake.request(invite, 'BYE', { sourceAddress: '127.0.0.2', headers: { 'X-Escalate': 'true' } });
+    await vi.waitFor(() => expect(fake.count('403')).toBe(5));
+    const refused = lines.filter((l) => String(l.msg).includes('not the dialog\'s peer'));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ method: 'BYE', source: expect.stringMatching(/^127\.0\.0\.2:/) });
+    expect(delegate.onBye).not.toHaveBeenCalled();
+  });
+
   it('hangup() resolves after byeTimeoutMs when the BYE is never answered', async () => {
     const fake = await fakeDrachtio();
     const backend = backendFor(fake, { byeTimeoutMs: 100 });
