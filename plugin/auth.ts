@@ -1,6 +1,7 @@
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import type { BotCredentials } from '../config/schema.js';
 import { SIP_USER } from '../config/sip-grammar.js';
+import { idProblem } from './talkdesk-codec.js';
 
 /**
  * Talkdesk sends no credentials of its own (talkdesk-protocol.md §1), so the Voice Stream URL carries Kore's:
@@ -45,6 +46,9 @@ export function authenticateUpgrade(
   }
   const agentassist = parseFlag(query.get('agentassist'));
   if (agentassist === undefined) return refuse(400, 'agentassist must be true or false');
+  const accountId = query.get('accountId') ?? '';
+  const accountIdProblem = idProblem('accountId', accountId);
+  if (accountIdProblem !== undefined) return refuse(400, accountIdProblem);
 
   const bot = bots.find((b) => b.botId === botId);
   if (bot === undefined) return refuse(401, 'unknown botId');
@@ -60,7 +64,7 @@ export function authenticateUpgrade(
   if (typeof payload === 'string' || payload['appId'] !== bot.clientId) {
     return refuse(401, "token appId does not match the bot's clientId");
   }
-  return { ok: true, bot, params: { sipuri, botId, accountId: query.get('accountId') ?? '', agentassist } };
+  return { ok: true, bot, params: { sipuri, botId, accountId, agentassist } };
 }
 
 /**

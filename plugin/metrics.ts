@@ -92,6 +92,7 @@ const AUTH_FAILURE_KINDS: ReadonlyArray<[RegExp, string]> = [
   [/^missing query parameter (\w+)/, 'missing-$1'],
   [/^sipuri /, 'bad-sipuri'],
   [/^agentassist /, 'bad-agentassist'],
+  [/^accountId /, 'bad-account-id'],
   [/^unknown botId/, 'unknown-bot'],
   [/^token longer/, 'token-too-long'],
   [/^token rejected: jwt expired/, 'token-expired'],

@@ -150,9 +150,8 @@ function parseStart(msg: Json): TalkdeskFrame {
     account_id: stringAt(customParameters, 'account_id'),
   };
   for (const [name, id] of Object.entries(ids)) {
-    if (id === undefined) continue;
-    if (id.length > MAX_ID_CHARS) return { kind: 'malformed', why: `start ${name} longer than ${MAX_ID_CHARS} characters` };
-    if (!PRINTABLE_ID.test(id)) return { kind: 'malformed', why: `start ${name} has characters other than printable ASCII` };
+    const problem = id === undefined ? undefined : idProblem(name, id);
+    if (problem !== undefined) return { kind: 'malformed', why: `start ${problem}` };
   }
   const paramsTooBig = customParametersTooBig(customParameters);
   if (paramsTooBig !== undefined) return { kind: 'malformed', why: paramsTooBig };
@@ -219,6 +218,16 @@ export function stopFrame(report: StopFrameFields): string {
       ringGroup: report.command === 'escalate' ? (report.ringGroup ?? null) : null,
     },
   });
+}
+
+/**
+ * Why a Talkdesk id (`name` says which) cannot be taken, or undefined when it can: longer than MAX_ID_CHARS or not
+ * printable ASCII. Also applied to the Voice Stream URL's `accountId` (auth.ts), which may travel the same way.
+ */
+export function idProblem(name: string, id: string): string | undefined {
+  if (id.length > MAX_ID_CHARS) return `${name} longer than ${MAX_ID_CHARS} characters`;
+  if (!PRINTABLE_ID.test(id)) return `${name} has characters other than printable ASCII`;
+  return undefined;
 }
 
 /** Why a start's customParameters are more than a real one carries, or undefined when they are not. */

@@ -46,6 +46,8 @@ describe('authFailureKind: the metric label of every refusal auth.ts makes', () 
     ['no botId', { ...good, botId: '' }, 'missing-botid'],
     ['bad sipuri', { ...good, sipuri: 'a b' }, 'bad-sipuri'],
     ['bad agentassist', { ...good, agentassist: 'maybe' }, 'bad-agentassist'],
+    ['long sipuri', { ...good, sipuri: '1'.repeat(2048) }, 'bad-sipuri'],
+    ['long accountId', { ...good, accountId: 'a'.repeat(129) }, 'bad-account-id'],
     ['unknown bot', { ...good, botId: 'st-2' }, 'unknown-bot'],
     ['huge token', { ...good, token: 'x'.repeat(5000) }, 'token-too-long'],
     ['expired', { ...good, token: jwt.sign({ appId: 'cs-1', exp: 1 }, 'secret') }, 'token-expired'],

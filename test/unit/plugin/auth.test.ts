@@ -76,6 +76,13 @@ describe('authenticateUpgrade', () => {
     expect(authenticateUpgrade(query({ sipuri }), bots).ok).toBe(true);
   });
 
+  it.each([
+    ['129 characters', 'a'.repeat(129), 'accountId longer than 128 characters'],
+    ['a control character', 'acc\r\nX-Injected: 1', 'accountId has characters other than printable ASCII'],
+  ])('refuses an accountId of %s with 400, as the start frame ids are (it may travel in a SIP header)', (_, accountId, reason) => {
+    expect(refused({ accountId })).toEqual({ ok: false, status: 400, reason });
+  });
+
   it('refuses an agentassist that is neither true nor false with 400', () => {
     expect(refused({ agentassist: 'maybe' })).toMatchObject({ status: 400, reason: 'agentassist must be true or false' });
   });
