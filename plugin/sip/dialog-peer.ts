@@ -22,8 +22,13 @@ import { HOLD_ADDRESS } from '../../media/sdp.js';
 export type CcaiSources = (address: string) => boolean;
 
 export function ccaiSourcesOf(ranges: readonly string[]): CcaiSources {
-  return ipRangeMatcher(ranges);
+  let sources = compiled.get(ranges);
+  if (sources === undefined) compiled.set(ranges, (sources = ipRangeMatcher(ranges)));
+  return sources;
 }
+
+/** each call's leg asks for the same config array: its BlockList is built once per process, not once per call */
+const compiled = new WeakMap<readonly string[], CcaiSources>();
 
 /** nobody beyond the dialog's own hosts (no CCAI_SOURCE_ADDRESSES) */
 export const NO_CCAI_SOURCES: CcaiSources = () => false;
