@@ -29,11 +29,6 @@ export class PeerGate {
     };
   }
 
-  /** how many dialogs are guarded: none once every call has ended */
-  get size(): number {
-    return this.dialogs.size;
-  }
-
   readonly middleware = (req: Srf.Request, res: Srf.ServerResponse, next: () => void): void => {
     const guarded = this.dialogs.get(req.stackDialogId);
     if (!guarded || req.source !== 'network' || guarded.peer.entitles(req.source_address)) {
