@@ -265,11 +265,18 @@ describe('hostile input on every surface, beside a live call', () => {
       for (const g of [randomBytes(1_200), randomBytes(65_000), Buffer.from('\r\n\r\n'), Buffer.alloc(0)]) attacker.send(g, sipPort, '127.0.0.1');
       attacker.send(sipRequest('BYE', attacker, { toTag: 'nope' }), sipPort, '127.0.0.1');
       attacker.send(sipRequest('INVITE', attacker, { toTag: 'nope', callId: inviteA.message.callId }), sipPort, '127.0.0.1');
-      attacker.send(sipRequest('INVITE', attacker), sipPort, '127.0.0.1');
       attacker.send(sipRequest('OPTIONS', attacker), sipPort, '127.0.0.1');
       await expect.poll(() => answers.slice().sort(), { timeout: 5_000 }).toEqual(
-        ['SIP/2.0 200 OK', 'SIP/2.0 403 Forbidden (UAC only)', 'SIP/2.0 481 Call/Transaction Does Not Exist', 'SIP/2.0 481 Call/Transaction Does Not Exist'],
+        ['SIP/2.0 200 OK', 'SIP/2.0 481 Call/Transaction Does Not Exist', 'SIP/2.0 481 Call/Transaction Does Not Exist'],
       );
+      // an out-of-dialog INVITE gets one stateless 403 per source and second: the torture INVITEs above used
+      // 127.0.0.1's, so a scanner on another address asks, three times, and is answered once
+      const scanner = await udp(FOREIGN);
+      own.push(scanner);
+      const scanned: string[] = [];
+      scanner.on('message', (m) => scanned.push(m.toString().split('\r\n')[0]!));
+      for (let i = 0; i < 3; i++) scanner.send(sipRequest('INVITE', scanner), sipPort, '127.0.0.1');
+      await expect.poll(() => scanned, { timeout: 5_000 }).toEqual(['SIP/2.0 403 Forbidden (UAC only)']);
 
       // ---- RTP: at the normal call's port, from a foreign address and malformed from the bot's own ----
 
