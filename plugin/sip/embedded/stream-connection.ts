@@ -17,7 +17,7 @@ export interface ConnectionEnd {
 
 export interface StreamConnectionOptions {
   log: Logger;
-  /** a connection that received and sent no whole message for this long is closed unless `inUse()` */
+  /** a connection not `inUse()` for this long is closed; whole messages while in use restart it */
   idleCloseMs: number;
   /** a message must be complete this long after its first byte, or the connection is closed */
   messageDeadlineMs: number;
@@ -36,8 +36,9 @@ const RIGHT_AFTER_HANDSHAKE_MS = 2_000;
  * One TCP or TLS connection carrying SIP: frames what arrives (§18.3), writes whole messages, and closes itself
  * once idle while no transaction or dialog uses its peer. An unframable stream closes it with a log line.
  *
- * Only whole messages count as traffic: CRLF keep-alives (RFC 5626 §3.5.1) and the bytes of a message still
- * arriving do not refresh the idle time, so no one holds an unused connection open by sending them; and a message
+ * Only whole messages, on a connection a transaction or dialog uses, count as traffic: CRLF keep-alives (RFC 5626
+ * §3.5.1), the bytes of a message still arriving and whatever an unused connection carries do not restart the idle
+ * time, so an unused connection closes `idleCloseMs` after it was last used whatever its peer sends; and a message
  * must be complete within `messageDeadlineMs` of its first byte, so no one holds a used one by trickling bytes.
  */
 export class StreamConnection {
@@ -87,7 +88,7 @@ export class StreamConnection {
   /** Resolves once the message is handed to the OS; rejects when the connection is down or could not be opened. */
   async write(data: string): Promise<void> {
     await this.ready;
-    this.idle?.refresh();
+    this.keepIfUsed();
     await new Promise<void>((resolve, reject) => {
       if (this.socket.destroyed) reject(this.error ?? new Error('connection closed'));
       else this.socket.write(data, (err) => (err ? reject(err) : resolve()));
@@ -118,7 +119,6 @@ export class StreamConnection {
     this.receivedAny = true;
     const { messages, error } = this.framer.push(chunk);
     if (messages.length > 0) {
-      this.idle?.refresh();
       // the message whose deadline ran is done; what is left, if anything, is a new one, timed from now
       clearTimeout(this.deadline);
       this.deadline = undefined;
@@ -127,12 +127,21 @@ export class StreamConnection {
       this.deadline = setTimeout(() => this.tooSlow(), this.opts.messageDeadlineMs);
     }
     for (const message of messages) this.opts.onMessage(message);
+    if (messages.length > 0) this.keepIfUsed();
     if (error !== undefined) {
       this.opts.log.warn({ peer: this.peer, reason: error }, 'SIP stream cannot be framed: connection closed');
       // not `byUs`: transactions waiting for an answer on it must fail now
       this.error ??= new Error(`the peer sent a stream that is not SIP (${error})`);
       this.socket.destroy();
     }
+  }
+
+  /**
+   * Traffic restarts the idle time only while a transaction or dialog uses the peer: what an unused connection
+   * carries (OPTIONS pings and their 200s, requests for dialogs that do not exist) cannot keep it open.
+   */
+  private keepIfUsed(): void {
+    if (this.opts.inUse()) this.idle?.refresh();
   }
 
   private tooSlow(): void {
