@@ -228,13 +228,13 @@ export class SipStack implements TransportUser {
       this.receiveAck(request, key);
       return;
     }
-    if (method === 'INVITE' && request.toTag === undefined) {
-      this.refuseInvite(request, source);
-      return;
-    }
     const existing = this.serverTransactions.get(key);
     if (existing) {
       existing.receiveRetransmission();
+      return;
+    }
+    if (method === 'INVITE' && (request.toTag === undefined || !this.dialogs.has(dialogIdOf(request)))) {
+      this.refuseInvite(request, source);
       return;
     }
     const destination = this.opts.transport.reliable ? source : responseDestination(request, source);
@@ -275,11 +275,12 @@ export class SipStack implements TransportUser {
   }
 
   /**
-   * An INVITE outside any dialog: this backend only places calls. It gets one 403 sent statelessly (§8.2.7, §16.11
-   * for the stateless model), at most once per REFUSAL_INTERVAL_MS per source: a stateful 403 would be re-sent on
-   * Timer G until an ACK that a spoofed victim never sends (11 responses over Timer H's 32 s for one datagram), and
-   * one answer per INVITE would still reflect a flood. A retransmitted INVITE is answered again only after the
-   * interval; the ACK for our 403 then matches nothing and is dropped.
+   * An INVITE outside any dialog: this backend only places calls, so one with no To tag gets 403 and one naming a
+   * dialog we do not have 481 (§12.2.2). Either is sent once, statelessly (§8.2.7, §16.11 for the stateless model),
+   * at most once per REFUSAL_INTERVAL_MS per source: a stateful answer would be re-sent on Timer G until an ACK that a
+   * spoofed victim never sends (11 responses over Timer H's 32 s for one datagram), and one answer per INVITE would
+   * still reflect a flood. A retransmitted INVITE is answered again only after the interval; the ACK for our answer
+   * then matches nothing and is dropped.
    */
   private refuseInvite(request: IncomingMessage, source: Destination): void {
     const from = `${source.host}:${source.port}`;
@@ -287,10 +288,13 @@ export class SipStack implements TransportUser {
       this.refused.note('dropped: this source was answered within the last second', { callId: request.callId, source: from });
       return;
     }
-    this.refused.note('403', { callId: request.callId, source: from });
+    const answer = request.toTag === undefined ? { status: 403, reason: 'Forbidden (UAC only)' } : { status: 481, reason: 'Call/Transaction Does Not Exist' };
+    this.refused.note(String(answer.status), { callId: request.callId, source: from });
     const destination = this.opts.transport.reliable ? source : responseDestination(request, source);
-    const wire = serializeResponse(request, { status: 403, reason: 'Forbidden (UAC only)' }, newTag());
-    this.opts.transport.send(wire, destination).catch((err: Error) => this.opts.log.debug({ err: err.message, source: from }, '403 could not be sent'));
+    const wire = serializeResponse(request, answer, newTag());
+    this.opts.transport.send(wire, destination).catch((err: Error) =>
+      this.opts.log.debug({ err: err.message, source: from }, `${answer.status} could not be sent`),
+    );
   }
 
   /**

@@ -459,6 +459,29 @@ describe('EmbeddedSipBackend: requests outside our dialogs', () => {
     expect(s.backend.activeCounts.transactions).toBe(0);
   });
 
+  it('an INVITE naming a dialog we do not have gets one 481, sent statelessly and never re-sent (no reflector)', async () => {
+    const s = await setup();
+    const invite = (n: number): string =>
+      [
+        `INVITE sip:talkdesk@127.0.0.1:${s.backend.localPort} SIP/2.0`,
+        `Via: SIP/2.0/UDP 127.0.0.1:${s.uas.port};branch=z9hG4bKghost${n}`,
+        `From: <sip:scanner@127.0.0.1>;tag=g${n}`,
+        `To: <sip:talkdesk@127.0.0.1>;tag=no-such-dialog`,
+        `Call-ID: ghost-${n}`,
+        'CSeq: 2 INVITE',
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\r\n');
+    s.uas.send(invite(0), s.backend.localPort);
+    await s.uas.next('481');
+    expect(s.backend.activeCounts.transactions).toBe(0);
+    for (let n = 1; n <= 50; n++) s.uas.send(invite(n), s.backend.localPort);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(s.uas.count('481')).toBe(1);
+    expect(s.backend.activeCounts.transactions).toBe(0);
+  });
+
   it('drops malformed datagrams without throwing and keeps serving', async () => {
     const s = await setup();
     for (const junk of ['', 'hello', '\u0000\u0001\u0002', 'SIP/2.0 200 OK\r\nVia: x\r\n\r\n', 'INVITE sip:a@b SIP/2.0\r\n\r\n']) {
