@@ -73,10 +73,11 @@ const ARRIVALS = 64;
  *
  * A WebSocket delivers every byte, in order: lateness is not loss, and caller speech is never discarded to keep a
  * schedule (a jitter buffer for RTP drops late packets; this is not one).
- * - A pull that finds too little audio sends silence, and the late audio plays when it comes: the delay grows by
- *   a frame at once. So that a sender late like that again is covered: a first small lateness moves the pulls later
- *   by as much (and the standing frame goes in the next silence); more lateness grows the cushion (audio kept back
- *   after each pull) by a frame. The cushion shrinks by a frame after CUSHION_HOLD_MS in which it was never needed.
+ * - A pull that finds too little audio sends silence, and the late audio plays when it comes. A first small
+ *   lateness (in LATE_MEMORY_MS) moves the pulls: the next comes the margin after that audio, and the grid stays that
+ *   much later, so a sender late like that again is covered at the cost of its lateness. More lateness plays the
+ *   audio a frame after the pull it missed and grows the cushion (audio kept back after each pull) by a frame. The
+ *   cushion shrinks by a frame after CUSHION_HOLD_MS in which it was never needed.
  * - Delay is taken back only in silence (isSilentFrame: below about −54 dBov), a frame a pull at most: once a whole
  *   window has gone by with audio beyond the cushion never needed, that much may go, a silent frame at a time. Below
  *   the cushion, a silent frame is stretched instead (silence sent, the audio kept), so the cushion is rebuilt in a
@@ -266,8 +267,9 @@ export class PlayoutBuffer {
   }
 
   /**
-   * How many ms the next pull should come later (positive) or earlier (negative) than one frame after this one; 0
-   * when it is fine where it is. Earlier is decided once a span, later at a first late frame; reading it takes it.
+   * How many ms the next pull should come later (positive) or earlier (negative) than one frame after the last one;
+   * 0 when it is fine where it is. Decided once a span after a pull, and at a push that brought late audio (so read
+   * it after push() too: the next pull is then due sooner); reading it takes it.
    */
   takePhaseShift(): number {
     const shift = this.pendingShiftMs;
@@ -290,16 +292,18 @@ export class PlayoutBuffer {
   }
 
   /**
-   * The audio a pull missed came `lateMs` after it. It plays now, at the next pull, so everything after it waits a
-   * frame more until that standing frame is taken back in silence: the delay has already grown. What to keep for
-   * next time: room in the phase for a first, small lateness; a frame of cushion for anything more.
+   * The audio a pull missed came `lateMs` after it; silence has gone in its place. Played at the next pull, it and
+   * everything after it would wait a frame more until that standing frame went in a silence. A first, small lateness
+   * moves the pulls instead: the next one comes the margin after this audio (not a frame after the missed pull), and
+   * the grid stays that much later, so the delay grows by the lateness, not by a frame. Anything more grows the
+   * cushion by a frame.
    */
   private onLate(lateMs: number, now: number): void {
     const recent = now - this.lateAt < LATE_MEMORY_MS;
     this.rememberedLateMs = recent ? Math.max(this.rememberedLateMs, lateMs) : lateMs;
     this.lateAt = now;
     if (!recent && lateMs + MARGIN_MS < this.frameMs) {
-      this.pendingShiftMs = lateMs + MARGIN_MS;
+      this.pendingShiftMs = lateMs + MARGIN_MS - this.frameMs;
       this.stats.phaseShifts++;
       return;
     }

@@ -271,6 +271,13 @@ export class RtpSession {
   write(mulaw: Uint8Array): void {
     if (this.closed) return;
     this.playout.push(mulaw);
+    this.applyPhaseShift();
+  }
+
+  /** The playout buffer's move of this call's frames, asked for after a pull or after late audio came. */
+  private applyPhaseShift(): void {
+    const shift = this.playout.takePhaseShift();
+    if (shift !== 0) this.clockSlot?.shift(shift);
   }
 
   /**
@@ -348,8 +355,7 @@ export class RtpSession {
   private readonly sink: FrameSink = {
     onFrame: () => {
       this.sendFrame();
-      const shift = this.playout.takePhaseShift();
-      if (shift !== 0) this.clockSlot?.shift(shift);
+      this.applyPhaseShift();
     },
   };
 

@@ -39,8 +39,9 @@ interface Sent {
 
 /**
  * A caller whose frame `k` (speech or not by `speech(k)`) is pushed at `pushAt(k)` (in order: TCP), pulled every 20 ms
- * from `firstPull` on, each pull moved by the shift the buffer asked for after the one before, as the media clock
- * does. `pushAt` of a frame may be the same as others' (a burst).
+ * from `firstPull` on, moved by the shifts the buffer asks for after a pull or a push as the media clock moves them
+ * (RtpSession reads both): the next pull comes 20 ms + the shift after the last, in whole 2 ms steps (toward zero
+ * when earlier, away when later), never in the past. `pushAt` of a frame may be the same as others' (a burst).
  */
 function run(opts: { pushAt: (k: number) => number; speech?: (k: number) => boolean; firstPull: number; pulls: number; frames?: number; maxMs?: number }) {
   let t = 0;
@@ -49,19 +50,31 @@ function run(opts: { pushAt: (k: number) => number; speech?: (k: number) => bool
   const frames = opts.frames ?? opts.pulls;
   const sent: Sent[] = [];
   const shifts: number[] = [];
+  let lastPullAt = opts.firstPull - 20;
   let pullAt = opts.firstPull;
+  const move = (shift: number): void => {
+    const steps = shift > 0 ? Math.ceil(shift / 2) : Math.trunc(shift / 2);
+    pullAt = lastPullAt + 20 + 2 * steps;
+    while (pullAt < t) pullAt += 20;
+  };
   let next = 0;
   for (let p = 0; p < opts.pulls; p++) {
     for (; next < frames && opts.pushAt(next) <= pullAt; next++) {
       t = opts.pushAt(next);
       b.push(frame(next, speech(next)));
+      const shift = b.takePhaseShift();
+      if (shift !== 0) {
+        shifts.push(shift);
+        move(shift);
+      }
     }
     t = pullAt;
     const f = b.pull();
     sent.push({ k: f.every((x) => x === 0xff) ? -1 : which(f).k, at: pullAt });
+    lastPullAt = pullAt;
     const shift = b.takePhaseShift();
     shifts.push(shift);
-    pullAt += 20 + shift;
+    move(shift);
   }
   /** the caller frames the bot heard, in the order it heard them */
   const heard = sent.filter((s) => s.k >= 0).map((s) => s.k);
@@ -171,15 +184,17 @@ describe('PlayoutBuffer', () => {
     expect(b.stats).toMatchObject({ underruns: 1, silenceInsertedFrames: 1, speechLostFrames: 0, silenceRemovedFrames: 0 });
   });
 
-  it('after a first small lateness moves the pulls later by as much, takes the standing frame back in a pause, and tightens again 30 s on', () => {
+  it('after a first small lateness plays the late frame at once and moves the pulls later by as much, for 30 s', () => {
     // pulls 4 ms after each arrival; frame 200 comes 10 ms late, 6 ms after its pull
-    const { b, waited } = run({ pushAt: (k) => 20 * k + (k === 200 ? 10 : 0), speech: talkAndPause, firstPull: 4, pulls: 2000 });
+    const { b, waited, sent } = run({ pushAt: (k) => 20 * k + (k === 200 ? 10 : 0), speech: talkAndPause, firstPull: 4, pulls: 2000 });
     expect(waited.get(199)).toBe(4);
-    expect(waited.get(250)).toBe(20 + 4 + 10); // a frame behind, and the pulls 10 ms later: 6 late + the margin
-    expect(waited.get(320)).toBe(4 + 10); // the standing frame went in the pause at 1.4 s
+    // the next pull comes the margin after it instead of a frame after the one it missed: no frame left standing
+    expect(waited.get(200)).toBe(4);
+    expect(sent.find((x) => x.k === 200)!.at - sent.find((x) => x.k === 199)!.at).toBe(20 + 10);
+    expect(waited.get(250)).toBe(4 + 10); // the pulls stay 10 ms later: 6 late + the margin
     expect(waited.get(1500)).toBe(4 + 10); // the room for that lateness is kept
     expect(waited.get(1990)).toBe(4); // 30 s later, tightened back to the margin
-    expect(b.stats).toMatchObject({ underruns: 1, speechLostFrames: 0, silenceRemovedFrames: 1 });
+    expect(b.stats).toMatchObject({ underruns: 1, silenceInsertedFrames: 1, speechLostFrames: 0, silenceRemovedFrames: 0 });
   });
 
   it('after a second lateness within 30 s keeps a frame of cushion, and lets it go once 10 s pass without need', () => {
@@ -288,7 +303,8 @@ describe('PlayoutBuffer', () => {
   it('asks for the pulls to come earlier, to 4 ms after the arrivals, after the first window', () => {
     const { shifts, sent } = run({ pushAt: (k) => 20 * k, firstPull: 15, pulls: 60 });
     expect(shifts.flatMap((x, i) => (x === 0 ? [] : [[i, x]]))).toEqual([[49, -11]]);
-    expect(sent[50]!.at - 20 * sent[50]!.k).toBe(4);
+    // the clock moves in whole 2 ms steps, toward zero when earlier: 10 ms, to 5 ms after the arrivals
+    expect(sent[50]!.at - 20 * sent[50]!.k).toBe(5);
   });
 
   it('leaves a phase within twice the margin alone', () => {
@@ -304,7 +320,7 @@ describe('PlayoutBuffer', () => {
     expect(shifts.filter((x) => x !== 0).every((x) => x > -20)).toBe(true);
     expect(shifts.find((x) => x !== 0)).toBe(-11);
     expect(b.stats.silenceRemovedFrames).toBe(1);
-    expect(waited.get(590)).toBe(4);
+    expect(waited.get(590)).toBe(5); // the margin, to the clock's 2 ms step
   });
 
   it('clear() empties it and forgets the window, counting nothing', () => {
