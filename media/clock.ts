@@ -67,6 +67,13 @@ const MAX_CATCH_UP_FRAMES = 10;
  * negative for this reason).
  */
 const EARLY_TOLERANCE_MS = 1;
+/**
+ * A timer this late means the event loop was held up (a GC pause, a burst of work): what arrived meanwhile, the
+ * callers' audio on their WebSockets among it, waits in the poll phase, which libuv runs after the timers. The due
+ * frames then go from a setImmediate, after that I/O, so a pull does not find a playout buffer empty of audio that
+ * came in time and send silence for it (issue 12: every call on the machine saw a late frame at each stall).
+ */
+const DEFER_AFTER_MS = 2;
 
 /**
  * The one media clock of the process. setInterval drifts (Node re-arms it from the truncated time its callback
@@ -88,6 +95,7 @@ export class MediaClock {
   private nextStep = 0;
   private scheduledStep = 0;
   private timer: NodeJS.Timeout | null = null;
+  private immediate: NodeJS.Immediate | null = null;
   private ticking = false;
 
   private readonly lateness = new LatencyHistogram(-2, 100, 0.1);
@@ -116,7 +124,7 @@ export class MediaClock {
    */
   add(sink: FrameSink): ClockSubscription {
     const t = this.now();
-    if (this.sinkCount === 0 && this.timer === null && !this.ticking) {
+    if (this.sinkCount === 0 && this.timer === null && this.immediate === null && !this.ticking) {
       // Idle: nothing is on the old grid any more, so start a fresh one rather than "catch up" the idle time.
       this.t0 = t;
       this.nextStep = 0;
@@ -137,9 +145,11 @@ export class MediaClock {
         entry.active = false;
         this.slots[entry.slot] = this.slots[entry.slot]!.filter((e) => e !== entry);
         this.sinkCount--;
-        if (this.sinkCount === 0 && this.timer !== null) {
-          clearTimeout(this.timer);
+        if (this.sinkCount === 0) {
+          clearTimeout(this.timer ?? undefined);
+          clearImmediate(this.immediate ?? undefined);
           this.timer = null;
+          this.immediate = null;
         }
       },
       shift: (deltaMs) => this.shift(entry, deltaMs),
@@ -173,7 +183,7 @@ export class MediaClock {
       clearTimeout(this.timer);
       this.timer = null;
     }
-    if (this.timer === null && !this.ticking) this.schedule();
+    if (this.timer === null && this.immediate === null && !this.ticking) this.schedule();
   }
 
   get size(): number {
@@ -210,6 +220,19 @@ export class MediaClock {
 
   private readonly onTimer = (): void => {
     this.timer = null;
+    if (this.now() - (this.t0 + this.scheduledStep * this.stepMs) > DEFER_AFTER_MS) {
+      this.immediate = setImmediate(this.onImmediate);
+      return;
+    }
+    this.tick();
+  };
+
+  private readonly onImmediate = (): void => {
+    this.immediate = null;
+    this.tick();
+  };
+
+  private tick(): void {
     this.ticking = true;
     try {
       this.runDueSteps();
@@ -217,7 +240,7 @@ export class MediaClock {
       this.ticking = false;
     }
     if (this.sinkCount > 0 && this.timer === null) this.schedule();
-  };
+  }
 
   private runDueSteps(): void {
     const now = this.now();

@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MediaClock } from '../../../media/clock.js';
 
@@ -9,7 +10,7 @@ function recorder(): { times: number[]; onFrame(): void } {
 
 describe('MediaClock (fake time)', () => {
   beforeEach(() => {
-    vi.useFakeTimers({ now: 1_000_000 });
+    vi.useFakeTimers({ now: 1_000_000, toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'Date'] });
   });
   afterEach(() => {
     vi.useRealTimers();
@@ -62,11 +63,13 @@ describe('MediaClock (fake time)', () => {
     expect(s.times.length).toBe(5);
 
     vi.setSystemTime(Date.now() + 90);
-    vi.advanceTimersToNextTimer(); // fires at +210 what was due at +120
+    vi.advanceTimersToNextTimer(); // fires at +210 what was due at +120: so late that it goes after the I/O that waited
+    vi.advanceTimersToNextTimer(); // the setImmediate it deferred to
     // +120 … +200 were missed: all five delivered at once
     expect(s.times.length).toBe(10);
-    expect(new Set(s.times.slice(5))).toEqual(new Set([t0 + 210]));
-    expect(c.stats.lateness.maxMs).toBe(90);
+    // fake timers run the immediate a millisecond on
+    expect(new Set(s.times.slice(5))).toEqual(new Set([t0 + 211]));
+    expect(c.stats.lateness.maxMs).toBe(91);
     expect(c.stats.resyncs).toBe(0);
 
     vi.advanceTimersByTime(10); // back on the grid: next frame exactly at +220
@@ -84,6 +87,7 @@ describe('MediaClock (fake time)', () => {
 
     vi.setSystemTime(t0 + 20 + 1000);
     vi.advanceTimersToNextTimer(); // now +1040: frames +40 … +1040 (51) are due
+    vi.advanceTimersToNextTimer(); // the setImmediate the late timer deferred to
     expect(s.times.length).toBe(1 + 10);
     expect(c.stats.resyncs).toBe(1);
     expect(c.stats.skippedFrames).toBe(41);
@@ -252,5 +256,27 @@ describe('MediaClock (real time)', () => {
       expect(n).toBeLessThanOrEqual(26);
     }
     expect(c.size).toBe(0);
+  });
+
+  it('after the event loop was held up, lets the I/O that waited run before the late frames', async () => {
+    const c = new MediaClock();
+    const socket = createSocket('udp4');
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
+    let received = false;
+    socket.on('message', () => (received = true));
+    const seen: boolean[] = [];
+    const sub = c.add({ onFrame: () => void seen.push(received) });
+    await new Promise((r) => setTimeout(r, 60));
+    const before = seen.length;
+    socket.send(Buffer.from('caller audio'), socket.address().port, '127.0.0.1');
+    await new Promise((r) => process.nextTick(r)); // dgram's address lookup, then the datagram is on its way
+    const until = performance.now() + 45;
+    while (performance.now() < until); // held up past two frames, the datagram waiting in the kernel
+    await new Promise((r) => setTimeout(r, 30));
+    sub.remove();
+    socket.close();
+    // the first frame after the stall saw the datagram that had come during it
+    expect(seen.length).toBeGreaterThan(before);
+    expect(seen[before]).toBe(true);
   });
 });
