@@ -165,8 +165,9 @@ export class PlayoutBuffer {
     }
     this.ring = Buffer.alloc(capacity);
     this.silenceLimit = SILENCE_MEAN_MAGNITUDE * this.frameBytes;
-    // the cushion may take half the cap; the other half is for the stall it is there to ride out
-    this.maxCushionBytes = Math.floor(capacity / 2 / this.frameBytes) * this.frameBytes;
+    // a quarter of the cap at most (250 ms by default: a 6 % slow sender's deficit over 4 s of talk), so that a
+    // stall as long as half the cap still fits on top of it and of the backlog earlier stalls left
+    this.maxCushionBytes = Math.floor(capacity / 4 / this.frameBytes) * this.frameBytes;
   }
 
   get depthBytes(): number {

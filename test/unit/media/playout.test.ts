@@ -277,6 +277,16 @@ describe('PlayoutBuffer', () => {
     expect(Math.max(...late)).toBeLessThan(200);
   });
 
+  it('rides out a 500 ms stall every 4 s for ten minutes without losing speech, its delay well under the cap', () => {
+    // each stall may grow the cushion, and its backlog goes only in silence: neither may build up toward the cap
+    const stalled = (k: number): boolean => k >= 100 && (k - 100) % 200 < 25;
+    const pushAt = (k: number): number => (stalled(k) ? (k - ((k - 100) % 200) + 25) * 20 : 20 * k);
+    const { b, heard } = run({ pushAt, speech: talkAndPause, firstPull: 4, pulls: 30_000 });
+    expectEverySpeechFrameOnce(heard, heard[heard.length - 1]! + 1, talkAndPause);
+    expect(b.stats.speechLostFrames).toBe(0);
+    expect(b.stats.maxDepthBytes).toBeLessThan(8 * 900);
+  });
+
   it('never removes speech to take delay back: a caller who never pauses keeps the delay a burst gave', () => {
     const pushAt = (k: number): number => (k >= 100 && k < 110 ? 110 * 20 : 20 * k);
     const { b, heard, waited } = run({ pushAt, firstPull: 4, pulls: 800 });
