@@ -264,11 +264,16 @@ describe('hostile input on every surface, beside a live call', () => {
       for (const raw of [...Object.values(VALID), ...Object.values(INVALID), RFC2543_RESPONSE]) attacker.send(Buffer.from(raw, 'latin1'), sipPort, '127.0.0.1');
       for (const g of [randomBytes(1_200), randomBytes(65_000), Buffer.from('\r\n\r\n'), Buffer.alloc(0)]) attacker.send(g, sipPort, '127.0.0.1');
       attacker.send(sipRequest('BYE', attacker, { toTag: 'nope' }), sipPort, '127.0.0.1');
-      attacker.send(sipRequest('INVITE', attacker, { toTag: 'nope', callId: inviteA.message.callId }), sipPort, '127.0.0.1');
       attacker.send(sipRequest('OPTIONS', attacker), sipPort, '127.0.0.1');
-      await expect.poll(() => answers.slice().sort(), { timeout: 5_000 }).toEqual(
-        ['SIP/2.0 200 OK', 'SIP/2.0 481 Call/Transaction Does Not Exist', 'SIP/2.0 481 Call/Transaction Does Not Exist'],
-      );
+      await expect.poll(() => answers.slice().sort(), { timeout: 5_000 }).toEqual(['SIP/2.0 200 OK', 'SIP/2.0 481 Call/Transaction Does Not Exist']);
+      // an INVITE naming a dialog we do not have (the live call's Call-ID, a made-up tag) gets one stateless 481 per
+      // source and second, like the 403 below: from an address of its own, since the torture INVITEs used 127.0.0.1's
+      const ghost = await udp('127.0.0.3');
+      own.push(ghost);
+      const ghostAnswers: string[] = [];
+      ghost.on('message', (m) => ghostAnswers.push(m.toString().split('\r\n')[0]!));
+      for (let i = 0; i < 3; i++) ghost.send(sipRequest('INVITE', ghost, { toTag: 'nope', callId: inviteA.message.callId }), sipPort, '127.0.0.1');
+      await expect.poll(() => ghostAnswers, { timeout: 5_000 }).toEqual(['SIP/2.0 481 Call/Transaction Does Not Exist']);
       // an out-of-dialog INVITE gets one stateless 403 per source and second: the torture INVITEs above used
       // 127.0.0.1's, so a scanner on another address asks, three times, and is answered once
       const scanner = await udp(FOREIGN);
