@@ -8,6 +8,7 @@ import { requireQuietly } from '../config/quiet-require.js';
 import type { PluginConfig } from '../config/schema.js';
 import { LogLimiter } from '../media/log-limiter.js';
 import { resolveCcaiTarget, type CcaiTarget } from './jambonz-target.js';
+import { listenOn } from './listen.js';
 import { HTTP_LIMITS } from './server.js';
 import { rejectUpgrade } from './upgrade-refusal.js';
 
@@ -186,14 +187,7 @@ export async function startJambonzService(opts: JambonzServiceOptions): Promise<
     });
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(`cannot listen on ${opts.host}:${opts.port} (JAMBONZ_SERVICE_HOST/JAMBONZ_SERVICE_PORT): ${err.code ?? err.message}`)),
-    );
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : opts.port;
+  const port = await listenOn(server, opts.host, opts.port, 'JAMBONZ_SERVICE_HOST/JAMBONZ_SERVICE_PORT');
   log.info({ host: opts.host, port, path: servicePath }, 'jambonz service listening');
   return {
     port,

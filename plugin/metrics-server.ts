@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { Logger } from 'pino';
 import type { Readiness } from './admission.js';
+import { listenOn } from './listen.js';
 import type { GatewayMetrics } from './metrics.js';
 import { pathnameOf } from './upgrade-refusal.js';
 
@@ -49,14 +50,7 @@ export async function startMetricsServer(opts: {
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(`cannot listen on ${opts.host}:${opts.port} (METRICS_HOST/METRICS_PORT): ${err.code ?? err.message}`)),
-    );
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : opts.port;
+  const port = await listenOn(server, opts.host, opts.port, 'METRICS_HOST/METRICS_PORT');
   log.info({ host: opts.host, port }, 'metrics listening: GET /metrics, /health, /ready');
   return {
     port,

@@ -8,6 +8,7 @@ import type { AdmissionRefusal, Readiness } from './admission.js';
 import { authenticateUpgrade, type AuthenticatedUpgrade } from './auth.js';
 import { AuthRateLimiter, type AuthRateLimitOptions } from './auth-rate-limit.js';
 import { clientAddressOf } from './client-address.js';
+import { listenOn } from './listen.js';
 import { CERT_RELOAD_DEBOUNCE_MS, CertificateReloader, readCertificatePair, type CertificateReload } from './tls-reload.js';
 import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
 
@@ -175,16 +176,7 @@ export function createTalkdeskServer(
   if (tls) tls.watch();
 
   return {
-    listen: () =>
-      new Promise((resolve, reject) => {
-        server.once('error', (err: NodeJS.ErrnoException) =>
-          reject(new Error(`cannot listen on ${listen.host}:${listen.port} (LISTEN_HOST/LISTEN_PORT): ${err.code ?? err.message}`)),
-        );
-        server.listen(listen.port, listen.host, () => {
-          const address = server.address();
-          resolve(typeof address === 'object' && address ? address.port : listen.port);
-        });
-      }),
+    listen: () => listenOn(server, listen.host, listen.port, 'LISTEN_HOST/LISTEN_PORT'),
     close: () =>
       new Promise((resolve) => {
         tls?.close();
