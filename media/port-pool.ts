@@ -1,6 +1,19 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+
+/**
+ * The name lookup of our RTP sockets. They send only to numeric addresses (sdp.ts refuses an answer with a name), and
+ * bind to one, so dgram's default, dns.lookup, has nothing to look up, but it answers on the next tick: a closure
+ * and a queued callback for every packet, and the packet left after the clock's step rather than from it. Answered
+ * at once, the send is made where it is asked for. A name is refused as dgram refuses an unresolvable one.
+ */
+export function numericAddress(address: string, _family: unknown, callback: LookupCallback): void {
+  if (isIPv4(address)) callback(null, address, 4);
+  else callback(Object.assign(new Error(`RTP address ${address} is not an IPv4 address`), { code: 'EINVAL' }), address, 4);
+}
+
 export interface RtpPortPoolOptions {
   /** Local IPv4 address to bind RTP sockets to (0.0.0.0 for all interfaces). */
   bindAddress: string;
@@ -98,7 +111,7 @@ export class RtpPortPool {
 
   private bind(port: number): Promise<Socket> {
     return new Promise((resolve, reject) => {
-      const socket = createSocket({ type: 'udp4' });
+      const socket = createSocket({ type: 'udp4', lookup: numericAddress });
       const onError = (err: Error): void => {
         try {
           socket.close();

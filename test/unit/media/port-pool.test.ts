@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RtpPortPool, RtpPortsExhaustedError } from '../../../media/port-pool.js';
+import { numericAddress, RtpPortPool, RtpPortsExhaustedError } from '../../../media/port-pool.js';
 
 const open: Socket[] = [];
 afterEach(async () => {
@@ -63,5 +63,24 @@ describe('RtpPortPool', () => {
     ['above 65535', { bindAddress: '127.0.0.1', min: 65534, max: 65536 }],
   ])('refuses %s', (_name, opts) => {
     expect(() => new RtpPortPool(opts)).toThrow(RangeError);
+  });
+});
+
+describe('numericAddress (the RTP sockets\' lookup)', () => {
+  it('answers an IPv4 address before it returns, so a send goes out from the clock step that asked for it', () => {
+    const answers: unknown[][] = [];
+    numericAddress('192.0.2.7', 4, (...a) => answers.push(a));
+    expect(answers).toEqual([[null, '192.0.2.7', 4]]);
+  });
+
+  it('refuses a name, as dgram refuses one it cannot resolve', async () => {
+    const answers: unknown[][] = [];
+    numericAddress('bot.example.com', 4, (...a) => answers.push(a));
+    expect((answers[0]![0] as NodeJS.ErrnoException).code).toBe('EINVAL');
+    const pool = new RtpPortPool({ bindAddress: '127.0.0.1', min: 43400, max: 43402 });
+    const { socket } = await pool.open();
+    open.push(socket);
+    const err = await new Promise<Error | null>((resolve) => socket.send(Buffer.from('x'), 9, 'localhost', (e) => resolve(e)));
+    expect(err?.message).toMatch(/not an IPv4 address/);
   });
 });
