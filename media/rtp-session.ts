@@ -272,6 +272,8 @@ export class RtpSession {
     if (this.closed) return;
     this.playout.push(mulaw);
     this.applyPhaseShift();
+    // after the push, so that a frame due now takes this audio
+    this.clock.poll();
   }
 
   /** The playout buffer's move of this call's frames, asked for after a pull or after late audio came. */
@@ -455,6 +457,7 @@ export class RtpSession {
   }
 
   private readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+    this.clock.poll();
     if (this.closed) return;
     const c = this.counters;
     c.packetsReceived++;

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client';
 import type { MediaClock } from '../media/clock.js';
 import type { RtpSessionStats } from '../media/rtp-session.js';
@@ -301,6 +302,25 @@ export class GatewayMetrics {
       registers,
       collect() {
         this.set(clock.size);
+      },
+    });
+    let loopSince = performance.eventLoopUtilization();
+    new Gauge({
+      name: 'talkdesk_gw_event_loop_utilization',
+      help: 'Share of the time since the previous scrape that the event loop was not waiting for I/O (0-1): the load on the one thread that sends every call\'s RTP on time',
+      registers,
+      collect() {
+        const now = performance.eventLoopUtilization();
+        this.set(performance.eventLoopUtilization(now, loopSince).utilization);
+        loopSince = now;
+      },
+    });
+    new Gauge({
+      name: 'talkdesk_gw_media_clock_busiest_step_sinks',
+      help: 'RTP senders in the busiest of the clock\'s 2 ms steps now: sinks_total / 10 when spread evenly; far more means their frames queue behind each other',
+      registers,
+      collect() {
+        this.set(clock.busiestSlot);
       },
     });
     const { ports, watchdog, sipCounts } = sources;

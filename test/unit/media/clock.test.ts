@@ -49,7 +49,7 @@ describe('MediaClock (fake time)', () => {
     const perPhase = new Map<number, number>();
     for (const p of phases) perPhase.set(p, (perPhase.get(p) ?? 0) + 1);
     expect([...perPhase.keys()].sort((a, b) => a - b)).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
-    expect(new Set(perPhase.values())).toEqual(new Set([2]));
+    expect(new Set(perPhase.values())).toEqual(new Set([2]));    expect(c.busiestSlot).toBe(2);
   });
 
   // vi.setSystemTime moves Date.now() without firing timers: the next timer then runs that much late, as after a
@@ -187,6 +187,44 @@ describe('MediaClock (fake time)', () => {
       const gaps = times.slice(1, 6).map((t, i) => t - times[i]!);
       expect(gaps, `shift(${askMs})`).toEqual([20, 20, 20 + expectedMs, 20, 20]);
     }
+  });
+
+  it('runs a due step from poll(), as a packet arrives in the middle of a batch of I/O, not at the batch end', () => {
+    const c = clock();
+    const t0 = Date.now();
+    const s = recorder();
+    c.add(s);
+    vi.advanceTimersByTime(20);
+    expect(s.times).toEqual([t0 + 20]);
+    vi.setSystemTime(t0 + 39);
+    c.poll();
+    expect(s.times).toHaveLength(1); // not due yet
+    vi.setSystemTime(t0 + 41); // its timer has not run: the loop is busy with I/O
+    c.poll();
+    expect(s.times).toEqual([t0 + 20, t0 + 41]);
+    c.poll();
+    expect(s.times).toHaveLength(2); // once
+    vi.advanceTimersByTime(40);
+    // the step's own timer was disarmed, and the grid goes on at t0 + 60, t0 + 80
+    expect(s.times).toEqual([t0 + 20, t0 + 41, t0 + 60, t0 + 80]);
+    expect(c.stats.lateness.maxMs).toBe(1);
+  });
+
+  it('leaves a step more than 2 ms late to its timer, which lets the I/O that waited in first', () => {
+    const c = clock();
+    const t0 = Date.now();
+    const s = recorder();
+    c.add(s);
+    vi.advanceTimersByTime(20);
+    vi.setSystemTime(t0 + 43);
+    c.poll();
+    expect(s.times).toEqual([t0 + 20]);
+    // the late timer sets a setImmediate, which sends the frame after the I/O
+    vi.advanceTimersToNextTimer();
+    expect(s.times).toEqual([t0 + 20]);
+    vi.advanceTimersToNextTimer();
+    expect(s.times.length).toBeGreaterThanOrEqual(2);
+    expect(s.times[1]).toBeGreaterThanOrEqual(t0 + 43);
   });
 
   it('keeps a sink that keeps moving earlier within half a frame of the grid it was added on', () => {

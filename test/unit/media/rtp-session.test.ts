@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { pino } from 'pino';
 import { DtmfPacketizer, serialize } from 'rtp-packet';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MediaClock } from '../../../media/clock.js';
 import { RtpPortPool } from '../../../media/port-pool.js';
 import { RtpSession } from '../../../media/rtp-session.js';
@@ -74,6 +74,17 @@ describe('RtpSession', () => {
       expect(p.timestamp).toBe((got[i]!.timestamp + 160) >>> 0);
     });
     expect(session.stats).toMatchObject({ packetsSent: got.length, bytesSent: got.length * 172, callerSilenceInsertedFrames: got.length - 3 });
+  });
+
+  it('looks at the media clock as each packet arrives, caller audio or bot RTP, so a frame due then need not wait for the batch', async () => {
+    const { session, peer, clock, audio } = await setup();
+    session.start(remoteOf(peer));
+    const poll = vi.spyOn(clock, 'poll');
+    session.write(Buffer.alloc(160, 0x11));
+    expect(poll).toHaveBeenCalledTimes(1);
+    await peer.send(pcmu(1, Buffer.alloc(160, 0x22)), session.localPort);
+    await waitFor(() => audio.length === 1);
+    expect(poll).toHaveBeenCalledTimes(2);
   });
 
   it('passes PCMU payloads to onAudio byte for byte, from any port of the answer IP', async () => {
