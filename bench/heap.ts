@@ -102,6 +102,39 @@ export class HeapProbe {
     }
   }
 
+  /**
+   * Starts V8's sampling heap profiler keeping the samples of objects already collected (by a scavenge or a full
+   * GC), so the profile says what was allocated, garbage included, not only what is still alive.
+   */
+  async startAllocationSampling(intervalBytes = 8192): Promise<void> {
+    await this.send('HeapProfiler.enable');
+    await this.send('HeapProfiler.startSampling', { samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  }
+
+  /** Stops the sampling: the estimated bytes allocated, in all and by allocating function (self), largest first. */
+  async stopAllocationSampling(): Promise<{ totalBytes: number; sites: Array<{ fn: string; bytes: number }> }> {
+    interface SamplingNode {
+      callFrame: { functionName: string; url: string; lineNumber: number };
+      selfSize: number;
+      children: SamplingNode[];
+    }
+    const { profile } = await this.send<{ profile: { head: SamplingNode } }>('HeapProfiler.stopSampling');
+    const bySite = new Map<string, number>();
+    let totalBytes = 0;
+    const walk = (node: SamplingNode): void => {
+      if (node.selfSize > 0) {
+        const cf = node.callFrame;
+        const fn = `${cf.functionName || '(anonymous)'} ${cf.url.replace(/^.*\/(node_modules|bench-build|dist)\//, '$1/')}:${cf.lineNumber + 1}`;
+        bySite.set(fn, (bySite.get(fn) ?? 0) + node.selfSize);
+        totalBytes += node.selfSize;
+      }
+      for (const child of node.children) walk(child);
+    };
+    walk(profile.head);
+    const sites = [...bySite.entries()].sort((a, b) => b[1] - a[1]).map(([fn, bytes]) => ({ fn, bytes }));
+    return { totalBytes, sites };
+  }
+
   close(): void {
     this.ws.close();
   }

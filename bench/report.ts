@@ -1,4 +1,5 @@
 /** The run's markdown table and SVG plot (hand-written SVG: CPU per call and p99 send lateness against N). */
+import { knee } from './knee.js';
 import type { RunResult, StepResult } from './run.js';
 
 const fmt = (x: number | undefined, digits = 2): string => (x === undefined || Number.isNaN(x) ? '–' : String(Number(x.toFixed(digits))));
@@ -8,11 +9,21 @@ export function markdown(run: RunResult): string {
   lines.push(`# Benchmark ${run.label}`, '');
   lines.push(`${run.startedAt} · ${run.machine} · ${run.command}`, '');
   lines.push(
-    '| sender | N | plugin CPU % (per call) | RSS MB | µs/pkt plugin / floor (ratio) | speech lost →bot / loss →TD | silence inserted / removed | clock p99 (plugin) | lateness at bot p50/p99/max ms | drift ms | caller delay →bot p50/p95/max ms | latency →TD p50/p95/p99 ms | WS→RTP buffer max ms | stale after BYE max ms | BYE→stop p99 ms | loadgen CPU % |',
+    '| sender | N | plugin CPU % (per call) | RSS MB | µs/pkt plugin / floor (ratio) | speech lost →bot / loss →TD | silence inserted / removed | clock p99 (plugin) | event-loop delay p99 / max ms | scavenges /s (mean ms) | lateness at bot p50/p99/max ms | drift ms | caller delay →bot p50/p95/max ms | latency →TD p50/p95/p99 ms | WS→RTP buffer max ms | stale after BYE max ms | BYE→stop p99 ms | loadgen CPU % (loop delay p99 ms) |',
   );
-  lines.push('|---|---:|---|---:|---|---|---|---|---|---:|---|---|---:|---:|---:|---:|');
+  lines.push('|---|---:|---|---:|---|---|---|---|---|---|---|---:|---|---|---:|---:|---:|---:|');
   for (const s of run.steps) lines.push(row(s));
   lines.push('');
+  for (const [who, steps] of [['this checkout', run.steps.filter((s) => !s.versus)], [`versus ${run.options.versus}`, run.steps.filter((s) => s.versus)]] as const) {
+    if (steps.length === 0) continue;
+    const k = knee(steps);
+    lines.push(
+      `Knee, ${who}: ` +
+        (k.step ? `N=${k.step.n} at ${fmt(k.step.plugin.cpuPercent, 1)} % CPU (clock p99 ≤ ${fmt(k.step.plugin.clockP99BoundMs)} ms, event-loop delay p99 ${fmt(k.step.plugin.loop.delayP99Ms)} ms)` : 'no step met every target') +
+        (k.next ? `; N=${k.next.n} (${fmt(k.next.plugin.cpuPercent, 1)} % CPU) missed ${k.missed.join('; ')}.` : '; every step met them (ramp further to find it).'),
+      '',
+    );
+  }
   if (run.churn) {
     const c = run.churn;
     lines.push(
@@ -53,7 +64,7 @@ export function markdown(run: RunResult): string {
 function row(s: StepResult): string {
   const w = s.window;
   return [
-    s.sender,
+    s.versus ? `${s.sender} (versus)` : s.sender,
     s.n,
     `${fmt(s.plugin.cpuPercent, 1)} (${fmt(s.plugin.cpuPerCallPercent, 3)})`,
     fmt(s.plugin.rssMB, 1),
@@ -61,6 +72,8 @@ function row(s: StepResult): string {
     `${w.toBot.lost} of ${w.toBot.sent} / ${w.toTalkdesk.lost}`,
     `${s.caller.silenceInserted} / ${s.caller.silenceRemoved}`,
     `≤ ${fmt(s.plugin.clockP99BoundMs)} ms (${fmt(s.plugin.clockOver2msPercent, 3)}% > 2 ms)`,
+    `${fmt(s.plugin.loop.delayP99Ms)} / ${fmt(s.plugin.loop.delayMaxMs)}`,
+    `${fmt(s.plugin.loop.minorGcPerSecond, 1)} (${fmt(s.plugin.loop.minorGcMeanMs)})`,
     `${fmt(w.lateness.p50)} / ${fmt(w.lateness.p99)} / ${fmt(w.lateness.max)}`,
     fmt(w.driftMaxMs),
     `${fmt(w.toBot.latency.p50, 1)} / ${fmt(w.toBot.latency.p95, 1)} / ${fmt(w.toBot.latency.max, 1)}`,
@@ -68,7 +81,7 @@ function row(s: StepResult): string {
     fmt(s.playoutMaxMs, 0),
     fmt(s.ends.staleAfterByeMs.max, 1),
     fmt(s.ends.byeToStop.p99, 0),
-    fmt(w.loadgen.cpuPercent, 0),
+    `${fmt(w.loadgen.cpuPercent, 0)} (${fmt(w.loadgen.loopDelayP99Ms, 1)})`,
   ].join(' | ').replace(/^/, '| ').replace(/$/, ' |');
 }
 

@@ -11,7 +11,7 @@
  * load generator, which sees both sides of every call.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -21,6 +21,7 @@ import { killPlugins, spawnPlugin, type PluginProcess } from '../test/support/pl
 import { SENDER_PROFILES, parseSenderProfile, type SenderProfile } from '../test/support/sender-profiles.js';
 import { DRIFT_NOISE_MS, PACKET_COUNT_SLACK, round, type ChurnProgress, type ChurnReport, type EndReport, type Request, type StartReport, type Target, type WindowReport } from './common.js';
 import { HeapProbe, type MemoryAfterGc } from './heap.js';
+import { knee, MAX_FLOOR_RATIO } from './knee.js';
 import { markdown, svg } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -47,6 +48,18 @@ export interface Options {
   soakCalls: number;
   cpuProf: boolean;
   heapSnapshots: boolean;
+  /** every step is run whatever the one before it broke (`--keep-going`): for repeated steps of a --versus comparison */
+  keepGoing: boolean;
+  /** V8's sampling heap profiler over each window: bytes allocated per packet and where (`--alloc-prof`) */
+  allocProf: boolean;
+  /**
+   * Another checkout of the plugin, built (`npm run build`), measured at each step right after this one on the same
+   * load generator (`--versus DIR`): a before/after of one change in one run, so both see the same machine. A shared
+   * 2-core VM's speed drifts by a third from one minute to the next; runs minutes apart cannot tell 10 % apart.
+   */
+  versus: string | undefined;
+  /** extra node/V8 flags for the plugin (`--node-arg`), to measure a runtime setting before it becomes a default */
+  nodeArgs: string[];
   out: string;
 }
 
@@ -69,6 +82,10 @@ function parseArgs(argv: string[]): Options {
     soakCalls: 200,
     cpuProf: false,
     heapSnapshots: false,
+    nodeArgs: [],
+    allocProf: false,
+    keepGoing: false,
+    versus: undefined,
     out: smoke ? join(os.tmpdir(), 'talkdesk-gw-bench') : join(repo, 'docs', 'benchmarks'),
   };
   for (let i = 0; i < argv.length; i++) {
@@ -95,6 +112,10 @@ function parseArgs(argv: string[]): Options {
       case '--soak-calls': opts.soakCalls = Number(v()); break;
       case '--cpu-prof': opts.cpuProf = true; break;
       case '--heap-snapshots': opts.heapSnapshots = true; break;
+      case '--node-arg': opts.nodeArgs.push(v()); break;
+      case '--alloc-prof': opts.allocProf = true; break;
+      case '--keep-going': opts.keepGoing = true; break;
+      case '--versus': opts.versus = resolve(v()); break;
       case '--out': opts.out = resolve(v()); break;
       default: throw new Error(`unknown option ${a} (see bench/README.md)`);
     }
@@ -183,6 +204,44 @@ function clockDelta(a: Scrape, b: Scrape): { p99BoundMs: number; over2msPercent:
   }
   const over2 = total - (at(b, '0.002') - at(a, '0.002'));
   return { p99BoundMs, over2msPercent: total > 0 ? round((over2 / total) * 100, 4) : 0, frames: total };
+}
+
+/**
+ * prom-client samples the event loop with a timer of this period (collectDefaultMetrics' eventLoopMonitoringPrecision,
+ * left at its default) and reports each interval whole, so the delay is the interval minus the period.
+ */
+const LOOP_SAMPLER_MS = 10;
+
+export interface LoopDelta {
+  /** event-loop delay over the window (prom-client resets its histogram at each scrape, and m0 opened the window) */
+  delayP99Ms: number;
+  delayMaxMs: number;
+  /** scavenges a second, and their mean pause */
+  minorGcPerSecond: number;
+  minorGcMeanMs: number;
+  /** mark-compact collections in the window */
+  majorGcs: number;
+  /** share of the window the event loop was busy (not waiting for I/O), 0-100 */
+  utilizationPercent: number;
+  /** sinks on the clock's busiest 2 ms step as the window closed, against the even share (sinks / 10) */
+  busiestStep: number;
+  evenStep: number;
+}
+
+function loopDelta(a: Scrape, b: Scrape, secs: number): LoopDelta {
+  const gc = (s: Scrape, what: 'count' | 'sum', kind: string): number => s.value(`talkdesk_gw_nodejs_gc_duration_seconds_${what}`, { kind });
+  const minor = gc(b, 'count', 'minor') - gc(a, 'count', 'minor');
+  const delay = (name: string): number => round(Math.max(0, b.value(name) * 1000 - LOOP_SAMPLER_MS), 2);
+  return {
+    delayP99Ms: delay('talkdesk_gw_nodejs_eventloop_lag_p99_seconds'),
+    delayMaxMs: delay('talkdesk_gw_nodejs_eventloop_lag_max_seconds'),
+    minorGcPerSecond: round(minor / secs, 2),
+    minorGcMeanMs: minor > 0 ? round(((gc(b, 'sum', 'minor') - gc(a, 'sum', 'minor')) * 1000) / minor, 2) : 0,
+    majorGcs: gc(b, 'count', 'major') - gc(a, 'count', 'major'),
+    utilizationPercent: round(b.value('talkdesk_gw_event_loop_utilization') * 100, 1),
+    busiestStep: b.value('talkdesk_gw_media_clock_busiest_step_sinks'),
+    evenStep: round(b.value('talkdesk_gw_media_clock_sinks') / 10, 1),
+  };
 }
 
 /**
@@ -279,6 +338,8 @@ async function startFloor(): Promise<{ child: ChildProcess; port: number }> {
 export interface StepResult {
   /** how the calls' Talkdesk side sent in the window */
   sender: SenderProfile;
+  /** measured on the --versus checkout, not on this one */
+  versus?: true;
   n: number;
   start: StartReport;
   plugin: {
@@ -288,11 +349,15 @@ export interface StepResult {
     usPerPacket: number;
     clockP99BoundMs: number;
     clockOver2msPercent: number;
+    /** what held the event loop up in the window: its delay p99 and max, and V8's young-generation collections */
+    loop: LoopDelta;
     metricsPackets: { toBot: number; fromBot: number };
     /** times each call's frames were moved (playout phase adaptation) over the whole call, from its 'call ended' line */
     phaseShiftsPerCall: number;
   };
   window: WindowReport;
+  /** --alloc-prof: V8's estimate of the bytes the plugin allocated in the window, per packet (both ways), and where */
+  allocation?: { bytesPerPacket: number; sites: Array<{ fn: string; bytesPerPacket: number }> };
   /** the plugin's own count of the window (/metrics) */
   caller: CallerAudio;
   ends: EndReport;
@@ -393,8 +458,9 @@ async function callEndedLines(plugin: PluginProcess, from: number, count: number
  * the plugin's /metrics counted of the caller's audio meanwhile (scraped as the window opens and once its last frames
  * had time to arrive).
  */
-async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seconds: number): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape }> {
+async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seconds: number): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape; scrapeSecs: number }> {
   const m0 = await scrape(metricsPort);
+  const s0 = performance.now();
   const c0 = cpuSeconds(pid);
   const t0 = performance.now();
   await lg.call({ op: 'window-start' });
@@ -404,7 +470,7 @@ async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seco
   const secs = (performance.now() - t0) / 1000;
   const window = await lg.call<WindowReport>({ op: 'window-report' });
   const m1 = await scrape(metricsPort);
-  return { window, caller: callerAudio(m0, m1), cpu, secs, m0, m1 };
+  return { window, caller: callerAudio(m0, m1), cpu, secs, m0, m1, scrapeSecs: (performance.now() - s0) / 1000 };
 }
 
 async function measureFloor(lg: LoadGen, floor: { child: ChildProcess; port: number }, metricsPort: number, n: number, opts: Options): Promise<StepResult['floor']> {
@@ -424,18 +490,30 @@ async function measureFloor(lg: LoadGen, floor: { child: ChildProcess; port: num
   };
 }
 
-async function measureStep(lg: LoadGen, plugin: PluginProcess, metricsPort: number, floor: { child: ChildProcess; port: number } | undefined, n: number, sender: SenderProfile, wsPort: number, opts: Options): Promise<StepResult> {
+interface Subject {
+  plugin: PluginProcess;
+  wsPort: number;
+  metricsPort: number;
+  versus: boolean;
+}
+
+async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildProcess; port: number } | undefined, n: number, sender: SenderProfile, opts: Options, probe: HeapProbe | undefined): Promise<StepResult> {
+  const { plugin, wsPort, metricsPort } = subject;
   const pid = plugin.child.pid!;
   const logFrom = plugin.logs.length;
-  const name = `N=${n} ${sender}`;
+  const name = `N=${n} ${sender}${subject.versus ? ' (versus)' : ''}`;
   log(`${name}: starting ${n} calls at ${opts.startRate}/s`);
   const start = await lg.call<StartReport>({ op: 'start-calls', n, target: { kind: 'plugin', wsPort }, rate: opts.startRate, sender });
   if (start.failed > 0) log(`${name}: ${start.failed} calls failed to come up: ${JSON.stringify(start.failures)}`);
   await sleep(2000);
-  const { window, caller, cpu, secs, m0, m1 } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
+  await probe?.startAllocationSampling();
+  const { window, caller, cpu, secs, m0, m1, scrapeSecs } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
+  const allocated = await probe?.stopAllocationSampling();
   const rss = rssMB(pid);
   const clock = clockDelta(m0, m1);
   const packets = window.rtpIn + window.rtpOut;
+  // the profile spans the window and the wait for its last frames: per packet, against the plugin's own count of both
+  const allocPackets = m1.value('talkdesk_gw_rtp_packets_total') - m0.value('talkdesk_gw_rtp_packets_total');
   const ends = await lg.call<EndReport>({ op: 'end-calls', botEnds: 'half' });
   if (!(await waitForIdle(metricsPort, 10_000))) log(`${name}: the plugin still has calls 10 s after the end`);
   const ended = (await callEndedLines(plugin, logFrom, start.up)).map((l) => (l.rtp ?? {}) as { maxPlayoutDelayMs?: number; playoutPhaseShifts?: number });
@@ -453,6 +531,7 @@ async function measureStep(lg: LoadGen, plugin: PluginProcess, metricsPort: numb
       usPerPacket: round((cpu * 1e6) / packets, 2),
       clockP99BoundMs: clock.p99BoundMs,
       clockOver2msPercent: clock.over2msPercent,
+      loop: loopDelta(m0, m1, scrapeSecs),
       phaseShiftsPerCall: round(phaseShiftsPerCall, 2),
       metricsPackets: {
         toBot: m1.value('talkdesk_gw_rtp_packets_total', { direction: 'to_bot' }) - m0.value('talkdesk_gw_rtp_packets_total', { direction: 'to_bot' }),
@@ -464,7 +543,13 @@ async function measureStep(lg: LoadGen, plugin: PluginProcess, metricsPort: numb
     ends,
     playoutMaxMs,
     sloBreaks: [],
+    ...(subject.versus ? { versus: true as const } : {}),
   };
+  if (allocated) {
+    const perPacket = (bytes: number): number => round(bytes / Math.max(1, allocPackets), 0);
+    step.allocation = { bytesPerPacket: perPacket(allocated.totalBytes), sites: allocated.sites.slice(0, 20).map((x) => ({ fn: x.fn, bytesPerPacket: perPacket(x.bytes) })) };
+    log(`${name}: allocated ${step.allocation.bytesPerPacket} B per packet; by function: ${step.allocation.sites.slice(0, 12).map((x) => `${x.fn} ${x.bytesPerPacket}`).join(', ')}`);
+  }
   // the floor is for the CPU ratio, judged on the steady sender
   if (floor && sender === 'steady') {
     log(`${name}: floor`);
@@ -481,14 +566,17 @@ async function measureStep(lg: LoadGen, plugin: PluginProcess, metricsPort: numb
   log(
     `${name}: plugin ${step.plugin.cpuPercent}% CPU (${step.plugin.usPerPacket} µs/pkt${step.ratio ? `, ${step.ratio}× floor` : ''}), RSS ${step.plugin.rssMB} MB, ` +
       `speech lost ${window.toBot.lost} of ${window.toBot.sent} (plugin: ${caller.pluginSpeechLost}), loss →TD ${window.toTalkdesk.lost}, silence inserted ${caller.silenceInserted} / removed ${caller.silenceRemoved}, ` +
-      `clock p99 ≤ ${clock.p99BoundMs} ms, at bot p99 ${window.lateness.p99} ms (phase shifts: ${window.phaseShifts} seen at the bots in the window, ${step.plugin.phaseShiftsPerCall} per call made), ` +
+      `clock p99 ≤ ${clock.p99BoundMs} ms (${clock.over2msPercent}% > 2 ms), loop busy ${step.plugin.loop.utilizationPercent}%, loop delay p99/max ${step.plugin.loop.delayP99Ms}/${step.plugin.loop.delayMaxMs} ms, ` +
+      `scavenges ${step.plugin.loop.minorGcPerSecond}/s of ${step.plugin.loop.minorGcMeanMs} ms, major GCs ${step.plugin.loop.majorGcs}, busiest step ${step.plugin.loop.busiestStep} sinks (even ${step.plugin.loop.evenStep}), at bot p99 ${window.lateness.p99} ms (phase shifts: ${window.phaseShifts} seen at the bots in the window, ${step.plugin.phaseShiftsPerCall} per call made), ` +
       `caller delay p50/p95/max ${window.toBot.latency.p50}/${window.toBot.latency.p95}/${window.toBot.latency.max} ms, latency →TD p95 ${window.toTalkdesk.latency.p95} ms, buffer max ${playoutMaxMs} ms, loadgen ${window.loadgen.cpuPercent}%` +
       (b.length ? ` — SLO: ${b.join('; ')}` : ''),
   );
   return step;
 }
 
-function evaluate(run: RunResult): RunResult['targets'] {
+function evaluate(all: RunResult): RunResult['targets'] {
+  // the targets are this checkout's: --versus steps are there to compare against
+  const run = { ...all, steps: all.steps.filter((s) => !s.versus) };
   const t: RunResult['targets'] = [];
   // the targets of issue 6 were set for, and are judged on, the steady sender
   const steady = run.steps.filter((s) => s.sender === 'steady');
@@ -533,8 +621,22 @@ function evaluate(run: RunResult): RunResult['targets'] {
   const stale = worst((s) => s.ends.staleAfterByeMs.max);
   add('stale audio after bot stop ≤ 60 ms', stale <= 60, `last bot audio at Talkdesk after the bot stopped and sent BYE: ≤ ${stale} ms, ${worst((s) => s.ends.staleFramesMax)} frames at most`);
   const ratioStep = at200 ?? steady[steady.length - 1];
-  if (ratioStep?.ratio !== undefined) add('CPU per media packet ≤ 3× the floor', ratioStep.ratio <= 3, `N=${ratioStep.n}: ${ratioStep.plugin.usPerPacket} µs vs floor ${ratioStep.floor!.usPerPacket} µs = ${ratioStep.ratio}× (all steps: ${run.steps.map((s) => s.ratio).join(', ')})`);
-  else add('CPU per media packet ≤ 3× the floor', undefined, 'no floor measured');
+  const ratioTarget = `CPU per media packet ≤ ${MAX_FLOOR_RATIO}× the floor at 200 calls`;
+  if (ratioStep?.ratio !== undefined) add(ratioTarget, ratioStep.ratio <= MAX_FLOOR_RATIO, `N=${ratioStep.n}: ${ratioStep.plugin.usPerPacket} µs vs floor ${ratioStep.floor!.usPerPacket} µs = ${ratioStep.ratio}× (all steps: ${run.steps.map((s) => s.ratio).join(', ')})`);
+  else add(ratioTarget, undefined, 'no floor measured');
+  const k = knee(run.steps);
+  const kneeTarget = 'knee (largest steady step meeting every per-step target) at ≥ 80 % of one core';
+  if (k.step === undefined) add(kneeTarget, steady.length === 0 ? undefined : false, steady.length === 0 ? 'no steady step' : `no step held: N=${k.next!.n} missed ${k.missed.join('; ')}`);
+  else {
+    const p = k.step.plugin;
+    add(
+      kneeTarget,
+      k.step.plugin.cpuPercent >= 80,
+      `N=${k.step.n} at ${p.cpuPercent} % CPU: clock p99 ≤ ${p.clockP99BoundMs} ms, event-loop delay p99 ${p.loop.delayP99Ms} ms (max ${p.loop.delayMaxMs}), ` +
+        `latency p95 ${k.step.window.toBot.latency.p95}/${k.step.window.toTalkdesk.latency.p95} ms; ` +
+        (k.next ? `N=${k.next.n} (${k.next.plugin.cpuPercent} % CPU) missed ${k.missed.join('; ')}` : 'every step held (ramp further for the knee)'),
+    );
+  }
   const churned = run.churn?.answered ?? 0;
   add('soak: ≥ 10,000 call churns', run.churn === undefined || run.churn.requested < 10_000 ? undefined : churned >= 10_000, `${churned} churned${churned < 10_000 ? ' (short run: `--churn 10000` for the target)' : ''}`);
   add('soak: 60-minute steady run', run.soak === undefined ? undefined : run.soak.minutes >= 60 && run.soak.worstLoss === 0, run.soak ? `${run.soak.minutes} min at ${run.soak.calls} calls, worst 1-minute window: loss ${run.soak.worstLoss}, latency p95 ${run.soak.worstLatencyP95Ms} ms, clock p99 ≤ ${run.soak.worstClockP99Ms} ms; sender ${run.soak.sender}, silence inserted ${run.soak.caller.silenceInserted}, removed ${run.soak.caller.silenceRemoved}` : '`--soak-minutes 60`');
@@ -594,18 +696,27 @@ async function main(): Promise<void> {
   if (opts.cpuProf) mkdirSync(profDir, { recursive: true });
   const runStart = performance.now();
 
+  const versusMain = opts.versus === undefined ? undefined : join(opts.versus, 'dist', 'plugin', 'main.js');
+  if (versusMain !== undefined && !existsSync(versusMain)) {
+    throw new Error(`--versus: no ${versusMain}; build that checkout first: (cd ${opts.versus} && npm ci && npm run build)`);
+  }
   const lg = await LoadGen.start();
-  const plugin = spawnPlugin(join(here, '..', 'plugin', 'main.js'), {
-    CCAI_SIP_HOST: '127.0.0.1',
-    CCAI_SIP_PORT: String(lg.sipPort),
-    RTP_PORT_MIN: '30000',
-    RTP_PORT_MAX: '39999',
-    MAX_CALLS: '10000',
-    LOG_LEVEL: 'info',
-  }, ['--inspect-port=0', ...(opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
-  pin(plugin.child.pid!, 0);
-  const wsPort = await plugin.port;
-  const metricsPort = await plugin.metricsPort;
+  // both on core 0, one measured at a time; the second's RTP ports above the first's
+  const startSubject = async (main: string, versus: boolean): Promise<Subject> => {
+    const plugin = spawnPlugin(main, {
+      CCAI_SIP_HOST: '127.0.0.1',
+      CCAI_SIP_PORT: String(lg.sipPort),
+      RTP_PORT_MIN: versus ? '40000' : '30000',
+      RTP_PORT_MAX: versus ? '49999' : '39999',
+      MAX_CALLS: '10000',
+      LOG_LEVEL: 'info',
+    }, ['--inspect-port=0', ...opts.nodeArgs, ...(opts.cpuProf && !versus ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
+    pin(plugin.child.pid!, 0);
+    return { plugin, wsPort: await plugin.port, metricsPort: await plugin.metricsPort, versus };
+  };
+  const subject = await startSubject(join(here, '..', 'plugin', 'main.js'), false);
+  const versus = versusMain === undefined ? undefined : await startSubject(versusMain, true);
+  const { plugin, wsPort, metricsPort } = subject;
   const floor = opts.floorSeconds > 0 ? await startFloor() : undefined;
   const cleanup = (): void => {
     killPlugins();
@@ -629,6 +740,7 @@ async function main(): Promise<void> {
     targets: [],
   };
 
+  let probe = opts.allocProf ? await HeapProbe.attach(plugin.child) : undefined;
   const stopped: string[] = [];
   ramps: for (const sender of opts.senders) {
     for (const n of opts.steps) {
@@ -636,12 +748,16 @@ async function main(): Promise<void> {
         stopped.push(`--max-minutes ${opts.maxMinutes} reached before N=${n} ${sender}`);
         break ramps;
       }
-      const step = await measureStep(lg, plugin, metricsPort, floor, n, sender, wsPort, opts);
+      // with --versus, the two take turns going first: the first after a pause measured up to 15 % dearer
+      const versusFirst = versus !== undefined && run.steps.filter((s) => s.versus).length % 2 === 1;
+      if (versusFirst) run.steps.push(await measureStep(lg, versus, undefined, n, sender, opts, undefined));
+      const step = await measureStep(lg, subject, floor, n, sender, opts, probe);
       run.steps.push(step);
+      if (versus && !versusFirst) run.steps.push(await measureStep(lg, versus, undefined, n, sender, opts, undefined));
       // Lateness over 2 ms is recorded as a break but the ramp goes on while it stays under 10 ms: on a shared 2-core
       // machine a neighbour's burst shows up there first; loss, failed calls and saturation end this sender's ramp.
       const hard = step.sloBreaks.filter((b) => !b.startsWith('plugin clock p99') || !(step.plugin.clockP99BoundMs <= 10));
-      if (hard.length > 0) {
+      if (hard.length > 0 && !opts.keepGoing) {
         stopped.push(`SLO broke at N=${n} ${sender}: ${step.sloBreaks.join('; ')}`);
         break;
       }
@@ -684,7 +800,6 @@ async function main(): Promise<void> {
     };
   }
 
-  let probe: HeapProbe | undefined;
   let churnMemory: Omit<ChurnMemory, 'after'> | undefined;
   const snapshots: string[] = [];
   const snapshot = async (name: string): Promise<void> => {
@@ -696,7 +811,7 @@ async function main(): Promise<void> {
   };
   if (opts.churn > 0) {
     await waitForIdle(metricsPort, 10_000);
-    probe = await HeapProbe.attach(plugin.child);
+    probe ??= await HeapProbe.attach(plugin.child);
     await snapshot('before-churn');
     const before = await probe.afterGc();
     log(`churn: ${opts.churn} calls at ${opts.churnRate}/s, each held ${opts.churnHoldMs} ms`);
