@@ -122,7 +122,7 @@ export function svg(run: RunResult): string {
     });
     return out.join('\n');
   };
-  const steps = run.steps.filter((s) => s.sender === 'steady');
+  const steps = run.steps.filter((s) => s.sender === 'steady' && !s.versus);
   const body = [
     panel(0, 'Plugin CPU per call', [
       { name: 'plugin, % of one core per call', color: '#1f77b4', points: steps.map((s) => [s.n, s.plugin.cpuPerCallPercent]) },
@@ -131,6 +131,7 @@ export function svg(run: RunResult): string {
     panel(430, 'p99 RTP send lateness', [
       { name: 'plugin clock (upper bucket edge)', color: '#d62728', points: steps.map((s) => [s.n, s.plugin.clockP99BoundMs]) },
       { name: 'arrival at the bot vs 20 ms grid', color: '#ff7f0e', points: steps.map((s) => [s.n, s.window.lateness.p99]) },
+      { name: 'event-loop delay (prom-client sampler)', color: '#2ca02c', points: steps.map((s) => [s.n, s.plugin.loop.delayP99Ms]) },
     ], 'ms'),
   ].join('\n');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n${body}\n</svg>\n`;

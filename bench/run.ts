@@ -48,6 +48,8 @@ export interface Options {
   soakCalls: number;
   cpuProf: boolean;
   heapSnapshots: boolean;
+  /** the floor with its clock and RTP in a worker thread (floor-worker.ts): what a second event loop buys */
+  floorWorker: boolean;
   /** every step is run whatever the one before it broke (`--keep-going`): for repeated steps of a --versus comparison */
   keepGoing: boolean;
   /** V8's sampling heap profiler over each window: bytes allocated per packet and where (`--alloc-prof`) */
@@ -85,6 +87,7 @@ function parseArgs(argv: string[]): Options {
     nodeArgs: [],
     allocProf: false,
     keepGoing: false,
+    floorWorker: false,
     versus: undefined,
     out: smoke ? join(os.tmpdir(), 'talkdesk-gw-bench') : join(repo, 'docs', 'benchmarks'),
   };
@@ -115,6 +118,7 @@ function parseArgs(argv: string[]): Options {
       case '--node-arg': opts.nodeArgs.push(v()); break;
       case '--alloc-prof': opts.allocProf = true; break;
       case '--keep-going': opts.keepGoing = true; break;
+      case '--floor-worker': opts.floorWorker = true; break;
       case '--versus': opts.versus = resolve(v()); break;
       case '--out': opts.out = resolve(v()); break;
       default: throw new Error(`unknown option ${a} (see bench/README.md)`);
@@ -324,8 +328,9 @@ class LoadGen {
   }
 }
 
-async function startFloor(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn('taskset', ['-c', '0', process.execPath, join(here, 'floor.js')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repo });
+async function startFloor(worker: boolean): Promise<{ child: ChildProcess; port: number }> {
+  // threads inherit the affinity: the worker's too
+  const child = spawn('taskset', ['-c', '0', process.execPath, join(here, worker ? 'floor-worker.js' : 'floor.js')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repo });
   const port = await new Promise<number>((res, rej) => {
     createInterface({ input: child.stdout! }).once('line', (line) => res((JSON.parse(line) as { floorPort: number }).floorPort));
     child.once('exit', (code) => rej(new Error(`floor exited (${code})`)));
@@ -717,7 +722,7 @@ async function main(): Promise<void> {
   const subject = await startSubject(join(here, '..', 'plugin', 'main.js'), false);
   const versus = versusMain === undefined ? undefined : await startSubject(versusMain, true);
   const { plugin, wsPort, metricsPort } = subject;
-  const floor = opts.floorSeconds > 0 ? await startFloor() : undefined;
+  const floor = opts.floorSeconds > 0 ? await startFloor(opts.floorWorker) : undefined;
   const cleanup = (): void => {
     killPlugins();
     floor?.child.kill('SIGKILL');
