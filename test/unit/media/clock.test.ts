@@ -17,6 +17,16 @@ describe('MediaClock (fake time)', () => {
   });
 
   const clock = (): MediaClock => new MediaClock({ now: () => Date.now() });
+  /** A clock with one sink that has had its first frame, at t0 + 20. */
+  const running = (): { c: MediaClock; t0: number; s: ReturnType<typeof recorder> } => {
+    const c = clock();
+    const t0 = Date.now();
+    const s = recorder();
+    c.add(s);
+    vi.advanceTimersByTime(20);
+    expect(s.times).toEqual([t0 + 20]);
+    return { c, t0, s };
+  };
 
   it('gives every sink exactly one frame per 20 ms, on its own phase of the 2 ms steps', () => {
     const c = clock();
@@ -78,12 +88,7 @@ describe('MediaClock (fake time)', () => {
   });
 
   it('catches up at most 10 frames, then skips ahead and counts a resync', () => {
-    const c = clock();
-    const t0 = Date.now();
-    const s = recorder();
-    c.add(s);
-    vi.advanceTimersByTime(20);
-    expect(s.times).toEqual([t0 + 20]);
+    const { c, t0, s } = running();
 
     vi.setSystemTime(t0 + 20 + 1000);
     vi.advanceTimersToNextTimer(); // now +1040: frames +40 … +1040 (51) are due
@@ -190,12 +195,7 @@ describe('MediaClock (fake time)', () => {
   });
 
   it('runs a due step from poll(), as a packet arrives in the middle of a batch of I/O, not at the batch end', () => {
-    const c = clock();
-    const t0 = Date.now();
-    const s = recorder();
-    c.add(s);
-    vi.advanceTimersByTime(20);
-    expect(s.times).toEqual([t0 + 20]);
+    const { c, t0, s } = running();
     vi.setSystemTime(t0 + 39);
     c.poll();
     expect(s.times).toHaveLength(1); // not due yet
@@ -211,11 +211,7 @@ describe('MediaClock (fake time)', () => {
   });
 
   it('leaves a step more than 2 ms late to its timer, which lets the I/O that waited in first', () => {
-    const c = clock();
-    const t0 = Date.now();
-    const s = recorder();
-    c.add(s);
-    vi.advanceTimersByTime(20);
+    const { c, t0, s } = running();
     vi.setSystemTime(t0 + 43);
     c.poll();
     expect(s.times).toEqual([t0 + 20]);
