@@ -626,13 +626,17 @@ function evaluate(all: RunResult): RunResult['targets'] {
   const stale = worst((s) => s.ends.staleAfterByeMs.max);
   add('stale audio after bot stop ≤ 60 ms', stale <= 60, `last bot audio at Talkdesk after the bot stopped and sent BYE: ≤ ${stale} ms, ${worst((s) => s.ends.staleFramesMax)} frames at most`);
   const ratioStep = at200 ?? steady[steady.length - 1];
-  const ratioTarget = `CPU per media packet ≤ ${MAX_FLOOR_RATIO}× the floor at 200 calls`;
-  if (ratioStep?.ratio !== undefined) add(ratioTarget, ratioStep.ratio <= MAX_FLOOR_RATIO, `N=${ratioStep.n}: ${ratioStep.plugin.usPerPacket} µs vs floor ${ratioStep.floor!.usPerPacket} µs = ${ratioStep.ratio}× (all steps: ${run.steps.map((s) => s.ratio).join(', ')})`);
+  const ratioTarget = `CPU per media packet ≤ ${MAX_FLOOR_RATIO}× the floor (at 200 calls, or the largest step below)`;
+  const ratios = run.steps.flatMap((s) => (s.ratio === undefined ? [] : [s.ratio]));
+  if (ratioStep?.ratio !== undefined) add(ratioTarget, ratioStep.ratio <= MAX_FLOOR_RATIO, `N=${ratioStep.n}: ${ratioStep.plugin.usPerPacket} µs vs floor ${ratioStep.floor!.usPerPacket} µs = ${ratioStep.ratio}× (all steps: ${ratios.join(', ')})`);
   else add(ratioTarget, undefined, 'no floor measured');
   const k = knee(run.steps);
   const kneeTarget = 'knee (largest steady step meeting every per-step target) at ≥ 80 % of one core';
   if (k.step === undefined) add(kneeTarget, steady.length === 0 ? undefined : false, steady.length === 0 ? 'no steady step' : `no step held: N=${k.next!.n} missed ${k.missed.join('; ')}`);
-  else {
+  else if (k.next === undefined && k.step.plugin.cpuPercent < 80) {
+    // a ramp that stopped before anything broke, below 80 % (the smoke): the knee is further up, not found
+    add(kneeTarget, undefined, `every step held, up to N=${k.step.n} at ${k.step.plugin.cpuPercent} % CPU: ramp further to find it`);
+  } else {
     const p = k.step.plugin;
     add(
       kneeTarget,
