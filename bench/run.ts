@@ -366,6 +366,8 @@ export interface StepResult {
   /** the plugin's own count of the window (/metrics) */
   caller: CallerAudio;
   ends: EndReport;
+  /** datagrams the kernel dropped for a full socket receive buffer in the window, machine-wide (/proc/net/snmp) */
+  udpDrops: number;
   /** most caller audio the WS→RTP buffer held in any of the step's calls, from their 'call ended' lines (rtp.maxPlayoutDelayMs) */
   playoutMaxMs: number;
   floor?: { cpuPercent: number; cpuPerCallPercent: number; usPerPacket: number; window: WindowReport; start: StartReport };
@@ -458,14 +460,23 @@ async function callEndedLines(plugin: PluginProcess, from: number, count: number
   }
 }
 
+/** The kernel's UDP receive-buffer drops so far, machine-wide (/proc/net/snmp Udp: RcvbufErrors). */
+function udpRcvbufErrors(): number {
+  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp: '));
+  const names = lines[0]?.split(' ') ?? [];
+  const values = lines[1]?.split(' ') ?? [];
+  return Number(values[names.indexOf('RcvbufErrors')]);
+}
+
 /**
  * One measurement window: the load generator's report, `pid`'s CPU seconds and the wall seconds it lasted, and what
  * the plugin's /metrics counted of the caller's audio meanwhile (scraped as the window opens and once its last frames
  * had time to arrive).
  */
-async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seconds: number): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape; scrapeSecs: number }> {
+async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seconds: number): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape; scrapeSecs: number; udpDrops: number }> {
   const m0 = await scrape(metricsPort);
   const s0 = performance.now();
+  const drops0 = udpRcvbufErrors();
   const c0 = cpuSeconds(pid);
   const t0 = performance.now();
   await lg.call({ op: 'window-start' });
@@ -475,7 +486,7 @@ async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seco
   const secs = (performance.now() - t0) / 1000;
   const window = await lg.call<WindowReport>({ op: 'window-report' });
   const m1 = await scrape(metricsPort);
-  return { window, caller: callerAudio(m0, m1), cpu, secs, m0, m1, scrapeSecs: (performance.now() - s0) / 1000 };
+  return { window, caller: callerAudio(m0, m1), cpu, secs, m0, m1, scrapeSecs: (performance.now() - s0) / 1000, udpDrops: udpRcvbufErrors() - drops0 };
 }
 
 async function measureFloor(lg: LoadGen, floor: { child: ChildProcess; port: number }, metricsPort: number, n: number, opts: Options): Promise<StepResult['floor']> {
@@ -512,7 +523,7 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   if (start.failed > 0) log(`${name}: ${start.failed} calls failed to come up: ${JSON.stringify(start.failures)}`);
   await sleep(2000);
   await probe?.startAllocationSampling();
-  const { window, caller, cpu, secs, m0, m1, scrapeSecs } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
+  const { window, caller, cpu, secs, m0, m1, scrapeSecs, udpDrops } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
   const allocated = await probe?.stopAllocationSampling();
   const rss = rssMB(pid);
   const clock = clockDelta(m0, m1);
@@ -547,6 +558,7 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
     caller,
     ends,
     playoutMaxMs,
+    udpDrops,
     sloBreaks: [],
     ...(subject.versus ? { versus: true as const } : {}),
   };
@@ -570,7 +582,7 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   if (window.loadgen.cpuPercent > 90) b.push(`load generator saturated (${window.loadgen.cpuPercent}% CPU): later steps would measure it, not the plugin`);
   log(
     `${name}: plugin ${step.plugin.cpuPercent}% CPU (${step.plugin.usPerPacket} µs/pkt${step.ratio ? `, ${step.ratio}× floor` : ''}), RSS ${step.plugin.rssMB} MB, ` +
-      `speech lost ${window.toBot.lost} of ${window.toBot.sent} (plugin: ${caller.pluginSpeechLost}), loss →TD ${window.toTalkdesk.lost}, silence inserted ${caller.silenceInserted} / removed ${caller.silenceRemoved}, ` +
+      `speech lost ${window.toBot.lost} of ${window.toBot.sent} (plugin: ${caller.pluginSpeechLost}), loss →TD ${window.toTalkdesk.lost}, UDP receive-buffer drops ${udpDrops}, silence inserted ${caller.silenceInserted} / removed ${caller.silenceRemoved}, ` +
       `clock p99 ≤ ${clock.p99BoundMs} ms (${clock.over2msPercent}% > 2 ms), loop busy ${step.plugin.loop.utilizationPercent}%, loop delay p99/max ${step.plugin.loop.delayP99Ms}/${step.plugin.loop.delayMaxMs} ms, ` +
       `scavenges ${step.plugin.loop.minorGcPerSecond}/s of ${step.plugin.loop.minorGcMeanMs} ms, major GCs ${step.plugin.loop.majorGcs}, busiest step ${step.plugin.loop.busiestStep} sinks (even ${step.plugin.loop.evenStep}), at bot p99 ${window.lateness.p99} ms (phase shifts: ${window.phaseShifts} seen at the bots in the window, ${step.plugin.phaseShiftsPerCall} per call made), ` +
       `caller delay p50/p95/max ${window.toBot.latency.p50}/${window.toBot.latency.p95}/${window.toBot.latency.max} ms, latency →TD p95 ${window.toTalkdesk.latency.p95} ms, buffer max ${playoutMaxMs} ms, loadgen ${window.loadgen.cpuPercent}%` +
