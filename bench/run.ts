@@ -50,6 +50,8 @@ export interface Options {
   heapSnapshots: boolean;
   /** the floor with its clock and RTP in a worker thread (floor-worker.ts): what a second event loop buys */
   floorWorker: boolean;
+  /** wait between the last call up and the window (`--settle-seconds`): the window then sees calls this much older */
+  settleSeconds: number;
   /** every step is run whatever the one before it broke (`--keep-going`): for repeated steps of a --versus comparison */
   keepGoing: boolean;
   /** V8's sampling heap profiler over each window: bytes allocated per packet and where (`--alloc-prof`) */
@@ -87,6 +89,7 @@ function parseArgs(argv: string[]): Options {
     nodeArgs: [],
     allocProf: false,
     keepGoing: false,
+    settleSeconds: 2,
     floorWorker: false,
     versus: undefined,
     out: smoke ? join(os.tmpdir(), 'talkdesk-gw-bench') : join(repo, 'docs', 'benchmarks'),
@@ -118,6 +121,7 @@ function parseArgs(argv: string[]): Options {
       case '--node-arg': opts.nodeArgs.push(v()); break;
       case '--alloc-prof': opts.allocProf = true; break;
       case '--keep-going': opts.keepGoing = true; break;
+      case '--settle-seconds': opts.settleSeconds = Number(v()); break;
       case '--floor-worker': opts.floorWorker = true; break;
       case '--versus': opts.versus = resolve(v()); break;
       case '--out': opts.out = resolve(v()); break;
@@ -521,7 +525,7 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   log(`${name}: starting ${n} calls at ${opts.startRate}/s`);
   const start = await lg.call<StartReport>({ op: 'start-calls', n, target: { kind: 'plugin', wsPort }, rate: opts.startRate, sender });
   if (start.failed > 0) log(`${name}: ${start.failed} calls failed to come up: ${JSON.stringify(start.failures)}`);
-  await sleep(2000);
+  await sleep(opts.settleSeconds * 1000);
   await probe?.startAllocationSampling();
   const { window, caller, cpu, secs, m0, m1, scrapeSecs, udpDrops } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
   const allocated = await probe?.stopAllocationSampling();
