@@ -104,6 +104,15 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       return { ...setup, delegate, request };
     }
 
+    /** A call the bot has answered: its leg, with the setup that made it. */
+    async function answeredCall(): Promise<Awaited<ReturnType<typeof call>> & { leg: Awaited<OutgoingInvite['answered']> }> {
+      const setup = await call();
+      const outgoing = setup.backend.invite(setup.request);
+      await setup.bot.invite();
+      await setup.bot.answer(BOT_SDP);
+      return { ...setup, leg: await outgoing.answered };
+    }
+
 
     it('an answered INVITE becomes a leg with the Call-ID and the answer SDP; the bot saw our SDP and headers', async () => {
       const { backend, bot, request } = await call();
@@ -167,11 +176,7 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
     });
 
     it('a bot BYE with escalation headers reaches onBye once, both headers readable case-insensitively', async () => {
-      const { backend, bot, request, delegate } = await call();
-      const outgoing = backend.invite(request);
-      await bot.invite();
-      await bot.answer(BOT_SDP);
-      const leg = await outgoing.answered;
+      const { bot, delegate, leg } = await answeredCall();
       const status = await bot.bye({ 'X-Escalate': 'true', 'X-Escalation-Data': '{"queue":"billing"}' });
       expect(status).toBe(200);
       await vi.waitFor(() => expect(delegate.onBye).toHaveBeenCalledTimes(1));
@@ -184,11 +189,7 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
     });
 
     it('a bot BYE sent to our Contact on a new connection (RFC 3263) reaches onBye with its headers', async () => {
-      const { backend, bot, request, delegate } = await call();
-      const outgoing = backend.invite(request);
-      await bot.invite();
-      await bot.answer(BOT_SDP);
-      const leg = await outgoing.answered;
+      const { bot, delegate, leg } = await answeredCall();
       expect(await bot.byeToContact({ 'X-Escalate': 'true', 'X-Escalation-Data': '{"queue":"billing"}' })).toBe(200);
       await vi.waitFor(() => expect(delegate.onBye).toHaveBeenCalledTimes(1));
       expect(delegate.onBye.mock.calls[0]![0].get('x-escalation-data')).toBe('{"queue":"billing"}');
@@ -219,11 +220,7 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
     });
 
     it('a bot REFER: 202, then one final NOTIFY (sipfrag 200 OK), then onRefer with its headers; the leg stays ours to BYE', async () => {
-      const { backend, bot, request, delegate } = await call();
-      const outgoing = backend.invite(request);
-      await bot.invite();
-      await bot.answer(BOT_SDP);
-      const leg = await outgoing.answered;
+      const { bot, delegate, leg } = await answeredCall();
       const { status, notify } = await bot.refer({
         'Refer-To': '<sip:billing@agents.example.com?X-Queue=priority>',
         'Referred-By': '<sip:bot@ccai.example.com>',
@@ -246,11 +243,7 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
     });
 
     it('a REFER without Refer-To gets 400 and is not reported', async () => {
-      const { backend, bot, request, delegate } = await call();
-      const outgoing = backend.invite(request);
-      await bot.invite();
-      await bot.answer(BOT_SDP);
-      const leg = await outgoing.answered;
+      const { bot, delegate, leg } = await answeredCall();
       expect((await bot.refer({ 'X-Escalate': 'true' })).status).toBe(400);
       expect(delegate.onRefer).not.toHaveBeenCalled();
       expect(bot.count('NOTIFY')).toBe(0);
@@ -295,11 +288,7 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
     });
 
     it('hangup(headers) sends one BYE carrying the headers; a second hangup sends nothing and never rejects', async () => {
-      const { backend, bot, request } = await call();
-      const outgoing = backend.invite(request);
-      await bot.invite();
-      await bot.answer(BOT_SDP);
-      const leg = await outgoing.answered;
+      const { bot, leg } = await answeredCall();
       const first = leg.hangup({ 'X-Reason': 'talkdesk-stop' });
       const bye = await bot.expectBye();
       expect(bye.get('x-reason')).toBe('talkdesk-stop');
