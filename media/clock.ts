@@ -248,7 +248,7 @@ export class MediaClock {
 
   private readonly onTimer = (): void => {
     this.timer = null;
-    if (this.now() - (this.t0 + this.scheduledStep * this.stepMs) > DEFER_AFTER_MS) {
+    if (this.now() - this.scheduledAtMs > DEFER_AFTER_MS) {
       this.immediate = setImmediate(this.onImmediate);
       return;
     }
