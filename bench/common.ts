@@ -30,6 +30,11 @@ export const DRIFT_NOISE_MS = 3;
 /** Packets received vs expected per call that is still "zero": one for the window's edges, one for the estimate of the phase shifts in it. */
 export const PACKET_COUNT_SLACK = 2;
 
+/** The window's send times drifted from the grid, or a call's packet count is off: beyond the noise of both. */
+export function drifted(w: Pick<WindowReport, 'driftMaxMs' | 'packetCountErrorMax'>): boolean {
+  return w.driftMaxMs > DRIFT_NOISE_MS || w.packetCountErrorMax > PACKET_COUNT_SLACK;
+}
+
 /** Writes the marker of 20 ms frame `idx` at `offset`: magic, then the index (u32 BE). */
 function writeMarker(buf: Buffer, offset: number, idx: number): void {
   buf[offset] = MARK0;

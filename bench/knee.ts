@@ -1,5 +1,5 @@
 /** The knee of a ramp: the largest step that, with every step below it, met every per-step target (issue 14). */
-import { DRIFT_NOISE_MS, PACKET_COUNT_SLACK } from './common.js';
+import { drifted } from './common.js';
 import type { StepResult } from './run.js';
 
 /** The floor ratio a step must keep (issue 14): the plugin's own work on top of the unavoidable, at most 30 %. */
@@ -12,7 +12,7 @@ function missedTargets(s: StepResult): string[] {
   if (s.start.failed > 0) missed.push(`${s.start.failed} calls failed`);
   if (w.toBot.lost > 0 || w.toTalkdesk.lost > 0) missed.push(`loss ${w.toBot.lost}/${w.toTalkdesk.lost}`);
   if (!(s.plugin.clockP99BoundMs <= 2)) missed.push(`clock p99 ≤ ${s.plugin.clockP99BoundMs} ms`);
-  if (w.driftMaxMs > DRIFT_NOISE_MS || w.packetCountErrorMax > PACKET_COUNT_SLACK) missed.push(`drift ${w.driftMaxMs} ms, count off by ${w.packetCountErrorMax}`);
+  if (drifted(w)) missed.push(`drift ${w.driftMaxMs} ms, count off by ${w.packetCountErrorMax}`);
   if (w.toBot.latency.p95 > 20 || w.toTalkdesk.latency.p95 > 20) missed.push(`latency p95 ${w.toBot.latency.p95}/${w.toTalkdesk.latency.p95} ms`);
   if (s.playoutMaxMs > 60) missed.push(`buffer ${s.playoutMaxMs} ms`);
   if (s.ends.staleAfterByeMs.max > 60) missed.push(`stale ${s.ends.staleAfterByeMs.max} ms`);
