@@ -11,9 +11,10 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MediaClock, type ClockSubscription } from '../media/clock.js';
+import { mediaFrame } from '../plugin/talkdesk-codec.js';
+import { callerAudio, FRAME, rtpPacket } from './floor-packets.js';
 
 const HOST = '127.0.0.1';
-const FRAME = 160;
 /** frames a ring holds; the floor keeps at most 3 queued, as floor.ts does */
 const RING_FRAMES = 4;
 /** [written, read] frame counters, then the frames */
@@ -33,7 +34,7 @@ if (isMainThread) {
     }
     for (const [id, payload] of msg.items) {
       const call = calls.get(id);
-      call?.ws.send('{"event":"media","streamSid":"' + call.sid + '","media":{"payload":"' + payload + '"}}');
+      if (call) call.ws.send(mediaFrame(call.sid, payload));
     }
   });
 
@@ -47,9 +48,8 @@ if (isMainThread) {
     const frames = new Uint8Array(ring, HEADER_BYTES);
     worker.postMessage({ op: 'open', id, botPort: Number(query.get('botRtp')), ring } satisfies ToWorker);
     ws.on('message', (data) => {
-      const frame = JSON.parse((data as Buffer).toString()) as { event?: string; media?: { payload?: string } };
-      if (frame.event !== 'media' || frame.media?.payload === undefined) return;
-      const audio = Buffer.from(frame.media.payload, 'base64');
+      const audio = callerAudio(data as Buffer);
+      if (audio === undefined) return;
       for (let at = 0; at + FRAME <= audio.length; at += FRAME) {
         const written = Atomics.load(counters, 0);
         // full: the worker skips the oldest (floor.ts keeps 3)
@@ -97,19 +97,13 @@ if (isMainThread) {
       port.postMessage({ op: 'opened', id, rtpPort: socket.address().port } satisfies FromWorker);
       leg.subscription = clock.add({
         onFrame() {
-          const pkt = Buffer.allocUnsafe(12 + FRAME);
-          pkt[0] = 0x80;
-          pkt[1] = 0;
-          pkt.writeUInt16BE(seq, 2);
-          pkt.writeUInt32BE(ts, 4);
-          pkt.writeUInt32BE(0x1234 + id, 8);
           const written = Atomics.load(counters, 0);
           let read = Atomics.load(counters, 1);
           if (written - read > 3) read = written - 3;
-          if (read < written) {
-            pkt.set(frames.subarray((read % RING_FRAMES) * FRAME, (read % RING_FRAMES) * FRAME + FRAME), 12);
-            Atomics.store(counters, 1, read + 1);
-          } else pkt.fill(0xff, 12);
+          const at = (read % RING_FRAMES) * FRAME;
+          // copied into the packet before the read is published, so main cannot write over the frame meanwhile
+          const pkt = rtpPacket(seq, ts, 0x1234 + id, read < written ? frames.subarray(at, at + FRAME) : undefined);
+          if (read < written) Atomics.store(counters, 1, read + 1);
           socket.send(pkt, botPort, HOST);
           seq = (seq + 1) & 0xffff;
           ts = (ts + FRAME) >>> 0;

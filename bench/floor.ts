@@ -14,6 +14,8 @@
 import { createSocket } from 'node:dgram';
 import { WebSocketServer } from 'ws';
 import { MediaClock, type ClockSubscription } from '../media/clock.js';
+import { mediaFrame } from '../plugin/talkdesk-codec.js';
+import { callerAudio, FRAME, rtpPacket } from './floor-packets.js';
 
 const HOST = '127.0.0.1';
 const clock = new MediaClock();
@@ -33,29 +35,19 @@ wss.on('connection', (ws, req) => {
     ws.send(JSON.stringify({ event: 'floor', rtpPort: socket.address().port }));
     subscription = clock.add({
       onFrame() {
-        const pkt = Buffer.allocUnsafe(172);
-        pkt[0] = 0x80;
-        pkt[1] = 0;
-        pkt.writeUInt16BE(seq, 2);
-        pkt.writeUInt32BE(ts, 4);
-        pkt.writeUInt32BE(ssrc, 8);
-        const frame = queue.shift();
-        if (frame === undefined) pkt.fill(0xff, 12);
-        else frame.copy(pkt, 12, 0, 160);
-        socket.send(pkt, botPort, HOST);
+        socket.send(rtpPacket(seq, ts, ssrc, queue.shift()), botPort, HOST);
         seq = (seq + 1) & 0xffff;
-        ts = (ts + 160) >>> 0;
+        ts = (ts + FRAME) >>> 0;
       },
     });
   });
   socket.on('message', (msg) => {
-    ws.send('{"event":"media","streamSid":"' + sid + '","media":{"payload":"' + msg.toString('base64', 12) + '"}}');
+    ws.send(mediaFrame(sid, msg.toString('base64', 12)));
   });
   ws.on('message', (data) => {
-    const frame = JSON.parse((data as Buffer).toString()) as { event?: string; media?: { payload?: string } };
-    if (frame.event !== 'media' || frame.media?.payload === undefined) return;
-    const audio = Buffer.from(frame.media.payload, 'base64');
-    for (let at = 0; at < audio.length; at += 160) queue.push(audio.subarray(at, at + 160));
+    const audio = callerAudio(data as Buffer);
+    if (audio === undefined) return;
+    for (let at = 0; at < audio.length; at += FRAME) queue.push(audio.subarray(at, at + FRAME));
     while (queue.length > 3) queue.shift();
   });
   ws.on('error', () => undefined);
