@@ -43,8 +43,11 @@ export interface ClockSubscription {
    * The sink never strays more than half a frame from the grid it was added on: a move past that is made the other
    * way round instead (earlier by d becomes later by frameMs − d), so a sink that keeps asking to move one way
    * cannot drift its send times away from its media's timestamps (which count frames, not moves).
+   *
+   * Returns how much later than one frame after the last its next frame comes (0 if it did not move): a frame more
+   * than asked when the move went the other way round, or when it was asked too late for the step it wanted.
    */
-  shift(deltaMs: number): void;
+  shift(deltaMs: number): number;
 }
 
 interface Entry {
@@ -158,15 +161,15 @@ export class MediaClock {
     };
   }
 
-  private shift(entry: Entry, deltaMs: number): void {
+  private shift(entry: Entry, deltaMs: number): number {
     const n = this.slotCount;
     const raw = deltaMs / this.stepMs;
     let steps = Math.max(-(n - 1), Math.min(n - 1, raw > 0 ? Math.ceil(raw) : Math.trunc(raw)));
-    if (!entry.active || entry.lastStep < 0 || !(Math.abs(steps) >= 1)) return;
+    if (!entry.active || entry.lastStep < 0 || !(Math.abs(steps) >= 1)) return 0;
     const offset = entry.offsetSteps + steps;
     if (offset < -n / 2) steps += n;
     else if (offset >= n / 2) steps -= n;
-    if (steps === 0) return;
+    if (steps === 0) return 0;
     entry.offsetSteps += steps;
     let firstStep = entry.lastStep + n + steps;
     // called late (not from inside its own onFrame): never into a step the clock has already passed
@@ -177,6 +180,7 @@ export class MediaClock {
     entry.slot = slot;
     entry.firstStep = firstStep;
     this.dueAt(firstStep);
+    return (firstStep - entry.lastStep - n) * this.stepMs;
   }
 
   /** A sink is due at `step`: arm the timer for it if nothing sooner is armed. */
@@ -226,6 +230,18 @@ export class MediaClock {
     this.timer = setTimeout(this.onTimer, delay > 0 ? delay : 0);
     // The clock alone must not keep the process alive: live calls hold their sockets open.
     this.timer.unref();
+  }
+
+  /**
+   * How long the event loop may have kept audio that is read from a socket now (0 when the clock has no step overdue,
+   * or while it runs): the loop has kept the clock from its due step that long, and may have been held up since the
+   * step before that one, a step earlier; audio that came in meanwhile waited in this process, whatever time its
+   * sender kept.
+   */
+  get behindMs(): number {
+    if (this.timer === null && this.immediate === null) return 0;
+    const late = this.now() - this.scheduledAtMs;
+    return late > 0 ? late + this.stepMs : 0;
   }
 
   /**

@@ -45,8 +45,11 @@ export interface PlayoutStats {
  */
 const MARGIN_MS = 4;
 /**
- * Pulls move earlier only on the least wait of this many windows (5 s; the first span is one window, so a call
- * aligns after 1 s). One window's least wait wanders by several ms: tightening on each, the benchmark's pulls hunted.
+ * Pulls move earlier only on the least wait of this many windows (5 s). One window's least wait wanders by several ms:
+ * tightening on each, the benchmark's pulls hunted. A call's first phase is wherever its clock slot fell, though, and
+ * the first window's least wait is often spoiled by call setup on a busy gateway: for its first this-many windows a
+ * call decides on each one, so it aligns after a second or two, not after six (of 200 calls set up at 100 a second,
+ * a sixth waited 10 ms too long for 5 s: docs/benchmarks/clock-under-load.md).
  */
 const TIGHTEN_SPAN = 5;
 /**
@@ -73,9 +76,11 @@ const ARRIVALS = 64;
  *
  * A WebSocket delivers every byte, in order: lateness is not loss, and caller speech is never discarded to keep a
  * schedule (a jitter buffer for RTP drops late packets; this is not one).
- * - A pull that finds too little audio sends silence, and the late audio plays when it comes. A first small
- *   lateness (in LATE_MEMORY_MS) moves the pulls: the next comes the margin after that audio, and the grid stays that
- *   much later, so a sender late like that again is covered at the cost of its lateness. More lateness plays the
+ * - A pull that finds too little audio sends silence, and the late audio plays when it comes. While no cushion is
+ *   kept, a small lateness moves the pulls: the next comes the margin after that audio, and the grid stays that much
+ *   later (for LATE_MEMORY_MS), so a sender late like that again is covered at the cost of its lateness; another moves
+ *   them on, as long as they stay within a frame of the earliest audio (onLate). Lateness that was all this
+ *   process's own (push's heldUpMs) changes nothing: the audio plays at the next pull. More lateness plays the
  *   audio a frame after the pull it missed and grows the cushion (audio kept back after each pull) by a frame. The
  *   cushion shrinks by a frame after CUSHION_HOLD_MS in which it was never needed.
  * - Delay is taken back only in silence (isSilentFrame: below about −54 dBov), a frame a pull at most: once a whole
@@ -139,6 +144,8 @@ export class PlayoutBuffer {
   private cushionShrunkAt = -Infinity;
   /** Delay that may still be taken back by removing silent frames, decided once a window. */
   private removableBytes = 0;
+  /** Audio left standing by pulls the clock did not make where asked (pullsMoved): taken back at the next silence. */
+  private unplannedBytes = 0;
 
   private window = 0;
   /** Least audio left right after a pull, this window: the part of the delay nothing needed. */
@@ -148,6 +155,8 @@ export class PlayoutBuffer {
   private spanMinWaitMs = Infinity;
   private spanWindows = 0;
   private spanLength = 1;
+  /** Spans decided since clear(): the first TIGHTEN_SPAN are a window each (see TIGHTEN_SPAN). */
+  private spansSinceClear = 0;
   private pendingShiftMs = 0;
 
   constructor(opts: PlayoutBufferOptions = {}) {
@@ -174,14 +183,19 @@ export class PlayoutBuffer {
     return this.depth;
   }
 
-  /** Appends audio; past the cap the oldest whole frames go first (counted as speech lost or silence removed). */
-  push(mulaw: Uint8Array): void {
+  /**
+   * Appends audio; past the cap the oldest whole frames go first (counted as speech lost or silence removed).
+   * `heldUpMs`: how long this process kept the audio from being read (the media clock's behindMs). If it came late,
+   * that much of its lateness was ours, not its sender's: a stall of the gateway's own (a GC pause, a burst of call
+   * setups) says nothing about the sender's jitter, and a cushion grown for it would delay the call for 10 s and more.
+   */
+  push(mulaw: Uint8Array, heldUpMs = 0): void {
     if (mulaw.length === 0) return;
     const now = this.now();
     this.lastPushAt = now;
     if (this.lateUnmeasured) {
       this.lateUnmeasured = false;
-      this.onLate(now - this.starvedAt, now);
+      this.onLate(now - this.starvedAt - heldUpMs, now);
     }
     const cap = this.ring.length;
     let src = mulaw;
@@ -235,10 +249,11 @@ export class PlayoutBuffer {
   pullInto(target: Uint8Array, offset: number): void {
     const now = this.now();
     const F = this.frameBytes;
-    if (this.removableBytes >= F && this.depth - 2 * F >= this.cushionBytes && this.headIsSilent()) {
-      // delay nothing needed for a window, taken back in silence: a pause gets 20 ms shorter
+    if ((this.removableBytes >= F || this.unplannedBytes >= F) && this.depth - 2 * F >= this.cushionBytes && this.headIsSilent()) {
+      // delay nothing needed for a window, or that no move asked for, taken back in silence: a pause gets 20 ms shorter
       this.skip(F);
-      this.removableBytes -= F;
+      this.removableBytes = Math.max(0, this.removableBytes - F);
+      this.unplannedBytes = Math.max(0, this.unplannedBytes - F);
       this.stats.silenceRemovedFrames++;
     }
     if (this.depth >= F && this.depth - F < this.cushionBytes && this.headIsSilent()) {
@@ -278,6 +293,19 @@ export class PlayoutBuffer {
     return shift;
   }
 
+  /**
+   * Where the clock put the pulls that takePhaseShift() asked to move by `askedMs`: `movedMs` later than a frame after
+   * the last (MediaClock's shift). The clock keeps a call within half a frame of its first grid, so that its send
+   * times stay with its RTP timestamps, and every move this buffer asks is earlier (a late frame's too: the next
+   * pull comes sooner after the silence that stood in for it), so now and then it makes the move the other way round,
+   * a frame later: a pull fewer, and a frame of audio more waits than this buffer planned. That frame goes at the next
+   * silent frame, without waiting a window to see that nothing needs it.
+   */
+  pullsMoved(askedMs: number, movedMs: number): void {
+    const framesLater = Math.round((movedMs - askedMs) / this.frameMs);
+    if (framesLater > 0) this.unplannedBytes += framesLater * this.frameBytes;
+  }
+
   /** Drops everything buffered (not counted: the caller chose to, e.g. audio from before the answer, or on hold). */
   clear(): void {
     this.head = 0;
@@ -288,26 +316,43 @@ export class PlayoutBuffer {
     this.starved = false;
     this.lateUnmeasured = false;
     this.removableBytes = 0;
+    this.unplannedBytes = 0;
     this.resetWindow();
+    this.spansSinceClear = 0;
     this.newSpan(1);
   }
 
   /**
    * The audio a pull missed came `lateMs` after it; silence has gone in its place. Played at the next pull, it and
-   * everything after it would wait a frame more until that standing frame went in a silence. A first, small lateness
-   * moves the pulls instead: the next one comes the margin after this audio (not a frame after the missed pull), and
-   * the grid stays that much later, so the delay grows by the lateness, not by a frame. Anything more grows the
-   * cushion by a frame.
+   * everything after it would wait a frame more until that standing frame went in a silence. While no cushion is kept,
+   * a lateness that leaves the pulls within a frame of the earliest audio moves them instead: the next one comes the
+   * margin after this audio (not a frame after the missed pull), and the grid stays that much later, so the delay
+   * grows by the lateness and the margin, not by a frame. A second such lateness within LATE_MEMORY_MS moves them on
+   * from where the first left them (at 200 calls, most of them came less than 2 ms after their pull: a whole frame
+   * for each cost a tenth of the calls 20 ms for 10 s and more). Anything more grows the cushion by a frame, but a
+   * first lateness only if the sender has needed a cushion before.
    */
   private onLate(lateMs: number, now: number): void {
+    // all of it ours: the sender kept time, and the frame left standing goes in a pause as surplus
+    if (lateMs <= 0) return;
     const recent = now - this.lateAt < LATE_MEMORY_MS;
-    this.rememberedLateMs = recent ? Math.max(this.rememberedLateMs, lateMs) : lateMs;
+    // where the pulls sit within a frame after the earliest audio: the least wait of this span (a first lateness
+    // counts from the pull, as the room it leaves is remembered from there)
+    const phaseMs = recent ? Math.min(this.minWaitMs, this.spanMinWaitMs) % this.frameMs : 0;
     this.lateAt = now;
-    if (!recent && lateMs + MARGIN_MS < this.frameMs) {
+    if (this.cushionBytes === 0 && phaseMs + lateMs + MARGIN_MS < this.frameMs) {
+      // the late audio came phase + lateness after the earliest: the pulls keep room for it, less the margin
+      // (adapt() adds that back), for LATE_MEMORY_MS
+      this.rememberedLateMs = recent ? Math.max(this.rememberedLateMs, phaseMs + lateMs - MARGIN_MS) : lateMs;
       this.pendingShiftMs = lateMs + MARGIN_MS - this.frameMs;
       this.stats.phaseShifts++;
       return;
     }
+    this.rememberedLateMs = recent ? Math.max(this.rememberedLateMs, lateMs) : lateMs;
+    // a first lateness too large for that, from a sender that has never needed a cushion: one stall says little of
+    // the next (at 200 calls, the load generator's made a tenth of the calls wait 20 ms more for 20 s); the audio
+    // plays late, the frames it leaves standing go in the next pauses, and only a second one grows the cushion
+    if (!recent && this.cushionBytes === 0) return;
     if (now - this.cushionShrunkAt < this.cushionHoldMs) this.cushionHoldMs = Math.min(2 * this.cushionHoldMs, CUSHION_HOLD_MAX_MS);
     this.cushionBytes = Math.min(this.cushionBytes + this.frameBytes, this.maxCushionBytes);
     this.cushionCheckedAt = now;
@@ -325,20 +370,25 @@ export class PlayoutBuffer {
       this.cushionCheckedAt = now;
       this.minWaitSinceCheck = Infinity;
     }
-    const surplus = this.minLeftBytes - this.cushionBytes;
+    // audio that was always left after a pull, and frames that always waited a frame more than the margin: a frame
+    // left standing only because the next one came with its pull is not surplus, it holds the margin
+    const waitedFrames = Math.floor((this.minWaitMs - MARGIN_MS) / this.frameMs);
+    const surplus = Math.min(this.minLeftBytes, waitedFrames * F) - this.cushionBytes;
     this.removableBytes = surplus >= F ? surplus - (surplus % F) : 0;
 
     this.spanMinWaitMs = Math.min(this.spanMinWaitMs, this.minWaitMs);
     if (++this.spanWindows >= this.spanLength) {
       // within a frame only: whole frames of wait are standing audio, which removal takes back in silence
-      const waitMs = this.spanMinWaitMs % this.frameMs;
+      let waitMs = this.spanMinWaitMs % this.frameMs;
+      // less than the margin within the frame, but a frame more stood: the pulls are a frame and that late
+      if (waitMs < MARGIN_MS && this.spanMinWaitMs - this.cushionBytes / BYTES_PER_MS >= this.frameMs) waitMs += this.frameMs;
       const slackMs = MARGIN_MS + (now - this.lateAt < LATE_MEMORY_MS ? this.rememberedLateMs : 0);
       // beyond the slack plus the margin only, so clock steps of about the margin cannot make it hunt
       if (this.spanMinWaitMs !== Infinity && waitMs > slackMs + MARGIN_MS && this.pendingShiftMs === 0) {
         this.pendingShiftMs = slackMs - waitMs;
         this.stats.phaseShifts++;
       }
-      this.newSpan(TIGHTEN_SPAN);
+      this.newSpan(++this.spansSinceClear < TIGHTEN_SPAN ? 1 : TIGHTEN_SPAN);
     }
     this.resetWindow();
   }

@@ -270,7 +270,7 @@ export class RtpSession {
   /** Caller audio (μ-law, any chunk size) for the bot. Ignored after close(). */
   write(mulaw: Uint8Array): void {
     if (this.closed) return;
-    this.playout.push(mulaw);
+    this.playout.push(mulaw, this.clock.behindMs);
     this.applyPhaseShift();
     // after the push, so that a frame due now takes this audio
     this.clock.poll();
@@ -279,7 +279,7 @@ export class RtpSession {
   /** The playout buffer's move of this call's frames, asked for after a pull or after late audio came. */
   private applyPhaseShift(): void {
     const shift = this.playout.takePhaseShift();
-    if (shift !== 0) this.clockSlot?.shift(shift);
+    if (shift !== 0 && this.clockSlot !== null) this.playout.pullsMoved(shift, this.clockSlot.shift(shift));
   }
 
   /**

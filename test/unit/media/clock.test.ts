@@ -210,6 +210,19 @@ describe('MediaClock (fake time)', () => {
     expect(c.stats.lateness.maxMs).toBe(1);
   });
 
+  it('says how long the event loop has kept it from a due step: what audio read now waited in this process', () => {
+    const { c, t0 } = running();
+    vi.setSystemTime(t0 + 35);
+    expect(c.behindMs).toBe(0); // next step due at t0 + 40
+    vi.setSystemTime(t0 + 52); // its timer has not run: the loop is held up, maybe since the step before (t0 + 38)
+    expect(c.behindMs).toBe(14);
+    vi.advanceTimersToNextTimer(); // the late timer defers to a setImmediate: still behind
+    expect(c.behindMs).toBeGreaterThanOrEqual(14);
+    vi.advanceTimersToNextTimer();
+    expect(c.behindMs).toBe(0); // caught up, the next step armed
+    expect(clock().behindMs).toBe(0); // idle
+  });
+
   it('leaves a step more than 2 ms late to its timer, which lets the I/O that waited in first', () => {
     const { c, t0, s } = running();
     vi.setSystemTime(t0 + 43);

@@ -43,7 +43,16 @@ interface Sent {
  * (RtpSession reads both): the next pull comes 20 ms + the shift after the last, in whole 2 ms steps (toward zero
  * when earlier, away when later), never in the past. `pushAt` of a frame may be the same as others' (a burst).
  */
-function run(opts: { pushAt: (k: number) => number; speech?: (k: number) => boolean; firstPull: number; pulls: number; frames?: number; maxMs?: number }) {
+function run(opts: {
+  pushAt: (k: number) => number;
+  speech?: (k: number) => boolean;
+  /** how long the gateway itself held frame k up before its push (RtpSession passes the clock's behindMs) */
+  heldUpMs?: (k: number) => number;
+  firstPull: number;
+  pulls: number;
+  frames?: number;
+  maxMs?: number;
+}) {
   let t = 0;
   const b = new PlayoutBuffer({ windowFrames: 50, now: () => t, maxMs: opts.maxMs });
   const speech = opts.speech ?? (() => true);
@@ -52,25 +61,34 @@ function run(opts: { pushAt: (k: number) => number; speech?: (k: number) => bool
   const shifts: number[] = [];
   let lastPullAt = opts.firstPull - 20;
   let pullAt = opts.firstPull;
-  const move = (shift: number): void => {
-    const steps = shift > 0 ? Math.ceil(shift / 2) : Math.trunc(shift / 2);
+  // as MediaClock.shift does: whole 2 ms steps, the call kept within half a frame of its first grid (a move past
+  // that goes the other way round, a frame shorter or longer); never into a step the clock has run, and one due while
+  // the gateway held it up runs late, when it lets go (now)
+  let offsetSteps = 0;
+  const move = (shift: number, heldUpMs = 0): void => {
+    let steps = Math.max(-9, Math.min(9, shift > 0 ? Math.ceil(shift / 2) : Math.trunc(shift / 2)));
+    if (offsetSteps + steps < -5) steps += 10;
+    else if (offsetSteps + steps >= 5) steps -= 10;
+    offsetSteps += steps;
     pullAt = lastPullAt + 20 + 2 * steps;
-    while (pullAt < t) pullAt += 20;
+    while (pullAt < t - heldUpMs) pullAt += 20;
+    if (shift !== 0) b.pullsMoved(shift, pullAt - (lastPullAt + 20));
   };
   let next = 0;
   for (let p = 0; p < opts.pulls; p++) {
     for (; next < frames && opts.pushAt(next) <= pullAt; next++) {
       t = opts.pushAt(next);
-      b.push(frame(next, speech(next)));
+      const heldUpMs = opts.heldUpMs?.(next) ?? 0;
+      b.push(frame(next, speech(next)), heldUpMs);
       const shift = b.takePhaseShift();
       if (shift !== 0) {
         shifts.push(shift);
-        move(shift);
+        move(shift, heldUpMs);
       }
     }
-    t = pullAt;
+    t = Math.max(t, pullAt);
     const f = b.pull();
-    sent.push({ k: f.every((x) => x === 0xff) ? -1 : which(f).k, at: pullAt });
+    sent.push({ k: f.every((x) => x === 0xff) ? -1 : which(f).k, at: t });
     lastPullAt = pullAt;
     const shift = b.takePhaseShift();
     shifts.push(shift);
@@ -194,7 +212,19 @@ describe('PlayoutBuffer', () => {
     expect(waited.get(250)).toBe(4 + 10); // the pulls stay 10 ms later: 6 late + the margin
     expect(waited.get(1500)).toBe(4 + 10); // the room for that lateness is kept
     expect(waited.get(1990)).toBe(4); // 30 s later, tightened back to the margin
-    expect(b.stats).toMatchObject({ underruns: 1, silenceInsertedFrames: 1, speechLostFrames: 0, silenceRemovedFrames: 0 });
+    // that move would take the call more than half a frame off its first grid: the clock makes it the other way
+    // round, a frame later, and the frame that leaves standing goes at the next pause (pullsMoved)
+    expect(b.stats).toMatchObject({ underruns: 1, silenceInsertedFrames: 1, speechLostFrames: 0, silenceRemovedFrames: 1 });
+  });
+
+  it('after a second small lateness, seconds later, moves the pulls on within the frame instead of adding one', () => {
+    // 6 ms late at 4 s (2 after its pull: the pulls move to 10 ms after the frames), then 14 ms late at 8 s (4 after)
+    const lateMs = (k: number): number => (k === 200 ? 6 : k === 400 ? 14 : 0);
+    const { b, waited } = run({ pushAt: (k) => 20 * k + lateMs(k), speech: talkAndPause, firstPull: 4, pulls: 1200 });
+    expect(waited.get(300)).toBe(4 + 6);
+    expect(waited.get(450)).toBe(4 + 14); // the margin after the later one: 18 ms, not 20 more
+    expect(waited.get(1150)).toBe(4 + 14); // and kept, for as long as either is remembered
+    expect(b.stats).toMatchObject({ underruns: 2, phaseShifts: 2, speechLostFrames: 0 });
   });
 
   it('after a second lateness within 30 s keeps a frame of cushion, and lets it go once 10 s pass without need', () => {
@@ -205,6 +235,34 @@ describe('PlayoutBuffer', () => {
     expect(waited.get(750)).toBeGreaterThanOrEqual(20 + 4); // past the pause: the cushion frame stays
     expect(waited.get(2990)).toBeLessThan(20); // it went once the sender was steady for long enough
     expect(b.stats).toMatchObject({ underruns: 2, speechLostFrames: 0 });
+  });
+
+  it('grows no cushion and keeps no memory for lateness the gateway itself caused (its clock was held up as long)', () => {
+    // the schedule of the test above, but each late frame sat in our socket while our event loop was held up
+    const lateMs = (k: number): number => (k === 200 ? 10 : k === 600 ? 20 : 0);
+    const { b, waited } = run({ pushAt: (k) => 20 * k + lateMs(k), heldUpMs: lateMs, speech: talkAndPause, firstPull: 4, pulls: 3000 });
+    expect(b.stats).toMatchObject({ underruns: 2, speechLostFrames: 0 });
+    // each stall leaves a frame standing until a pause takes it back; no cushion keeps it (with one, as in the test
+    // above, frame 750 waits 20 ms more)
+    expect(waited.get(650)).toBe(20 + 4);
+    expect(waited.get(750)).toBeLessThan(20);
+    expect(waited.get(2990)).toBeLessThan(20);
+  });
+
+  it('counts as the sender\'s only the lateness beyond what the gateway held the frame up', () => {
+    // 24 ms late, 20 after its pull (which comes the margin after the frames): as the sender's, that grows a frame of
+    // cushion; with 10 of them ours, the pulls move to the margin after it as for audio 10 ms after its pull: 14 later
+    const { b, waited } = run({
+      pushAt: (k) => 20 * k + (k === 200 ? 24 : 0),
+      heldUpMs: (k) => (k === 200 ? 10 : 0),
+      speech: talkAndPause,
+      firstPull: 4,
+      pulls: 400,
+    });
+    expect(waited.get(200)).toBe(0); // its pull, due while the gateway held it up, goes as it lets go
+    expect(waited.get(250)).toBe(4 + 14);
+    expect(waited.get(390)).toBe(4 + 14);
+    expect(b.stats).toMatchObject({ underruns: 1, phaseShifts: 1, silenceRemovedFrames: 0 });
   });
 
   it('does not count the pulls before the caller\'s first frame, nor those of a pause, as underruns', () => {
@@ -258,10 +316,11 @@ describe('PlayoutBuffer', () => {
       const after = sent.slice(i + 1).find((x) => x.k >= 0)?.k;
       return before !== undefined && after !== undefined && talkAndPause(before) && talkAndPause(after) && after === before + 1;
     });
-    // a word is cut while the cushion learns how slow the sender is (its first talk), then only when a shrink of the
-    // cushion proves premature, each such time doubling how long the next one waits: twice in 3 minutes here
-    const afterLearning = gapsInWords.filter((s) => s.at > 2000);
-    expect(gapsInWords.length - afterLearning.length).toBeLessThanOrEqual(6);
+    // a word is cut while the buffer learns how slow the sender is (its first two talks: the pulls move within the
+    // frame first, then the cushion grows), then only when a shrink of the cushion proves premature, each such time
+    // doubling how long the next one waits: once in 3 minutes here
+    const afterLearning = gapsInWords.filter((s) => s.at > 4000);
+    expect(gapsInWords.length - afterLearning.length).toBeLessThanOrEqual(8);
     expect(afterLearning.length).toBeLessThanOrEqual(2);
     expect(b.stats).toMatchObject({ speechLostFrames: 0 });
     expect(b.stats.silenceInsertedFrames).toBeGreaterThan(0.06 * 9000 * 0.9); // the 6 % the sender is short
@@ -315,6 +374,13 @@ describe('PlayoutBuffer', () => {
     expect(shifts.flatMap((x, i) => (x === 0 ? [] : [[i, x]]))).toEqual([[49, -11]]);
     // the clock moves in whole 2 ms steps, toward zero when earlier: 10 ms, to 5 ms after the arrivals
     expect(sent[50]!.at - 20 * sent[50]!.k).toBe(5);
+  });
+
+  it('decides each of a call\'s first 5 windows on its own, so a first window spoiled by call setup costs 1 s, not 5', () => {
+    // the first second jittery (frame 20 came 10 ms late: it waited 5 ms), steady from then on, 15 ms before the pulls
+    const { shifts, waited } = run({ pushAt: (k) => 20 * k + (k === 20 ? 10 : 0), firstPull: 15, pulls: 200 });
+    expect(shifts.flatMap((x, i) => (x === 0 ? [] : [[i, x]]))).toEqual([[99, -11]]);
+    expect(waited.get(120)).toBe(5);
   });
 
   it('leaves a phase within twice the margin alone', () => {
