@@ -61,11 +61,20 @@ const TIGHTEN_SPAN = 5;
 const CUSHION_HOLD_MS = 10_000;
 const CUSHION_HOLD_MAX_MS = 160_000;
 /**
- * How long a late frame is remembered. The first one for this long, if it was late by less than a frame less the
- * margin, moves the pulls later by its lateness (what the old buffer did, costing a few ms, not a frame) and keeps the
- * phase from tightening past it; another one within it grows the cushion by a whole frame instead.
+ * How long a late frame is remembered: the pulls keep the room it needed (onLate) and, after MOVES_PER_MEMORY of
+ * them, another grows the cushion. At first this long; a lateness soon after the memory lapsed (within as long again)
+ * doubles it, up to LATE_MEMORY_MAX_MS, so a sender that is late now and then keeps its room while a single stall of
+ * the sender's costs its lateness for 10 s, not 30 (at 200 calls, one 12-16 ms stall of the load generator's kept
+ * every call it hit 16-20 ms late for the rest of the 20 s window).
  */
-const LATE_MEMORY_MS = 30_000;
+const LATE_MEMORY_MS = 10_000;
+const LATE_MEMORY_MAX_MS = 160_000;
+/**
+ * Latenesses within the late memory that may move the pulls within the frame; the next grows the cushion. A sender
+ * whose clock is slow comes late again and again, a few ms each time: moved each time, a 6 % slow one had a word cut
+ * 24 times in its first 12 s; with the third growing the cushion, 6 times in 3 minutes (playout.test.ts).
+ */
+const MOVES_PER_MEMORY = 2;
 /** Pushes whose arrival times are kept (each holds at least one byte). */
 const ARRIVALS = 64;
 
@@ -77,12 +86,13 @@ const ARRIVALS = 64;
  * A WebSocket delivers every byte, in order: lateness is not loss, and caller speech is never discarded to keep a
  * schedule (a jitter buffer for RTP drops late packets; this is not one).
  * - A pull that finds too little audio sends silence, and the late audio plays when it comes. While no cushion is
- *   kept, a small lateness moves the pulls: the next comes the margin after that audio, and the grid stays that much
- *   later (for LATE_MEMORY_MS), so a sender late like that again is covered at the cost of its lateness; another moves
- *   them on, as long as they stay within a frame of the earliest audio (onLate). Lateness that was all this
- *   process's own (push's heldUpMs) changes nothing: the audio plays at the next pull. More lateness plays the
- *   audio a frame after the pull it missed and grows the cushion (audio kept back after each pull) by a frame. The
- *   cushion shrinks by a frame after CUSHION_HOLD_MS in which it was never needed.
+ *   kept, a small lateness moves the pulls: the next comes as that audio did, and the grid stays that much later
+ *   while the lateness is remembered (LATE_MEMORY_MS), so a sender late like that again is covered at the cost of
+ *   its lateness; another moves them on, as long as they stay within a frame of the earliest audio (onLate).
+ *   Lateness that was all this process's own (push's heldUpMs) is not the sender's: the audio plays at the next
+ *   pull, and the frame that leaves standing goes at the next silence. More lateness plays the audio a frame after
+ *   the pull it missed and grows the cushion (audio kept back after each pull) by a frame. The cushion shrinks by a
+ *   frame after CUSHION_HOLD_MS in which it was never needed.
  * - Delay is taken back only in silence (isSilentFrame: below about −54 dBov), a frame a pull at most: once a whole
  *   window has gone by with audio beyond the cushion never needed, that much may go, a silent frame at a time. Below
  *   the cushion, a silent frame is stretched instead (silence sent, the audio kept), so the cushion is rebuilt in a
@@ -90,8 +100,8 @@ const ARRIVALS = 64;
  * - Past the hard cap (maxMs), the oldest frames go; those that held sound are counted as speech lost.
  * - Whole frames only: a partial frame waits for its rest (a 20 ms frame is never split across two packets with
  *   silence between), unless no audio has come for two frames, when it is padded and sent.
- * - Phase: takePhaseShift() asks the clock to move the pulls to MARGIN_MS (plus a late frame's lateness, for
- *   LATE_MEMORY_MS) after the frames' arrival, only ever within a frame (the least wait modulo a frame), since whole
+ * - Phase: takePhaseShift() asks the clock to move the pulls to MARGIN_MS (plus a late frame's lateness, while it
+ *   is remembered) after the frames' arrival, only ever within a frame (the least wait modulo a frame), since whole
  *   frames of delay are the removal's to take back.
  */
 export class PlayoutBuffer {
@@ -132,7 +142,10 @@ export class PlayoutBuffer {
   /** When the pull that began the underrun ran; its audio's lateness is measured from there when it comes. */
   private starvedAt = 0;
   private lateUnmeasured = false;
-  /** The latest a frame has been within LATE_MEMORY_MS, and when. */
+  /** Latenesses within lateMemoryMs that moved the pulls rather than grow the cushion. */
+  private lateMemoryMs = LATE_MEMORY_MS;
+  private latenessesMoved = 0;
+  /** The latest a frame has been within lateMemoryMs, and when. */
   private rememberedLateMs = 0;
   private lateAt = -Infinity;
   /** Audio kept back after each pull, whole frames: the jitter the sender has shown. */
@@ -260,7 +273,9 @@ export class PlayoutBuffer {
       // below the cushion: rebuild it in a pause, where 20 ms more silence costs the caller nothing
       this.sendSilence(target, offset);
     } else if (this.depth >= F || (this.depth > 0 && now - this.lastPushAt >= 2 * this.frameMs)) {
-      const waitMs = now - this.arrivalOf(this.bytesOut + Math.min(this.depth, F) - 1);
+      // less the frames a move of the clock's left standing (pullsMoved): they go at the next silence, and are no
+      // part of where the pulls sit
+      const waitMs = now - this.arrivalOf(this.bytesOut + Math.min(this.depth, F) - 1) - this.unplannedBytes / BYTES_PER_MS;
       if (waitMs < this.minWaitMs) this.minWaitMs = waitMs;
       if (waitMs < this.minWaitSinceCheck) this.minWaitSinceCheck = waitMs;
       const n = Math.min(this.depth, F);
@@ -325,26 +340,36 @@ export class PlayoutBuffer {
   /**
    * The audio a pull missed came `lateMs` after it; silence has gone in its place. Played at the next pull, it and
    * everything after it would wait a frame more until that standing frame went in a silence. While no cushion is kept,
-   * a lateness that leaves the pulls within a frame of the earliest audio moves them instead: the next one comes the
-   * margin after this audio (not a frame after the missed pull), and the grid stays that much later, so the delay
-   * grows by the lateness and the margin, not by a frame. A second such lateness within LATE_MEMORY_MS moves them on
+   * a lateness that leaves the pulls within a frame of the earliest audio moves them instead: the next one comes as
+   * this audio did (not a frame after the missed pull), and the grid stays that much later, so the delay grows by the
+   * lateness, not by a frame. The margin is already in it: the missed pull came the margin after the earliest audio,
+   * and this audio's lateness counts from there (a margin more, as before, kept every call at 200 calls 4 ms later
+   * after one stall of the load generator's). A second such lateness while the first is remembered moves them on
    * from where the first left them (at 200 calls, most of them came less than 2 ms after their pull: a whole frame
    * for each cost a tenth of the calls 20 ms for 10 s and more). Anything more grows the cushion by a frame, but a
    * first lateness only if the sender has needed a cushion before.
    */
   private onLate(lateMs: number, now: number): void {
-    // all of it ours: the sender kept time, and the frame left standing goes in a pause as surplus
-    if (lateMs <= 0) return;
-    const recent = now - this.lateAt < LATE_MEMORY_MS;
-    // where the pulls sit within a frame after the earliest audio: the least wait of this span (a first lateness
-    // counts from the pull, as the room it leaves is remembered from there)
-    const phaseMs = recent ? Math.min(this.minWaitMs, this.spanMinWaitMs) % this.frameMs : 0;
+    // all of it ours: the sender kept time; the frame the silence left standing goes at the next silent frame
+    if (lateMs <= 0) {
+      this.unplannedBytes += this.frameBytes;
+      return;
+    }
+    const sinceLastMs = now - this.lateAt;
+    const recent = sinceLastMs < this.lateMemoryMs;
+    // late again soon after the room was given up: keep it longer next time
+    if (!recent && sinceLastMs < 2 * this.lateMemoryMs) this.lateMemoryMs = Math.min(2 * this.lateMemoryMs, LATE_MEMORY_MAX_MS);
+    // where the pulls sit within a frame after the earliest audio: the least wait of this span, or for a first
+    // lateness where adapt() keeps them, the margin
+    const phaseMs = recent ? Math.min(this.minWaitMs, this.spanMinWaitMs) % this.frameMs : MARGIN_MS;
     this.lateAt = now;
-    if (this.cushionBytes === 0 && phaseMs + lateMs + MARGIN_MS < this.frameMs) {
-      // the late audio came phase + lateness after the earliest: the pulls keep room for it, less the margin
-      // (adapt() adds that back), for LATE_MEMORY_MS
-      this.rememberedLateMs = recent ? Math.max(this.rememberedLateMs, phaseMs + lateMs - MARGIN_MS) : lateMs;
-      this.pendingShiftMs = lateMs + MARGIN_MS - this.frameMs;
+    if (!recent) this.latenessesMoved = 0;
+    if (this.cushionBytes === 0 && this.latenessesMoved < MOVES_PER_MEMORY && phaseMs + lateMs < this.frameMs) {
+      this.latenessesMoved++;
+      // the late audio came phase + lateness after the earliest: the pulls keep room for it beyond the margin (which
+      // adapt() adds back) while it is remembered
+      this.rememberedLateMs = Math.max(recent ? this.rememberedLateMs : 0, phaseMs + lateMs - MARGIN_MS);
+      this.pendingShiftMs = lateMs - this.frameMs;
       this.stats.phaseShifts++;
       return;
     }
@@ -382,7 +407,7 @@ export class PlayoutBuffer {
       let waitMs = this.spanMinWaitMs % this.frameMs;
       // less than the margin within the frame, but a frame more stood: the pulls are a frame and that late
       if (waitMs < MARGIN_MS && this.spanMinWaitMs - this.cushionBytes / BYTES_PER_MS >= this.frameMs) waitMs += this.frameMs;
-      const slackMs = MARGIN_MS + (now - this.lateAt < LATE_MEMORY_MS ? this.rememberedLateMs : 0);
+      const slackMs = MARGIN_MS + (now - this.lateAt < this.lateMemoryMs ? this.rememberedLateMs : 0);
       // beyond the slack plus the margin only, so clock steps of about the margin cannot make it hunt
       if (this.spanMinWaitMs !== Infinity && waitMs > slackMs + MARGIN_MS && this.pendingShiftMs === 0) {
         this.pendingShiftMs = slackMs - waitMs;
