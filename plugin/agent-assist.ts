@@ -54,13 +54,14 @@ export class AgentAssist {
    * so that a rejected leg ends the call (and cancels the other) without waiting for the other's answer.
    */
   connect(): Promise<CallEnd | undefined> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       let connecting = this.legs.length;
       for (const { leg } of this.legs) {
-        void leg.connect().then((end) => {
+        // a leg that throws fails the whole connect, as the bidirectional call's does (Call.failed)
+        leg.connect().then((end) => {
           if (end !== undefined) resolve(end);
           else if (--connecting === 0) resolve(undefined);
-        });
+        }, reject);
       }
     });
   }

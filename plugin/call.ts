@@ -45,7 +45,12 @@ export interface CallSummary extends CallEnd {
   byeToStopMs?: number;
   /** p99 send lateness of the shared media clock: process-wide, every call since start (one clock for all) */
   sendLatenessP99Ms: number;
+  /** release steps of the end that threw (each logged); the others ran regardless. Absent when none did. */
+  teardownFailures?: TeardownStep[];
 }
+
+/** The end's release steps, in order (Call.end). */
+export type TeardownStep = 'farewell-drain' | 'stop-to-talkdesk' | 'bot-legs' | 'talkdesk-socket';
 
 /**
  * One Talkdesk stream and the SIP call it becomes, from the authenticated upgrade to the last released port.
@@ -76,6 +81,7 @@ export class Call {
   private digitsFromBot = 0;
   private byeToStopMs: number | undefined;
   private digitsToBot = 0;
+  private teardownFailures: TeardownStep[] | undefined;
   /** leaves the watchdog's sweep; called when the end begins */
   private readonly unwatch: () => void;
 
@@ -88,7 +94,7 @@ export class Call {
     this.id = id;
     this.log = deps.log.child({ call: id, botId: upgrade.params.botId });
     this.stream = new TalkdeskStream(ws, this.log, {
-      onFrame: (frame) => this.onTalkdeskFrame(frame),
+      onFrame: (frame) => this.guarded('talkdesk frame', () => this.onTalkdeskFrame(frame)),
       onClose: (code) => void this.end(CallEnds.talkdeskClosed(code)),
       onNotReading: (detail) => void this.end(CallEnds.error('talkdesk-not-reading', detail)),
     }, { listenOnly: upgrade.params.agentassist });
@@ -108,7 +114,7 @@ export class Call {
       case 'start':
         // the stream delivers only the first start (it counts and logs the others), so this runs once
         this.start = frame;
-        void this.connect(frame);
+        this.connect(frame).catch((err: unknown) => this.failed('connect', err));
         return;
       case 'media':
         // Audio before the bot answers has nowhere to go; the playout buffer drops it until RTP starts.
@@ -287,26 +293,60 @@ export class Call {
     const command = stopCommandFor(end.outcome);
 
     if (command === 'ok' || command === 'escalate') {
-      // The bot's media is over (it hung up or referred); stop sending it caller audio while Talkdesk plays out.
-      this.bot?.stopMedia();
-      const drained = await this.stream.drain(talkdesk.markTimeoutMs);
-      this.log.debug({ drained }, 'farewell drain');
+      await this.release('farewell-drain', async () => {
+        // The bot's media is over (it hung up or referred); stop sending it caller audio while Talkdesk plays out.
+        this.bot?.stopMedia();
+        const drained = await this.stream.drain(talkdesk.markTimeoutMs);
+        this.log.debug({ drained }, 'farewell drain');
+      });
     }
     if (command) {
-      this.stream.sendStop({
-        command,
-        ringGroup: end.ringGroup,
-        accountSid: this.start?.accountSid,
-        callSid: this.start?.callSid,
+      await this.release('stop-to-talkdesk', () => {
+        this.stream.sendStop({
+          command,
+          ringGroup: end.ringGroup,
+          accountSid: this.start?.accountSid,
+          callSid: this.start?.callSid,
+        });
+        // ok and escalate are the bot's ending: how long Talkdesk waited for its stop after the bot's BYE or REFER
+        if (command !== 'error') this.byeToStopMs = Math.round(performance.now() - endedAt);
       });
-      // ok and escalate are the bot's ending: how long Talkdesk waited for its stop after the bot's BYE or REFER
-      if (command !== 'error') this.byeToStopMs = Math.round(performance.now() - endedAt);
     }
 
     // BYE (X-Reason: the cause) or CANCEL on every leg the bot did not end; their RTP ports go back at once
-    const sipDone = this.assist ? this.assist.end(end.cause) : this.bot?.end(end.cause);
-    await Promise.all([sipDone, this.stream.close(talkdesk.closeWaitMs)]);
+    await Promise.all([
+      this.release('bot-legs', () => (this.assist ? this.assist.end(end.cause) : this.bot?.end(end.cause))),
+      this.release('talkdesk-socket', () => this.stream.close(talkdesk.closeWaitMs)),
+    ]);
     this.log.info(this.summarize(end), 'call ended');
+  }
+
+  /**
+   * One release step of the end. Whatever it throws is logged and named in the summary, and the steps after it run
+   * regardless: a drain that threw must not keep the bot's leg up, its RTP port taken and the socket open while the
+   * registry forgets the call.
+   */
+  private async release(step: TeardownStep, run: () => unknown): Promise<void> {
+    try {
+      await run();
+    } catch (err) {
+      (this.teardownFailures ??= []).push(step);
+      this.log.error({ err, step }, 'teardown step failed; the others still run');
+    }
+  }
+
+  /** Runs a handler of something a peer sent; a throw is a bug of ours, and it ends this call, not the process. */
+  private guarded(what: string, handle: () => void): void {
+    try {
+      handle();
+    } catch (err) {
+      this.failed(what, err);
+    }
+  }
+
+  private failed(what: string, err: unknown): void {
+    this.log.error({ err, in: what }, 'internal error: the call ends');
+    void this.end(CallEnds.error('internal-error', `${what}: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   private summarize(end: CallEnd): CallSummary {
@@ -323,6 +363,7 @@ export class Call {
       rtp: this.bot?.stats && { ...this.bot.stats },
       byeToStopMs: this.byeToStopMs,
       sendLatenessP99Ms: this.deps.clock.stats.lateness.p99Ms,
+      teardownFailures: this.teardownFailures,
     };
   }
 

@@ -23,6 +23,17 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
+  // Each call guards its own handlers and ends itself on a bug of ours. What still escapes is logged and counted, and
+  // the process goes on: Node 20 would otherwise end it, and with it every live call, for one call's mistake.
+  process.on('unhandledRejection', (reason) => {
+    app.metrics.internalError('unhandled-rejection');
+    log.error({ err: reason }, 'unhandled rejection (a bug): logged, counted, the gateway goes on');
+  });
+  process.on('uncaughtException', (err) => {
+    app.metrics.internalError('uncaught-exception');
+    log.error({ err }, 'uncaught exception (a bug): logged, counted, the gateway goes on');
+  });
+
   // certbot/cert-manager renewals are also picked up by watching the files; SIGHUP is the explicit nudge (a deploy
   // hook's `kill -HUP`). Without a listener Node would end the process on SIGHUP.
   process.on('SIGHUP', () => {

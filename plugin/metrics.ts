@@ -132,6 +132,8 @@ export class GatewayMetrics {
   private readonly inviteResults: Counter<'result'>;
   private readonly authFailures: Counter<'reason'>;
   private readonly tlsReloads: Counter<'result'>;
+  private readonly teardownFailures: Counter<'step'>;
+  private readonly internalErrors: Counter<'kind'>;
   private readonly setupSeconds: Histogram;
   private readonly durationSeconds: Histogram;
   private readonly jitterSeconds: Histogram;
@@ -193,6 +195,19 @@ export class GatewayMetrics {
       registers,
     });
     for (const result of ['reloaded', 'unchanged', 'failed']) this.tlsReloads.inc({ result }, 0);
+    this.teardownFailures = new Counter({
+      name: 'talkdesk_gw_teardown_failures_total',
+      help: "A call's release steps that threw (a bug: logged with the call); the steps after them still ran",
+      labelNames: ['step'],
+      registers,
+    });
+    this.internalErrors = new Counter({
+      name: 'talkdesk_gw_internal_errors_total',
+      help: 'Errors that escaped every call (a bug: logged); the process logs, counts and goes on, so the other calls do',
+      labelNames: ['kind'],
+      registers,
+    });
+    for (const kind of ['unhandled-rejection', 'uncaught-exception']) this.internalErrors.inc({ kind }, 0);
 
     this.setupSeconds = new Histogram({
       name: 'talkdesk_gw_call_setup_seconds',
@@ -404,6 +419,12 @@ export class GatewayMetrics {
     this.durationSeconds.observe(summary.durationMs / 1000);
     if (summary.rtp !== undefined && summary.rtp.packetsReceived > 0) this.jitterSeconds.observe(summary.rtp.maxJitterMs / 1000);
     if (summary.byeToStopMs !== undefined) this.byeToStopSeconds.observe(summary.byeToStopMs / 1000);
+    for (const step of summary.teardownFailures ?? []) this.teardownFailures.inc({ step });
+  }
+
+  /** What escaped every call's own guard: main.ts's process-level handlers. */
+  internalError(kind: 'unhandled-rejection' | 'uncaught-exception'): void {
+    this.internalErrors.inc({ kind });
   }
 
   /** An upgrade admission refused (max-calls, draining, backend not ready): a rejected call that never began. */
