@@ -24,6 +24,8 @@ export interface CallDeps {
   /** the process's one sweep over media timeouts and call length */
   watchdog: CallWatchdog;
   log: Logger;
+  /** TEARDOWN_DEADLINE_MS unless given (tests) */
+  teardownDeadlineMs?: number;
 }
 
 type StartFrame = Extract<TalkdeskFrame, { kind: 'start' }>;
@@ -45,12 +47,24 @@ export interface CallSummary extends CallEnd {
   byeToStopMs?: number;
   /** p99 send lateness of the shared media clock: process-wide, every call since start (one clock for all) */
   sendLatenessP99Ms: number;
-  /** release steps of the end that threw (each logged); the others ran regardless. Absent when none did. */
-  teardownFailures?: TeardownStep[];
+  /**
+   * Release steps of the end that threw (each logged; the others ran regardless), and `overran-deadline` when the end
+   * took longer than TEARDOWN_DEADLINE_MS. Absent when all went well.
+   */
+  teardownFailures?: TeardownFailure[];
 }
 
 /** The end's release steps, in order (Call.end). */
 export type TeardownStep = 'farewell-drain' | 'stop-to-talkdesk' | 'bot-legs' | 'talkdesk-socket';
+export type TeardownFailure = TeardownStep | 'overran-deadline';
+
+/**
+ * The longest an end may take: the farewell drain's mark timeout, a BYE unanswered until its transaction times out
+ * (RFC 3261 Timer F, 32 s) and the socket's close wait, twice, all fit well inside it. Past it something hangs that
+ * should not: it is logged with the steps still running and counted, and the call is let go, so that a shutdown
+ * waiting for every call is not held by one.
+ */
+export const TEARDOWN_DEADLINE_MS = 60_000;
 
 /**
  * One Talkdesk stream and the SIP call it becomes, from the authenticated upgrade to the last released port.
@@ -81,7 +95,9 @@ export class Call {
   private digitsFromBot = 0;
   private byeToStopMs: number | undefined;
   private digitsToBot = 0;
-  private teardownFailures: TeardownStep[] | undefined;
+  private teardownFailures: TeardownFailure[] | undefined;
+  /** release steps running now: what a teardown past its deadline is still waiting for */
+  private readonly releasing = new Set<TeardownStep>();
   /** leaves the watchdog's sweep; called when the end begins */
   private readonly unwatch: () => void;
 
@@ -274,13 +290,18 @@ export class Call {
   end(end: CallEnd): Promise<CallSummary> {
     if (!this.ending) {
       this.ending = true;
-      this.teardown(end).then(
-        () => this.resolveFinished(this.summarize(end)),
-        (err: unknown) => {
-          this.log.error({ err }, 'teardown failed');
+      const deadlineMs = this.deps.teardownDeadlineMs ?? TEARDOWN_DEADLINE_MS;
+      const overrun = setTimeout(() => {
+        (this.teardownFailures ??= []).push('overran-deadline');
+        this.log.error({ deadlineMs, stillRunning: [...this.releasing] }, 'teardown overran its deadline: the call is let go');
+        this.resolveFinished(this.summarize(end));
+      }, deadlineMs);
+      this.teardown(end)
+        .catch((err: unknown) => this.log.error({ err }, 'teardown failed'))
+        .finally(() => {
+          clearTimeout(overrun);
           this.resolveFinished(this.summarize(end));
-        },
-      );
+        });
     }
     return this.finished;
   }
@@ -327,11 +348,14 @@ export class Call {
    * registry forgets the call.
    */
   private async release(step: TeardownStep, run: () => unknown): Promise<void> {
+    this.releasing.add(step);
     try {
       await run();
     } catch (err) {
       (this.teardownFailures ??= []).push(step);
       this.log.error({ err, step }, 'teardown step failed; the others still run');
+    } finally {
+      this.releasing.delete(step);
     }
   }
 

@@ -197,7 +197,7 @@ export class GatewayMetrics {
     for (const result of ['reloaded', 'unchanged', 'failed']) this.tlsReloads.inc({ result }, 0);
     this.teardownFailures = new Counter({
       name: 'talkdesk_gw_teardown_failures_total',
-      help: "A call's release steps that threw (a bug: logged with the call); the steps after them still ran",
+      help: "A call's release steps that threw (a bug: logged with the call; the steps after them still ran), and ends that overran their deadline (overran-deadline)",
       labelNames: ['step'],
       registers,
     });

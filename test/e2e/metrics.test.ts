@@ -3,7 +3,7 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { exitOnShutdownSignals } from '../../plugin/shutdown.js';
+import { exitOnShutdownSignals, FORCED_EXIT_MS } from '../../plugin/shutdown.js';
 import { DrachtioBot } from '../support/drachtio-bot.js';
 import { FakeDrachtio } from '../support/fake-drachtio.js';
 import { FakeTalkdesk, makeToken, talkdeskUrl, UpgradeRefusedError } from '../support/fake-talkdesk.js';
@@ -281,5 +281,23 @@ describe('SIGTERM drain (the handler main.ts installs)', () => {
     expect((await td.waitForStop(1_000)).stop.stop).toMatchObject({ command: 'error' });
     await vi.waitFor(() => expect(sig.exit).toHaveBeenCalledWith(0), { timeout: 3_000 });
     expect(performance.now() - t0).toBeLessThan(2_000);
+  });
+
+  it('a second signal exits within FORCED_EXIT_MS even when the bot never answers the BYE', async () => {
+    const { gw, drachtio } = await gatewayWithBot();
+    const td = await dialGateway(gw.app.port);
+    await answer(drachtio);
+    await expect.poll(() => td.mediaPayloads().length, { timeout: 3_000 }).toBeGreaterThan(5);
+
+    const sig = signals(gw, 30_000);
+    sig.send('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const t0 = performance.now();
+    sig.send('SIGTERM');
+    const bye = await drachtio.next('BYE', 2_000); // not answered: the bot is gone
+    expect((await td.waitForStop(1_000)).stop.stop).toMatchObject({ command: 'error' });
+    await vi.waitFor(() => expect(sig.exit).toHaveBeenCalledWith(0), { timeout: FORCED_EXIT_MS + 1_000 });
+    expect(performance.now() - t0).toBeLessThan(FORCED_EXIT_MS + 500);
+    drachtio.respond(bye, 200, 'OK'); // only so that this test's gateway stops now rather than at the BYE's timeout
   });
 });

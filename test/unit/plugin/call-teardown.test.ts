@@ -91,7 +91,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function harness(): Promise<Harness> {
+async function harness(opts: { teardownDeadlineMs?: number } = {}): Promise<Harness> {
   const loaded = loadConfig({
     file: 'jambonz-app.json',
     env: { LISTEN_PORT: '0', SIP_PORT: '0', METRICS_PORT: '0', RTP_PORT_MIN: '23000', RTP_PORT_MAX: '23098', MARK_TIMEOUT_MS: '300', CLOSE_WAIT_MS: '300' },
@@ -108,7 +108,7 @@ async function harness(): Promise<Harness> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await once(wss, 'listening');
   cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
-  const deps = { config, backend, clock, ports, escalation, watchdog, log };
+  const deps = { config, backend, clock, ports, escalation, watchdog, log, teardownDeadlineMs: opts.teardownDeadlineMs };
   const bot = { botId: 'st-test', clientId: 'cs-test', clientSecret: 'secret' };
 
   return {
@@ -190,6 +190,21 @@ describe('a call whose release step throws', () => {
     expect((await b.call.finished).teardownFailures).toBeUndefined();
     expect(inviteB.hangups).toHaveLength(1);
     expect(h.ports.inUse).toBe(0);
+  });
+
+  it('a BYE that never settles: the call is let go at its deadline, its port and socket already released', async () => {
+    const h = await harness({ teardownDeadlineMs: 800 });
+    const { client, call } = await h.dial(1);
+    (await h.backend.next()).answer({ hangup: () => new Promise<void>(() => {}) });
+    await expect.poll(() => h.ports.inUse).toBe(1);
+    const t0 = performance.now();
+    client.send(JSON.stringify({ event: 'stop', sequenceNumber: '9', stop: { accountSid: 'AC', callSid: 'CA1' }, streamSid: `${SID}1` }));
+    expect(await call.finished).toMatchObject({ cause: 'talkdesk-stop', teardownFailures: ['overran-deadline'] });
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(700);
+    expect(h.ports.inUse).toBe(0);
+    expect(client.readyState).toBe(WebSocket.CLOSED);
+    const overran = h.logs.find((l) => l['msg'] === 'teardown overran its deadline: the call is let go');
+    expect(overran).toMatchObject({ stillRunning: ['bot-legs'] });
   });
 
   it('a backend that throws from invite() ends that call with stop{error} and internal-error, and nothing escapes', async () => {
