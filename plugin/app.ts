@@ -104,7 +104,7 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
   }, {
     admission,
     onUpgradeRefused: (cause) => metrics.upgradeRefused(cause),
-    onAuthFailure: (reason) => metrics.authFailure(reason),
+    onAuthFailure: (cause) => metrics.authFailure(cause),
     onTlsReload: (result) => metrics.tlsReload(result),
   });
   let port: number;

@@ -21,7 +21,24 @@ export interface UpgradeParams {
 }
 
 export type AuthenticatedUpgrade = { ok: true; bot: BotCredentials; params: UpgradeParams };
-export type RefusedUpgrade = { ok: false; status: 400 | 401; reason: string };
+/**
+ * Why an upgrade was refused, as the metric label (`talkdesk_gw_auth_failures_total{reason}`) and the log's `cause`;
+ * the sentence in `reason` is for the log and the HTTP body, and may be reworded freely.
+ */
+export type AuthFailureCause =
+  | 'missing-sipuri'
+  | 'missing-token'
+  | 'missing-botid'
+  | 'bad-sipuri'
+  | 'bad-agentassist'
+  | 'bad-account-id'
+  | 'unknown-bot'
+  | 'token-too-long'
+  | 'token-expired'
+  | 'token-invalid'
+  | 'token-wrong-app'
+  | 'rate-limited';
+export type RefusedUpgrade = { ok: false; status: 400 | 401; cause: AuthFailureCause; reason: string };
 
 /** Kore's tokens are a few hundred bytes; a far longer one is not a Kore token and is not worth an HMAC. */
 const MAX_TOKEN_CHARS = 4096;
@@ -33,36 +50,37 @@ export function authenticateUpgrade(
   bots: readonly BotCredentials[],
 ): AuthenticatedUpgrade | RefusedUpgrade {
   const sipuri = query.get('sipuri');
-  if (!sipuri) return refuse(400, 'missing query parameter sipuri');
+  if (!sipuri) return refuse(400, 'missing-sipuri', 'missing query parameter sipuri');
   const token = query.get('token');
-  if (!token) return refuse(400, 'missing query parameter token');
+  if (!token) return refuse(400, 'missing-token', 'missing query parameter token');
   const botId = query.get('botId');
-  if (!botId) return refuse(400, 'missing query parameter botId');
+  if (!botId) return refuse(400, 'missing-botid', 'missing query parameter botId');
   // URLSearchParams has already decoded %2B to "+". A space here is a "+" sent unencoded, which form decoding
   // turns into a space: the number would be wrong, so say how to fix the URL.
-  if (sipuri.length > MAX_SIPURI_CHARS) return refuse(400, `sipuri too long: ${sipuri.length} characters, at most ${MAX_SIPURI_CHARS}`);
+  if (sipuri.length > MAX_SIPURI_CHARS) return refuse(400, 'bad-sipuri', `sipuri too long: ${sipuri.length} characters, at most ${MAX_SIPURI_CHARS}`);
   if (!SIP_USER.test(sipuri)) {
-    return refuse(400, 'sipuri must be a phone number or SIP user part (URL-encode "+" as %2B)');
+    return refuse(400, 'bad-sipuri', 'sipuri must be a phone number or SIP user part (URL-encode "+" as %2B)');
   }
   const agentassist = parseFlag(query.get('agentassist'));
-  if (agentassist === undefined) return refuse(400, 'agentassist must be true or false');
+  if (agentassist === undefined) return refuse(400, 'bad-agentassist', 'agentassist must be true or false');
   const accountId = query.get('accountId') ?? '';
   const accountIdProblem = idProblem('accountId', accountId);
-  if (accountIdProblem !== undefined) return refuse(400, accountIdProblem);
+  if (accountIdProblem !== undefined) return refuse(400, 'bad-account-id', accountIdProblem);
 
   const bot = bots.find((b) => b.botId === botId);
-  if (bot === undefined) return refuse(401, 'unknown botId');
-  if (token.length > MAX_TOKEN_CHARS) return refuse(401, `token longer than ${MAX_TOKEN_CHARS} characters`);
+  if (bot === undefined) return refuse(401, 'unknown-bot', 'unknown botId');
+  if (token.length > MAX_TOKEN_CHARS) return refuse(401, 'token-too-long', `token longer than ${MAX_TOKEN_CHARS} characters`);
 
   let payload: string | JwtPayload;
   try {
     // Pinning the algorithm rejects `alg: none` and RS256-header tokens (the key confusion attack) outright.
     payload = jwt.verify(token, bot.clientSecret, { algorithms: ['HS256'] });
   } catch (err) {
-    return refuse(401, `token rejected: ${(err as Error).message}`);
+    const cause = err instanceof jwt.TokenExpiredError ? 'token-expired' : 'token-invalid';
+    return refuse(401, cause, `token rejected: ${(err as Error).message}`);
   }
   if (typeof payload === 'string' || payload['appId'] !== bot.clientId) {
-    return refuse(401, "token appId does not match the bot's clientId");
+    return refuse(401, 'token-wrong-app', "token appId does not match the bot's clientId");
   }
   return { ok: true, bot, params: { sipuri, botId, accountId, agentassist } };
 }
@@ -85,6 +103,6 @@ function parseFlag(value: string | null): boolean | undefined {
   return undefined;
 }
 
-function refuse(status: 400 | 401, reason: string): RefusedUpgrade {
-  return { ok: false, status, reason };
+function refuse(status: 400 | 401, cause: AuthFailureCause, reason: string): RefusedUpgrade {
+  return { ok: false, status, cause, reason };
 }

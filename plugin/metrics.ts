@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Metric
 import type { MediaClock } from '../media/clock.js';
 import type { RtpSessionStats } from '../media/rtp-session.js';
 import type { Admission } from './admission.js';
+import type { AuthFailureCause } from './auth.js';
 import type { CallSummary } from './call.js';
 import type { CallRegistry } from './registry.js';
 import type { InviteRequest, OutgoingInvite, SipBackend } from './sip/backend.js';
@@ -84,31 +85,6 @@ function addCarried(into: Carried, talkdesk: TalkdeskStream['stats'], rtp: RtpSe
 
 /** `le` edges of the media clock's send lateness, ms: its target is < 1 ms, a 20 ms frame late is a lost frame */
 const CLOCK_LATENESS_EDGES_MS = [0, 0.5, 1, 2, 5, 10, 20, 50];
-
-/**
- * auth.ts's refusal reasons are sentences for the log; the metric label is their kind, so its cardinality is fixed
- * (a token's error text could otherwise make a new series per message).
- */
-const AUTH_FAILURE_KINDS: ReadonlyArray<[RegExp, string]> = [
-  [/^missing query parameter (\w+)/, 'missing-$1'],
-  [/^sipuri /, 'bad-sipuri'],
-  [/^agentassist /, 'bad-agentassist'],
-  [/^accountId /, 'bad-account-id'],
-  [/^unknown botId/, 'unknown-bot'],
-  [/^token longer/, 'token-too-long'],
-  [/^token rejected: jwt expired/, 'token-expired'],
-  [/^token rejected/, 'token-invalid'],
-  [/^token appId/, 'token-wrong-app'],
-  [/^too many failed authentications/, 'rate-limited'],
-];
-
-export function authFailureKind(reason: string): string {
-  for (const [pattern, kind] of AUTH_FAILURE_KINDS) {
-    const m = pattern.exec(reason);
-    if (m) return m[0].replace(pattern, kind).toLowerCase();
-  }
-  return 'other';
-}
 
 /** An INVITE's result as a label: the final status when rejected, else 2xx or why there was none. */
 function inviteResultOf(err: unknown): string {
@@ -432,8 +408,8 @@ export class GatewayMetrics {
     this.callsTotal.inc({ outcome: 'rejected', cause });
   }
 
-  authFailure(reason: string): void {
-    this.authFailures.inc({ reason: authFailureKind(reason) });
+  authFailure(cause: AuthFailureCause): void {
+    this.authFailures.inc({ reason: cause });
   }
 
   tlsReload(result: CertificateReload): void {

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { PluginConfig } from '../config/schema.js';
 import type { AdmissionRefusal, Readiness } from './admission.js';
-import { authenticateUpgrade, type AuthenticatedUpgrade } from './auth.js';
+import { authenticateUpgrade, type AuthenticatedUpgrade, type AuthFailureCause } from './auth.js';
 import { AuthRateLimiter, type AuthRateLimitOptions } from './auth-rate-limit.js';
 import { clientAddressOf } from './client-address.js';
 import { listenOn } from './listen.js';
@@ -63,7 +63,7 @@ export interface TalkdeskServerOptions {
   admission?: { refusal(): AdmissionRefusal | undefined; readiness(): Readiness };
   /** what the metrics count: upgrades refused by admission (cause) and by authentication (reason), TLS reloads */
   onUpgradeRefused?(cause: AdmissionRefusal['cause']): void;
-  onAuthFailure?(reason: string): void;
+  onAuthFailure?(cause: AuthFailureCause): void;
   onTlsReload?(result: CertificateReload): void;
   /** tests shorten these; production uses HTTP_LIMITS and AUTH_RATE_LIMIT_DEFAULTS */
   httpLimits?: Partial<HttpLimits>;
@@ -131,14 +131,14 @@ export function createTalkdeskServer(
         rejectUpgrade(socket, 429, 'too many failed authentications from this address: try later', {
           'Retry-After': String(Math.ceil(blockedMs / 1000)),
         });
-        options.onAuthFailure?.('too many failed authentications');
+        options.onAuthFailure?.('rate-limited');
         return;
       }
       const auth = authenticateUpgrade(url.searchParams, config.bots);
       if (!auth.ok) {
         rejectUpgrade(socket, auth.status, auth.reason);
-        log.warn({ remote, client, status: auth.status, reason: auth.reason, botId: url.searchParams.get('botId') }, 'upgrade refused');
-        options.onAuthFailure?.(auth.reason);
+        log.warn({ remote, client, status: auth.status, cause: auth.cause, reason: auth.reason, botId: url.searchParams.get('botId') }, 'upgrade refused');
+        options.onAuthFailure?.(auth.cause);
         if (authFailures.recordFailure(client)) {
           log.warn({ remote, client }, 'too many failed authentications: address refused for a while');
         }

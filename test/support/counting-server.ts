@@ -1,13 +1,14 @@
 import pino from 'pino';
 import { loadConfig } from '../../config/load.js';
+import type { AuthFailureCause } from '../../plugin/auth.js';
 import { createTalkdeskServer, type TalkdeskServer, type TalkdeskServerOptions } from '../../plugin/server.js';
 
-/** What a counting server saw: its port, the streams it accepted, the reasons of the upgrades auth refused. */
+/** What a counting server saw: its port, the streams it accepted, the causes of the upgrades auth refused. */
 export interface CountingServer {
   server: TalkdeskServer;
   port: number;
   streams: number;
-  failures: string[];
+  failures: AuthFailureCause[];
 }
 
 /**
@@ -17,7 +18,7 @@ export interface CountingServer {
 export async function startCountingServer(env: Record<string, string>, options: TalkdeskServerOptions = {}): Promise<CountingServer> {
   const loaded = loadConfig({ file: 'jambonz-app.json', env: { LISTEN_PORT: '0', METRICS_PORT: '0', ...env } });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  const state = { streams: 0, failures: [] as string[] };
+  const state = { streams: 0, failures: [] as AuthFailureCause[] };
   const server = createTalkdeskServer(
     loaded.config,
     pino({ level: 'silent' }),
@@ -25,7 +26,7 @@ export async function startCountingServer(env: Record<string, string>, options: 
       state.streams++;
       ws.close(1000);
     },
-    { ...options, onAuthFailure: (reason) => state.failures.push(reason) },
+    { ...options, onAuthFailure: (cause) => state.failures.push(cause) },
   );
   const port = await server.listen();
   return Object.assign(state, { server, port });

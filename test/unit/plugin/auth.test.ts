@@ -50,7 +50,7 @@ describe('authenticateUpgrade', () => {
   });
 
   it.each(['sipuri', 'token', 'botId'])('refuses a missing %s with 400 naming it', (name) => {
-    expect(refused({ [name]: undefined })).toEqual({ ok: false, status: 400, reason: `missing query parameter ${name}` });
+    expect(refused({ [name]: undefined })).toMatchObject({ ok: false, status: 400, reason: `missing query parameter ${name}` });
     expect(refused({ [name]: '' }).reason).toBe(`missing query parameter ${name}`);
   });
 
@@ -65,7 +65,7 @@ describe('authenticateUpgrade', () => {
   });
 
   it.each([257, 2048])('refuses a sipuri of %i characters with 400 saying it is too long', (length) => {
-    expect(refused({ sipuri: '1'.repeat(length) })).toEqual({
+    expect(refused({ sipuri: '1'.repeat(length) })).toMatchObject({
       ok: false,
       status: 400,
       reason: `sipuri too long: ${length} characters, at most 256`,
@@ -80,7 +80,7 @@ describe('authenticateUpgrade', () => {
     ['129 characters', 'a'.repeat(129), 'accountId longer than 128 characters'],
     ['a control character', 'acc\r\nX-Injected: 1', 'accountId has characters other than printable ASCII'],
   ])('refuses an accountId of %s with 400, as the start frame ids are (it may travel in a SIP header)', (_, accountId, reason) => {
-    expect(refused({ accountId })).toEqual({ ok: false, status: 400, reason });
+    expect(refused({ accountId })).toMatchObject({ ok: false, status: 400, reason });
   });
 
   it('refuses an agentassist that is neither true nor false with 400', () => {
@@ -88,11 +88,11 @@ describe('authenticateUpgrade', () => {
   });
 
   it('refuses an unknown botId with 401', () => {
-    expect(refused({ botId: 'st-9999' })).toEqual({ ok: false, status: 401, reason: 'unknown botId' });
+    expect(refused({ botId: 'st-9999' })).toMatchObject({ ok: false, status: 401, reason: 'unknown botId' });
   });
 
   it('refuses a token signed with another secret', () => {
-    expect(refused({ token: sign({ appId: bot.clientId }, 'wrong-secret') })).toEqual({ ok: false, status: 401, reason: 'token rejected: invalid signature' });
+    expect(refused({ token: sign({ appId: bot.clientId }, 'wrong-secret') })).toMatchObject({ ok: false, status: 401, reason: 'token rejected: invalid signature' });
   });
 
   it('refuses another bot\'s valid token', () => {
@@ -102,27 +102,27 @@ describe('authenticateUpgrade', () => {
   it('refuses an unsigned alg:none token', () => {
     const token = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ appId: bot.clientId })}.`;
     expect(token.startsWith('eyJ')).toBe(true);
-    expect(refused({ token })).toEqual({ ok: false, status: 401, reason: 'token rejected: jwt signature is required' });
+    expect(refused({ token })).toMatchObject({ ok: false, status: 401, reason: 'token rejected: jwt signature is required' });
   });
 
   it('refuses a token whose header claims RS256, even when HMAC-signed with the secret (key confusion)', () => {
     const head = `${b64url({ alg: 'RS256', typ: 'JWT' })}.${b64url({ appId: bot.clientId })}`;
     const token = `${head}.${createHmac('sha256', bot.clientSecret).update(head).digest('base64url')}`;
-    expect(refused({ token })).toEqual({ ok: false, status: 401, reason: 'token rejected: invalid algorithm' });
+    expect(refused({ token })).toMatchObject({ ok: false, status: 401, reason: 'token rejected: invalid algorithm' });
   });
 
   it('refuses a token whose appId is not the bot\'s clientId, or has none', () => {
-    expect(refused({ token: sign({ appId: 'cs-other' }) })).toEqual({ ok: false, status: 401, reason: "token appId does not match the bot's clientId" });
+    expect(refused({ token: sign({ appId: 'cs-other' }) })).toMatchObject({ ok: false, status: 401, reason: "token appId does not match the bot's clientId" });
     expect(refused({ token: sign({ sub: 'x' }) }).status).toBe(401);
   });
 
   it('refuses an expired token', () => {
     const token = sign({ appId: bot.clientId, exp: Math.floor(Date.now() / 1000) - 60 });
-    expect(refused({ token })).toEqual({ ok: false, status: 401, reason: 'token rejected: jwt expired' });
+    expect(refused({ token })).toMatchObject({ ok: false, status: 401, reason: 'token rejected: jwt expired' });
   });
 
   it('refuses a malformed token', () => {
-    expect(refused({ token: 'not-a-jwt' })).toEqual({ ok: false, status: 401, reason: 'token rejected: jwt malformed' });
+    expect(refused({ token: 'not-a-jwt' })).toMatchObject({ ok: false, status: 401, reason: 'token rejected: jwt malformed' });
   });
 
   it('refuses a token over 4096 characters without verifying it', () => {
@@ -158,5 +158,28 @@ describe('accountAllowed', () => {
 
   it('refuses a stream that names no account while a list is set', () => {
     expect(accountAllowed(['acc-1'])).toBe(false);
+  });
+});
+
+describe('the cause of every refusal auth.ts makes: its metric label, apart from the sentence', () => {
+  const bot1 = { botId: 'st-1', clientId: 'cs-1', clientSecret: 'secret' };
+  const good = { sipuri: '+1555', token: jwt.sign({ appId: 'cs-1' }, 'secret'), botId: 'st-1' };
+  const cases: Array<[string, Record<string, string>, string]> = [
+    ['no sipuri', { ...good, sipuri: '' }, 'missing-sipuri'],
+    ['no token', { ...good, token: '' }, 'missing-token'],
+    ['no botId', { ...good, botId: '' }, 'missing-botid'],
+    ['bad sipuri', { ...good, sipuri: 'a b' }, 'bad-sipuri'],
+    ['bad agentassist', { ...good, agentassist: 'maybe' }, 'bad-agentassist'],
+    ['long sipuri', { ...good, sipuri: '1'.repeat(2048) }, 'bad-sipuri'],
+    ['long accountId', { ...good, accountId: 'a'.repeat(129) }, 'bad-account-id'],
+    ['unknown bot', { ...good, botId: 'st-2' }, 'unknown-bot'],
+    ['huge token', { ...good, token: 'x'.repeat(5000) }, 'token-too-long'],
+    ['expired', { ...good, token: jwt.sign({ appId: 'cs-1', exp: 1 }, 'secret') }, 'token-expired'],
+    ['wrong secret', { ...good, token: jwt.sign({ appId: 'cs-1' }, 'other') }, 'token-invalid'],
+    ['wrong appId', { ...good, token: jwt.sign({ appId: 'cs-2' }, 'secret') }, 'token-wrong-app'],
+  ];
+  it.each(cases)('%s → %s', (_name, query, kind) => {
+    const result = authenticateUpgrade(new URLSearchParams(query), [bot1]);
+    expect(result).toMatchObject({ ok: false, cause: kind });
   });
 });
