@@ -54,6 +54,12 @@ export interface CallSummary extends CallEnd {
   teardownFailures?: TeardownFailure[];
 }
 
+/** Every leg's RTP stats, whichever kind of bot side the call has. */
+export function legStats(rtp: RtpSessionStats | undefined, assist: AgentAssistSummary | undefined): RtpSessionStats[] {
+  if (assist !== undefined) return assist.legs.flatMap((leg) => (leg.rtp === undefined ? [] : [leg.rtp]));
+  return rtp === undefined ? [] : [rtp];
+}
+
 /** The end's release steps, in order (Call.end). */
 export type TeardownStep = 'farewell-drain' | 'stop-to-talkdesk' | 'bot-legs' | 'talkdesk-socket';
 export type TeardownFailure = TeardownStep | 'overran-deadline';
@@ -391,9 +397,12 @@ export class Call {
     };
   }
 
-  /** What the call has carried so far, read by the metrics at scrape time rather than counted per packet. */
-  get carried(): { talkdesk: TalkdeskStream['stats']; rtp?: RtpSessionStats } {
-    return { talkdesk: this.stream.stats, rtp: this.bot?.stats };
+  /**
+   * What the call has carried so far, read by the metrics at scrape time rather than counted per packet: every leg's
+   * RTP, the agent-assist legs' as well as the bidirectional call's one.
+   */
+  get carried(): { talkdesk: TalkdeskStream['stats']; rtp: RtpSessionStats[] } {
+    return { talkdesk: this.stream.stats, rtp: legStats(this.bot?.stats, this.assist?.summary()) };
   }
 
   /** Replaces the running deadline (or just clears it); when it fires, the call ends as `onExpiry` says. */

@@ -4,7 +4,7 @@ import type { MediaClock } from '../media/clock.js';
 import type { RtpSessionStats } from '../media/rtp-session.js';
 import type { Admission } from './admission.js';
 import type { AuthFailureCause } from './auth.js';
-import type { CallSummary } from './call.js';
+import { legStats, type CallSummary } from './call.js';
 import type { CallRegistry } from './registry.js';
 import type { InviteRequest, OutgoingInvite, SipBackend } from './sip/backend.js';
 import { isSipFailure } from './sip/errors.js';
@@ -63,10 +63,13 @@ const NOTHING_CARRIED: Carried = {
   wsFramesOut: 0,
 };
 
-function addCarried(into: Carried, talkdesk: TalkdeskStream['stats'], rtp: RtpSessionStats | undefined): void {
+function addCarried(into: Carried, talkdesk: TalkdeskStream['stats'], legs: readonly RtpSessionStats[]): void {
   into.wsFramesIn += talkdesk.framesIn;
   into.wsFramesOut += talkdesk.framesOut;
-  if (rtp === undefined) return;
+  for (const rtp of legs) addLeg(into, rtp);
+}
+
+function addLeg(into: Carried, rtp: RtpSessionStats): void {
   into.rtpPacketsToBot += rtp.packetsSent;
   into.rtpBytesToBot += rtp.bytesSent;
   into.rtpPacketsFromBot += rtp.packetsReceived;
@@ -356,7 +359,7 @@ export class GatewayMetrics {
         registers,
         collect() {
           let maxMs = 0;
-          for (const call of registry.values()) maxMs = Math.max(maxMs, call.carried.rtp?.[key] ?? 0);
+          for (const call of registry.values()) for (const rtp of call.carried.rtp) maxMs = Math.max(maxMs, rtp[key]);
           this.set(maxMs / 1000);
         },
       });
@@ -390,10 +393,11 @@ export class GatewayMetrics {
   /** A call released everything: its counts join the totals in the same tick the registry forgets it. */
   callFinished(summary: CallSummary): void {
     this.callsTotal.inc({ outcome: summary.outcome, cause: summary.cause });
-    addCarried(this.finished, summary.talkdesk, summary.rtp);
+    const legs = legStats(summary.rtp, summary.agentAssist);
+    addCarried(this.finished, summary.talkdesk, legs);
     if (summary.setupMs !== undefined) this.setupSeconds.observe(summary.setupMs / 1000);
     this.durationSeconds.observe(summary.durationMs / 1000);
-    if (summary.rtp !== undefined && summary.rtp.packetsReceived > 0) this.jitterSeconds.observe(summary.rtp.maxJitterMs / 1000);
+    for (const rtp of legs) if (rtp.packetsReceived > 0) this.jitterSeconds.observe(rtp.maxJitterMs / 1000);
     if (summary.byeToStopMs !== undefined) this.byeToStopSeconds.observe(summary.byeToStopMs / 1000);
     for (const step of summary.teardownFailures ?? []) this.teardownFailures.inc({ step });
   }

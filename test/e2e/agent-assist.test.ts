@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mixMulaw } from '../../media/mix.js';
 import { FakeTalkdesk, makeToken, talkdeskUrl } from '../support/fake-talkdesk.js';
 import { linesWith } from '../support/gateway.js';
+import { scrape } from '../support/metrics-scrape.js';
 import { NodeBot, offeredPort } from '../support/node-bot.js';
 import { dialGateway, EXAMPLE_BOT } from '../support/talkdesk-call.js';
 import type { Received } from '../unit/sip/fake-uas.js';
@@ -101,6 +102,13 @@ describe('agentassist=true: listen-only, both tracks to the bot', () => {
     const legs = (ended.agentAssist as { legs: Array<{ track: string; rtp: { packetsReceived: number } }> }).legs;
     expect(legs.map((l) => l.track)).toEqual(['inbound', 'outbound']);
     expect(legs.every((l) => l.rtp.packetsReceived > 0)).toBe(true); // it did talk: and all of it was dropped
+    // and /metrics counts both legs' RTP, as it does the bidirectional call's
+    const m = await scrape(gw);
+    const legSum = (key: 'packetsSent' | 'packetsReceived'): number =>
+      (ended.agentAssist as { legs: Array<{ rtp: Record<string, number> }> }).legs.reduce((n, l) => n + l.rtp[key]!, 0);
+    expect(m.value('talkdesk_gw_rtp_packets_total', { direction: 'to_bot' })).toBe(legSum('packetsSent'));
+    expect(m.value('talkdesk_gw_rtp_packets_total', { direction: 'from_bot' })).toBe(legSum('packetsReceived'));
+    expect(legSum('packetsSent')).toBeGreaterThan(40);
   });
 
   it('one: a single INVITE (X-Talkdesk-Track: mixed) carrying both tracks mixed; Talkdesk’s stop ends it silently', async () => {
