@@ -78,7 +78,7 @@ async function startJambonz(config: PluginConfig, log: Logger, appJson: AppJson)
 
 /** Wires one process: a shared media clock and port pool, a SIP backend, the registry and the Talkdesk server. */
 export async function startApp(config: PluginConfig, log: Logger, appJson: AppJson): Promise<RunningApp> {
-  const clock = new MediaClock();
+  const clock = new MediaClock({ log: log.child({ component: 'media-clock' }) });
   const ports = new RtpPortPool({ bindAddress: config.rtp.bindAddress, min: config.rtp.portMin, max: config.rtp.portMax });
   const escalation = compileRules(config.escalation.rules, config.escalation.defaultRingGroup);
   const registry = new CallRegistry();

@@ -185,11 +185,6 @@ export function markFrame(streamSid: string, name: string): string {
   return JSON.stringify({ event: 'mark', streamSid, mark: { name } });
 }
 
-/** §3.3: drops all audio Talkdesk has buffered (barge-in). */
-export function clearFrame(streamSid: string): string {
-  return JSON.stringify({ event: 'clear', streamSid });
-}
-
 export interface StopFrameFields {
   streamSid?: string;
   /** our count of frames sent to Talkdesk, this one included */

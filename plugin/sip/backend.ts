@@ -5,6 +5,9 @@ import type { Logger } from 'pino';
  * delegate; it never builds or reads raw SIP. Two adapters implement it: `embedded` (our own RFC 3261 UAC) and
  * `drachtio` (drachtio-srf in front of the gateway's drachtio-server). Both must pass the same contract tests.
  */
+/** The methods both backends answer in a dialog (and the embedded one out of it, OPTIONS): their Allow header. */
+export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER';
+
 export interface SipBackend {
   readonly name: 'embedded' | 'drachtio';
   /** INVITEs can go out now (started, and connected where there is a server to connect to): /ready and admission read it */

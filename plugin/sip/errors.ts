@@ -24,6 +24,11 @@ export class SipFailure extends Error {
     return new SipFailure('rejected', `INVITE rejected: ${status} ${reason}`, status, reason);
   }
 
+  /** A 2xx without an SDP answer: both backends ACK it and BYE it, and the call fails as a 488 would. */
+  static noSdpAnswer(): SipFailure {
+    return new SipFailure('rejected', 'INVITE answered without an SDP answer; sent ACK and BYE', 488, 'No SDP in 2xx');
+  }
+
   /** kebab-case, usable as a metric label and in the end-of-call log line */
   get cause(): string {
     return this.kind === 'rejected' ? `sip-${this.status}` : `sip-${this.kind}`;

@@ -22,7 +22,6 @@ export interface InviteContext {
 }
 
 /** what a 2xx without SDP is reported as, as the embedded backend does: the offer was not answered (488) */
-const NO_SDP_ANSWER = new SipFailure('rejected', 'INVITE answered without an SDP answer; sent ACK and BYE', 488, 'No SDP in 2xx');
 
 /**
  * One outgoing INVITE through srf.createUAC. drachtio-server runs the transaction (timers, ACK for non-2xx,
@@ -138,7 +137,7 @@ export class DrachtioInvite implements OutgoingInvite {
       request.log.info({ canceled: this.canceled, callId: leg.callId }, '2xx for an INVITE already settled: hanging up');
       void leg.hangup();
     } else if (!leg.remoteSdp) {
-      this.fail(NO_SDP_ANSWER);
+      this.fail(SipFailure.noSdpAnswer());
       void leg.hangup();
     } else {
       this.settled = true;

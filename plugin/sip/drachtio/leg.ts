@@ -1,6 +1,6 @@
 import type Srf from 'drachtio-srf/lib/srf.js';
 import type { Logger } from 'pino';
-import { DETACHED, type LegDelegate, type SipLeg, type SipMessageView } from '../backend.js';
+import { ALLOW, DETACHED, type LegDelegate, type SipLeg, type SipMessageView } from '../backend.js';
 import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
 import { callDelegate } from '../delegate-guard.js';
 import { madeByDrachtio } from './made-by-drachtio.js';
@@ -17,7 +17,6 @@ export interface DrachtioLegOptions {
 }
 
 /** the methods we answer ourselves in the dialog, as the embedded backend's Allow says */
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER';
 
 /**
  * A confirmed drachtio dialog as the call's SipLeg. srf answers every in-dialog request by itself unless a listener

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { DETACHED, type InviteRequest, type LegDelegate, type OutgoingInvite, type SipLeg } from '../backend.js';
+import { ALLOW, DETACHED, type InviteRequest, type LegDelegate, type OutgoingInvite, type SipLeg } from '../backend.js';
 import { SipFailure, isSipFailure } from '../errors.js';
 import type { ClientTransactionUser, InviteClientTransaction } from './client-transactions.js';
 import { reportProgress } from '../progress.js';
@@ -9,7 +9,7 @@ import { newBranch, newCallId, newTag } from './ids.js';
 import { hasSdp, type IncomingMessage } from './message.js';
 import { extraHeaders, headerValue, requestInInviteTransaction, type OutgoingRequest } from './message-builder.js';
 import { EmbeddedLeg } from './leg.js';
-import { ALLOW, type SipStack } from './stack.js';
+import type { SipStack } from './stack.js';
 import type { Destination } from './transport.js';
 import { readMinSe, termsFromAnswer, type SessionTerms } from './session-timer.js';
 import { parseSipUri, uriWithoutParams } from './uri.js';
@@ -22,7 +22,6 @@ function sessionOf(response: IncomingMessage, asked: SessionTerms | undefined): 
 }
 
 /** what a 2xx without SDP is reported as: the offer was not answered, which is what 488 means (RFC 3261 §21.4.26) */
-const NO_SDP_ANSWER = new SipFailure('rejected', 'INVITE answered without an SDP answer; sent ACK and BYE', 488, 'No SDP in 2xx');
 
 /**
  * One outgoing INVITE, as the UA core of RFC 3261 §13.2 sees it: builds and sends the INVITE, reports progress,
@@ -186,7 +185,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
       log.info({ canceled: this.canceled }, '2xx for an INVITE already settled: hanging up');
       void leg.hangup();
     } else if (!hasSdp(response.sip)) {
-      this.settle(NO_SDP_ANSWER);
+      this.settle(SipFailure.noSdpAnswer());
       void leg.hangup();
     } else {
       this.settled = true;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { DETACHED, type LegDelegate, type SipLeg, type SipMessageView } from '../backend.js';
+import { ALLOW, DETACHED, type LegDelegate, type SipLeg, type SipMessageView } from '../backend.js';
 import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
 import { callDelegate } from '../delegate-guard.js';
 import { FOREIGN_SOURCE_RESPONSE, type DialogPeer } from '../dialog-peer.js';
@@ -9,7 +9,7 @@ import { newBranch } from './ids.js';
 import { hasSdp, type IncomingMessage } from './message.js';
 import { extraHeaders, type Header, type OutgoingRequest, type ResponseSpec } from './message-builder.js';
 import { InviteServerTransaction, type ServerTransaction } from './server-transactions.js';
-import { ALLOW, type DialogUser, type SipStack } from './stack.js';
+import type { DialogUser, SipStack } from './stack.js';
 import { SessionTimer, termsFromAnswer, termsFromRequest, readMinSe, type SessionTerms } from './session-timer.js';
 import type { Destination } from './transport.js';
 

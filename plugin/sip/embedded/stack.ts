@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { Dialog } from './dialog.js';
 import { DropLog } from './drop-log.js';
 import { resolveDestination, resolveUriHost } from './destination.js';
+import { ALLOW } from '../backend.js';
 import { NO_CCAI_SOURCES, type CcaiSources } from '../dialog-peer.js';
 import { parseVia } from './header-fields.js';
 import {
@@ -23,7 +24,6 @@ import type { Destination, SipTransport, TransportUser } from './transport.js';
 const REFUSAL_INTERVAL_MS = 1_000;
 
 /** Methods we accept (Allow, §20.5) */
-export const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER';
 
 /** The UA-core side of a confirmed dialog: the leg. */
 export interface DialogUser {

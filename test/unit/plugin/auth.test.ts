@@ -178,8 +178,8 @@ describe('the cause of every refusal auth.ts makes: its metric label, apart from
     ['wrong secret', { ...good, token: jwt.sign({ appId: 'cs-1' }, 'other') }, 'token-invalid'],
     ['wrong appId', { ...good, token: jwt.sign({ appId: 'cs-2' }, 'secret') }, 'token-wrong-app'],
   ];
-  it.each(cases)('%s → %s', (_name, query, kind) => {
-    const result = authenticateUpgrade(new URLSearchParams(query), [bot1]);
+  it.each(cases.map(([name, params, kind]) => [name, kind, params] as const))('%s → %s', (_name, kind, params) => {
+    const result = authenticateUpgrade(new URLSearchParams(params), [bot1]);
     expect(result).toMatchObject({ ok: false, cause: kind });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clearFrame, markFrame, mediaFrame, parseFrame, stopFrame } from '../../../plugin/talkdesk-codec.js';
+import { markFrame, mediaFrame, parseFrame, stopFrame } from '../../../plugin/talkdesk-codec.js';
 
 const SID = 'MZ18ad3ab5a668481ce02b83e7395059f0';
 const ulaw = Buffer.from([0xff, 0x7f, 0x00, 0x80, 0x55]);
@@ -202,9 +202,8 @@ describe('frames we send', () => {
     expect(JSON.parse(mediaFrame(sid, 'AAEC')).streamSid).toBe(sid);
   });
 
-  it('mark and clear', () => {
+  it('mark', () => {
     expect(JSON.parse(markFrame(SID, 'utt-"7"'))).toEqual({ event: 'mark', streamSid: SID, mark: { name: 'utt-"7"' } });
-    expect(JSON.parse(clearFrame(SID))).toEqual({ event: 'clear', streamSid: SID });
   });
 
   it('stop carries the documented fields, the sequence number as a string, and the ring group only when escalating', () => {
