@@ -264,16 +264,21 @@ describe('SIGTERM drain (the handler main.ts installs)', () => {
     expect(linesWith(gw.logs, 'call ended').map((l) => [l.outcome, l.cause])).toEqual([['error', 'shutdown']]);
   });
 
-  it('a second signal while draining ends the live calls at once', async () => {
+  /** A call with media flowing, and the gateway draining it after SIGTERM with a grace it will not reach. */
+  async function drainingCall(): Promise<{ gw: Gateway; drachtio: FakeDrachtio; td: FakeTalkdesk; sig: ReturnType<typeof signals> }> {
     const { gw, drachtio } = await gatewayWithBot();
     const td = await dialGateway(gw.app.port);
     await answer(drachtio);
     await expect.poll(() => td.mediaPayloads().length, { timeout: 3_000 }).toBeGreaterThan(5);
-
     const sig = signals(gw, 30_000);
     sig.send('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(gw.app.registry.size).toBe(1);
+    return { gw, drachtio, td, sig };
+  }
+
+  it('a second signal while draining ends the live calls at once', async () => {
+    const { drachtio, td, sig } = await drainingCall();
     const t0 = performance.now();
     sig.send('SIGINT');
     const bye = await drachtio.next('BYE', 2_000);
@@ -284,14 +289,7 @@ describe('SIGTERM drain (the handler main.ts installs)', () => {
   });
 
   it('a second signal exits within FORCED_EXIT_MS even when the bot never answers the BYE', async () => {
-    const { gw, drachtio } = await gatewayWithBot();
-    const td = await dialGateway(gw.app.port);
-    await answer(drachtio);
-    await expect.poll(() => td.mediaPayloads().length, { timeout: 3_000 }).toBeGreaterThan(5);
-
-    const sig = signals(gw, 30_000);
-    sig.send('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const { drachtio, td, sig } = await drainingCall();
     const t0 = performance.now();
     sig.send('SIGTERM');
     const bye = await drachtio.next('BYE', 2_000); // not answered: the bot is gone
