@@ -1,6 +1,7 @@
 import { TwoTrackMixer } from '../media/mix.js';
 import type { RtpSessionStats } from '../media/rtp-session.js';
 import { BotLeg, type BotLegEvents, type BotLegOptions } from './bot-leg.js';
+import type { BotSide } from './bot-side.js';
 import type { CallEnd } from './call-end.js';
 
 /**
@@ -30,9 +31,12 @@ export interface AgentAssistSummary {
   legs: Array<{ track: LegTrack; sipCallId?: string; rtp?: RtpSessionStats }>;
 }
 
-export class AgentAssist {
+export class AgentAssist implements BotSide {
   private readonly legs: Array<{ track: LegTrack; leg: BotLeg }>;
   private readonly mixer: TwoTrackMixer | undefined;
+  private answered: number | undefined;
+  /** one Call-ID per leg: the call's log lines carry none, each leg's carry its own */
+  readonly callId = undefined;
 
   constructor(private readonly opts: AgentAssistOptions) {
     const tracks: LegTrack[] = opts.mode === 'two' ? ['inbound', 'outbound'] : ['mixed'];
@@ -53,8 +57,8 @@ export class AgentAssist {
    * Every leg at once; resolves undefined when all carry media, or with the first failure's end as soon as it comes,
    * so that a rejected leg ends the call (and cancels the other) without waiting for the other's answer.
    */
-  connect(): Promise<CallEnd | undefined> {
-    return new Promise((resolve, reject) => {
+  async connect(): Promise<CallEnd | undefined> {
+    const failed = await new Promise<CallEnd | undefined>((resolve, reject) => {
       let connecting = this.legs.length;
       for (const { leg } of this.legs) {
         // a leg that throws fails the whole connect, as the bidirectional call's does (Call.failed)
@@ -64,6 +68,16 @@ export class AgentAssist {
         }, reject);
       }
     });
+    // a leg that came back without an answer was ended meanwhile: the call is ending
+    if (failed !== undefined || this.legs.some(({ leg }) => leg.answeredAt === undefined)) return failed;
+    this.answered = performance.now();
+    const { startedAt, log, mode } = this.opts;
+    log.info({ mode, setupMs: startedAt === undefined ? undefined : Math.round(this.answered - startedAt) }, 'agent-assist legs answered');
+    return undefined;
+  }
+
+  get answeredAt(): number | undefined {
+    return this.answered;
   }
 
   /** A `media` frame's audio, by its track (none = inbound, protocol notes §8.3). */
@@ -83,15 +97,25 @@ export class AgentAssist {
     return this.legs.map(({ leg }) => leg.botPackets);
   }
 
+  stopMedia(): void {
+    for (const { leg } of this.legs) leg.stopMedia();
+  }
+
   /** Hangs up every leg the bot has not (BYE with X-Reason, or CANCEL while ringing) and releases their ports. */
   async end(cause: string): Promise<void> {
     await Promise.all(this.legs.map(({ leg }) => leg.end(cause)));
   }
 
-  summary(): AgentAssistSummary {
+  legStats(): RtpSessionStats[] {
+    return this.legs.flatMap(({ leg }) => (leg.stats === undefined ? [] : [leg.stats]));
+  }
+
+  summary(): { agentAssist: AgentAssistSummary } {
     return {
-      mode: this.opts.mode,
-      legs: this.legs.map(({ track, leg }) => ({ track, sipCallId: leg.callId, rtp: leg.stats })),
+      agentAssist: {
+        mode: this.opts.mode,
+        legs: this.legs.map(({ track, leg }) => ({ track, sipCallId: leg.callId, rtp: leg.stats })),
+      },
     };
   }
 }

@@ -4,13 +4,14 @@ import type { PluginConfig } from '../config/schema.js';
 import type { MediaClock } from '../media/clock.js';
 import type { RtpPortPool } from '../media/port-pool.js';
 import type { RtpSessionStats } from '../media/rtp-session.js';
-import { AgentAssist, type AgentAssistSummary } from './agent-assist.js';
+import type { AgentAssistSummary } from './agent-assist.js';
 import { accountAllowed, type AuthenticatedUpgrade } from './auth.js';
-import { BotLeg, type BotLegOptions } from './bot-leg.js';
+import type { BotLegOptions } from './bot-leg.js';
+import { createBotSide, type BotSide } from './bot-side.js';
 import { CallEnds, stopCommandFor, type CallEnd } from './call-end.js';
 import { Liveness, type Activity, type CallWatchdog } from './call-watchdog.js';
-import { referVerdict, type EscalationPolicy } from './escalation.js';
-import type { SipBackend, SipMessageView } from './sip/backend.js';
+import type { EscalationPolicy } from './escalation.js';
+import type { SipBackend } from './sip/backend.js';
 import { talkdeskHeaders } from './sip/invite-target.js';
 import type { TalkdeskFrame } from './talkdesk-codec.js';
 import { TalkdeskStream } from './talkdesk-stream.js';
@@ -54,10 +55,10 @@ export interface CallSummary extends CallEnd {
   teardownFailures?: TeardownFailure[];
 }
 
-/** Every leg's RTP stats, whichever kind of bot side the call has. */
-export function legStats(rtp: RtpSessionStats | undefined, assist: AgentAssistSummary | undefined): RtpSessionStats[] {
-  if (assist !== undefined) return assist.legs.flatMap((leg) => (leg.rtp === undefined ? [] : [leg.rtp]));
-  return rtp === undefined ? [] : [rtp];
+/** Every leg's RTP stats in a finished call's summary, whichever kind of bot side it had. */
+export function legStats(summary: Pick<CallSummary, 'rtp' | 'agentAssist'>): RtpSessionStats[] {
+  if (summary.agentAssist !== undefined) return summary.agentAssist.legs.flatMap((leg) => (leg.rtp === undefined ? [] : [leg.rtp]));
+  return summary.rtp === undefined ? [] : [summary.rtp];
 }
 
 /** The end's release steps, in order (Call.end). */
@@ -78,18 +79,17 @@ export const TEARDOWN_DEADLINE_MS = 60_000;
  *   waiting for `start` → INVITE (ringing) → connected: caller audio → RTP, bot RTP → `media` → end()
  *
  * Every way out (bot BYE, Talkdesk stop or close, INVITE failure, timeouts, shutdown) goes through `end()`, once.
- * Its SIP leg and RTP session are a BotLeg (plugin/bot-leg.ts) over the SipBackend port, never a particular adapter;
- * the call keeps the deadlines and decides what the bot's BYE, REFER or failure means.
+ * The bot's side is a BotSide (plugin/bot-side.ts: one leg, or agent assist's listen-only legs) over the SipBackend
+ * port, never a particular adapter, and the call never asks which kind it has: the side says how the bot ended it;
+ * the call keeps the deadlines and the one way out.
  */
 export class Call {
   readonly id: string;
   private log: Logger;
   private readonly stream: TalkdeskStream;
   private start: StartFrame | undefined;
-  /** the bidirectional call's one SIP leg and its RTP session (plugin/bot-leg.ts) */
-  private bot: BotLeg | undefined;
-  /** agentassist=true: the listen-only stream's legs, instead of `bot` */
-  private assist: AgentAssist | undefined;
+  /** the bot's side: one leg, or agent assist's listen-only legs (plugin/bot-side.ts); set by connect() */
+  private side: BotSide | undefined;
   /** the one setup deadline running: waiting for `start`, then for the bot to answer */
   private deadline: NodeJS.Timeout | undefined;
   private ending = false;
@@ -140,8 +140,7 @@ export class Call {
         return;
       case 'media':
         // Audio before the bot answers has nowhere to go; the playout buffer drops it until RTP starts.
-        if (this.assist) this.assist.write(frame.track, frame.payload);
-        else this.bot?.write(frame.payload);
+        this.side?.write(frame.track, frame.payload);
         return;
       case 'stop':
         void this.end(CallEnds.talkdeskStop());
@@ -156,7 +155,7 @@ export class Call {
 
   /** A key the caller pressed, to the bot as RFC 4733 once it has answered (RtpSession paces it on the clock). */
   private onTalkdeskDigit(digit: string): void {
-    const to = this.assist ?? this.bot;
+    const to = this.side;
     if (this.answeredAt === undefined || to === undefined) {
       this.stream.ignored('dtmf from talkdesk before the bot answered: dropped');
       return;
@@ -175,7 +174,7 @@ export class Call {
   private activity(): Activity {
     return {
       talkdeskFrames: this.stream.stats.framesIn,
-      botPackets: this.assist ? this.assist.botPackets() : [this.bot?.botPackets],
+      botPackets: this.side?.botPackets() ?? [],
     };
   }
 
@@ -202,18 +201,13 @@ export class Call {
     this.setDeadline(config.sip.inviteTimeoutMs, () =>
       CallEnds.error('invite-timeout', `bot did not answer within ${config.sip.inviteTimeoutMs} ms`),
     );
-    if (this.upgrade.params.agentassist) {
-      await this.connectAgentAssist(leg);
-      return;
-    }
-
-    const bot = new BotLeg({
+    const side = createBotSide({
       ...leg,
       startedAt: this.startedAt,
+      agentAssist: this.upgrade.params.agentassist,
+      escalation: this.deps.escalation,
       events: {
-        onBye: (bye) => this.onBotBye(bye),
-        onRefer: (refer) => this.onBotRefer(refer),
-        onEnded: (cause) => void this.end(CallEnds.error(cause, 'the SIP backend ended the leg')),
+        onEnd: (end) => void this.end(end),
         onAudio: (payload) => this.stream.sendMedia(payload),
         onDtmf: (digit, via) => {
           this.digitsFromBot++;
@@ -221,11 +215,11 @@ export class Call {
         },
       },
     });
-    this.bot = bot;
-    const failed = await bot.connect();
-    if (bot.callId !== undefined) this.log = this.log.child({ sipCallId: bot.callId });
-    if (this.ending) return; // the leg has stopped where it was: end() hangs up whatever it holds
-    this.answeredAt = bot.answeredAt;
+    this.side = side;
+    const failed = await side.connect();
+    if (side.callId !== undefined) this.log = this.log.child({ sipCallId: side.callId });
+    if (this.ending) return; // the legs have stopped where they were: end() hangs up whatever they hold
+    this.answeredAt = side.answeredAt;
     if (this.answeredAt !== undefined) this.setDeadline(undefined);
     if (failed) await this.end(failed);
   }
@@ -242,47 +236,6 @@ export class Call {
       accountId: params.accountId,
       sipuri: params.sipuri,
     });
-  }
-
-  /**
-   * agentassist=true: the listen-only stream's legs (plugin/agent-assist.ts), all placed at once. The bot ending any
-   * of them ends the call; Talkdesk is told nothing (the stream is listen-only), every other leg gets its BYE.
-   */
-  private async connectAgentAssist(leg: Omit<BotLegOptions, 'events'>): Promise<void> {
-    const mode = this.deps.config.agentAssist.calls;
-    this.assist = new AgentAssist({
-      ...leg,
-      mode,
-      events: {
-        onBye: () => void this.end({ outcome: 'ok', cause: 'bot-bye', detail: 'agent-assist leg' }),
-        onRefer: () => void this.end({ outcome: 'ok', cause: 'bot-refer', detail: 'agent-assist: nothing to transfer' }),
-        onEnded: (cause) => void this.end(CallEnds.error(cause, 'the SIP backend ended an agent-assist leg')),
-      },
-    });
-    const failed = await this.assist.connect();
-    if (failed) {
-      await this.end(failed);
-      return;
-    }
-    if (this.ending) return;
-    this.answeredAt = performance.now();
-    this.setDeadline(undefined);
-    this.log.info({ mode, setupMs: Math.round(this.answeredAt - this.startedAt) }, 'agent-assist legs answered');
-  }
-
-  private onBotBye(bye: SipMessageView): void {
-    const verdict = this.deps.escalation(bye);
-    void this.end(CallEnds.botBye(verdict));
-  }
-
-  /**
-   * The bot transferred the call (REFER, which the backend has accepted with 202 and a final NOTIFY): an escalation,
-   * its ring group from the BYE rules or the Refer-To target. The bot's leg is still up: end() BYEs it (bot-refer).
-   */
-  private onBotRefer(refer: SipMessageView): void {
-    const verdict = referVerdict(this.deps.escalation, refer, this.deps.config.escalation.defaultRingGroup);
-    this.log.info({ referTo: refer.get('refer-to'), ringGroup: verdict.ringGroup, rule: verdict.rule }, 'REFER from bot');
-    void this.end(CallEnds.botRefer(verdict));
   }
 
   /**
@@ -322,7 +275,7 @@ export class Call {
     if (command === 'ok' || command === 'escalate') {
       await this.release('farewell-drain', async () => {
         // The bot's media is over (it hung up or referred); stop sending it caller audio while Talkdesk plays out.
-        this.bot?.stopMedia();
+        this.side?.stopMedia();
         const drained = await this.stream.drain(talkdesk.markTimeoutMs);
         this.log.debug({ drained }, 'farewell drain');
       });
@@ -342,7 +295,7 @@ export class Call {
 
     // BYE (X-Reason: the cause) or CANCEL on every leg the bot did not end; their RTP ports go back at once
     await Promise.all([
-      this.release('bot-legs', () => (this.assist ? this.assist.end(end.cause) : this.bot?.end(end.cause))),
+      this.release('bot-legs', () => this.side?.end(end.cause)),
       this.release('talkdesk-socket', () => this.stream.close(talkdesk.closeWaitMs)),
     ]);
     this.log.info(this.summarize(end), 'call ended');
@@ -388,9 +341,8 @@ export class Call {
       talkMs: this.answeredAt === undefined ? 0 : Math.round(now - this.answeredAt),
       digitsFromBot: this.digitsFromBot,
       digitsToBot: this.digitsToBot,
-      agentAssist: this.assist?.summary(),
+      ...this.side?.summary(),
       talkdesk: { ...this.stream.stats },
-      rtp: this.bot?.stats && { ...this.bot.stats },
       byeToStopMs: this.byeToStopMs,
       sendLatenessP99Ms: this.deps.clock.stats.lateness.p99Ms,
       teardownFailures: this.teardownFailures,
@@ -402,7 +354,7 @@ export class Call {
    * RTP, the agent-assist legs' as well as the bidirectional call's one.
    */
   get carried(): { talkdesk: TalkdeskStream['stats']; rtp: RtpSessionStats[] } {
-    return { talkdesk: this.stream.stats, rtp: legStats(this.bot?.stats, this.assist?.summary()) };
+    return { talkdesk: this.stream.stats, rtp: this.side?.legStats() ?? [] };
   }
 
   /** Replaces the running deadline (or just clears it); when it fires, the call ends as `onExpiry` says. */

@@ -393,7 +393,7 @@ export class GatewayMetrics {
   /** A call released everything: its counts join the totals in the same tick the registry forgets it. */
   callFinished(summary: CallSummary): void {
     this.callsTotal.inc({ outcome: summary.outcome, cause: summary.cause });
-    const legs = legStats(summary.rtp, summary.agentAssist);
+    const legs = legStats(summary);
     addCarried(this.finished, summary.talkdesk, legs);
     if (summary.setupMs !== undefined) this.setupSeconds.observe(summary.setupMs / 1000);
     this.durationSeconds.observe(summary.durationMs / 1000);
