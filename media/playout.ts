@@ -17,6 +17,13 @@ export interface PlayoutBufferOptions {
   windowFrames?: number;
   /** Monotonic time in ms; injectable for tests. */
   now?: () => number;
+  /**
+   * How long this process has kept audio that is read now from being read (the media clock's behindMs); asked only
+   * when audio comes after a pull that missed it. That much of its lateness was ours, not its sender's: a stall of
+   * the gateway's own (a GC pause, a burst of call setups) says nothing about the sender's jitter, and a cushion
+   * grown for it would delay the call for 10 s and more. Default: none.
+   */
+  heldUpMs?: () => number;
 }
 
 export interface PlayoutStats {
@@ -89,7 +96,7 @@ const ARRIVALS = 64;
  *   kept, a small lateness moves the pulls: the next comes as that audio did, and the grid stays that much later
  *   while the lateness is remembered (LATE_MEMORY_MS), so a sender late like that again is covered at the cost of
  *   its lateness; another moves them on, as long as they stay within a frame of the earliest audio (onLate).
- *   Lateness that was all this process's own (push's heldUpMs) is not the sender's: the audio plays at the next
+ *   Lateness that was all this process's own (the heldUpMs option) is not the sender's: the audio plays at the next
  *   pull, and the frame that leaves standing goes at the next silence. More lateness plays the audio a frame after
  *   the pull it missed and grows the cushion (audio kept back after each pull) by a frame. The cushion shrinks by a
  *   frame after CUSHION_HOLD_MS in which it was never needed.
@@ -118,6 +125,7 @@ export class PlayoutBuffer {
   private readonly frameMs: number;
   private readonly windowFrames: number;
   private readonly now: () => number;
+  private readonly heldUpMs: () => number;
   /** The summed magnitude at or below which a frame is silent (silence.ts). */
   private readonly silenceLimit: number;
   /** A Buffer for its copy(), which moves bytes without allocating the views that set(subarray) would. */
@@ -142,8 +150,9 @@ export class PlayoutBuffer {
   /** When the pull that began the underrun ran; its audio's lateness is measured from there when it comes. */
   private starvedAt = 0;
   private lateUnmeasured = false;
-  /** Latenesses within lateMemoryMs that moved the pulls rather than grow the cushion. */
+  /** How long a lateness is remembered now (LATE_MEMORY_MS, doubled for a sender late again soon after). */
   private lateMemoryMs = LATE_MEMORY_MS;
+  /** Latenesses within lateMemoryMs that moved the pulls rather than grow the cushion. */
   private latenessesMoved = 0;
   /** The latest a frame has been within lateMemoryMs, and when. */
   private rememberedLateMs = 0;
@@ -177,6 +186,7 @@ export class PlayoutBuffer {
     this.frameMs = this.frameBytes / BYTES_PER_MS;
     this.windowFrames = opts.windowFrames ?? 50;
     this.now = opts.now ?? (() => performance.now());
+    this.heldUpMs = opts.heldUpMs ?? (() => 0);
     const maxMs = opts.maxMs ?? 1000;
     if (!Number.isInteger(this.frameBytes) || this.frameBytes < 1) {
       throw new RangeError(`PlayoutBuffer: frameBytes must be a positive integer, got ${this.frameBytes}`);
@@ -196,19 +206,14 @@ export class PlayoutBuffer {
     return this.depth;
   }
 
-  /**
-   * Appends audio; past the cap the oldest whole frames go first (counted as speech lost or silence removed).
-   * `heldUpMs`: how long this process kept the audio from being read (the media clock's behindMs). If it came late,
-   * that much of its lateness was ours, not its sender's: a stall of the gateway's own (a GC pause, a burst of call
-   * setups) says nothing about the sender's jitter, and a cushion grown for it would delay the call for 10 s and more.
-   */
-  push(mulaw: Uint8Array, heldUpMs = 0): void {
+  /** Appends audio; past the cap the oldest whole frames go first (counted as speech lost or silence removed). */
+  push(mulaw: Uint8Array): void {
     if (mulaw.length === 0) return;
     const now = this.now();
     this.lastPushAt = now;
     if (this.lateUnmeasured) {
       this.lateUnmeasured = false;
-      this.onLate(now - this.starvedAt - heldUpMs, now);
+      this.onLate(now - this.starvedAt - this.heldUpMs(), now);
     }
     const cap = this.ring.length;
     let src = mulaw;

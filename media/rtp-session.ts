@@ -194,7 +194,7 @@ export class RtpSession {
     this.clock = opts.clock;
     this.delegate = opts.delegate;
     this.log = opts.log.child({ rtpPort: port });
-    this.playout = new PlayoutBuffer({ frameBytes: FRAME_BYTES, maxMs: opts.maxPlayoutMs });
+    this.playout = new PlayoutBuffer({ frameBytes: FRAME_BYTES, maxMs: opts.maxPlayoutMs, heldUpMs: () => this.clock.behindMs });
     this.dtmf = new DtmfReceiver((digit, durationMs) => this.delegate.onDtmf?.(digit, durationMs));
     socket.on('message', this.onMessage);
     socket.on('error', this.onSocketError);
@@ -270,7 +270,7 @@ export class RtpSession {
   /** Caller audio (μ-law, any chunk size) for the bot. Ignored after close(). */
   write(mulaw: Uint8Array): void {
     if (this.closed) return;
-    this.playout.push(mulaw, this.clock.behindMs);
+    this.playout.push(mulaw);
     this.applyPhaseShift();
     // after the push, so that a frame due now takes this audio
     this.clock.poll();

@@ -54,7 +54,8 @@ function run(opts: {
   maxMs?: number;
 }) {
   let t = 0;
-  const b = new PlayoutBuffer({ windowFrames: 50, now: () => t, maxMs: opts.maxMs });
+  let heldUpMs = 0;
+  const b = new PlayoutBuffer({ windowFrames: 50, now: () => t, maxMs: opts.maxMs, heldUpMs: () => heldUpMs });
   const speech = opts.speech ?? (() => true);
   const frames = opts.frames ?? opts.pulls;
   const sent: Sent[] = [];
@@ -78,8 +79,8 @@ function run(opts: {
   for (let p = 0; p < opts.pulls; p++) {
     for (; next < frames && opts.pushAt(next) <= pullAt; next++) {
       t = opts.pushAt(next);
-      const heldUpMs = opts.heldUpMs?.(next) ?? 0;
-      b.push(frame(next, speech(next)), heldUpMs);
+      heldUpMs = opts.heldUpMs?.(next) ?? 0;
+      b.push(frame(next, speech(next)));
       const shift = b.takePhaseShift();
       if (shift !== 0) {
         shifts.push(shift);
