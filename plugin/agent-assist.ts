@@ -106,10 +106,6 @@ export class AgentAssist implements BotSide {
     await Promise.all(this.legs.map(({ leg }) => leg.end(cause)));
   }
 
-  legStats(): RtpSessionStats[] {
-    return this.legs.flatMap(({ leg }) => (leg.stats === undefined ? [] : [leg.stats]));
-  }
-
   summary(): { agentAssist: AgentAssistSummary } {
     return {
       agentAssist: {

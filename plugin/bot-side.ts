@@ -26,9 +26,7 @@ export interface BotSide {
   stopMedia(): void;
   /** BYE, or CANCEL while ringing, on every leg the bot did not end; their ports back at once. Idempotent. */
   end(cause: string): Promise<void>;
-  /** every leg's RTP stats */
-  legStats(): RtpSessionStats[];
-  /** what the 'call ended' line carries for this side */
+  /** what the 'call ended' line carries for this side: every leg's RTP stats (call.ts's legStats reads them) */
   summary(): { rtp?: RtpSessionStats; agentAssist?: AgentAssistSummary };
 }
 
@@ -122,11 +120,6 @@ class BidirectionalSide implements BotSide {
 
   end(cause: string): Promise<void> {
     return this.leg.end(cause);
-  }
-
-  legStats(): RtpSessionStats[] {
-    const stats = this.leg.stats;
-    return stats === undefined ? [] : [stats];
   }
 
   summary(): { rtp?: RtpSessionStats } {

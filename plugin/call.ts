@@ -55,7 +55,7 @@ export interface CallSummary extends CallEnd {
   teardownFailures?: TeardownFailure[];
 }
 
-/** Every leg's RTP stats in a finished call's summary, whichever kind of bot side it had. */
+/** Every leg's RTP stats in a call's summary (or its side's, live), whichever kind of bot side it has. */
 export function legStats(summary: Pick<CallSummary, 'rtp' | 'agentAssist'>): RtpSessionStats[] {
   if (summary.agentAssist !== undefined) return summary.agentAssist.legs.flatMap((leg) => (leg.rtp === undefined ? [] : [leg.rtp]));
   return summary.rtp === undefined ? [] : [summary.rtp];
@@ -354,7 +354,7 @@ export class Call {
    * RTP, the agent-assist legs' as well as the bidirectional call's one.
    */
   get carried(): { talkdesk: TalkdeskStream['stats']; rtp: RtpSessionStats[] } {
-    return { talkdesk: this.stream.stats, rtp: this.side?.legStats() ?? [] };
+    return { talkdesk: this.stream.stats, rtp: legStats(this.side?.summary() ?? {}) };
   }
 
   /** Replaces the running deadline (or just clears it); when it fires, the call ends as `onExpiry` says. */
