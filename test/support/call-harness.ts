@@ -9,11 +9,14 @@ import { Call } from '../../plugin/call.js';
 import { CallWatchdog } from '../../plugin/call-watchdog.js';
 import { compileRules } from '../../plugin/escalation.js';
 import type { InviteRequest, OutgoingInvite, SipBackend, SipLeg, SipMessageView } from '../../plugin/sip/backend.js';
+import { SipFailure } from '../../plugin/sip/errors.js';
 
 /**
  * One whole Call, in-process, for its races and its way out: a real Talkdesk WebSocket on loopback, real RTP sockets
- * and clock, and a SIP backend the test scripts (it answers, cancels and breaks the legs). What it does not reproduce:
- * SIP on the wire (the adapters' own suites and the contract suite cover it); a leg's answer carries a fixed SDP.
+ * and clock, and a SIP backend the test scripts (it answers and breaks the legs). It keeps the port's promises as the
+ * real adapters do: cancel() before the answer rejects `answered` with a canceled SipFailure at once, and is a no-op
+ * after it (a 2xx racing a CANCEL is the adapter's to ACK and BYE, never the call's). What it does not reproduce: SIP
+ * on the wire (the adapters' own suites and the contract suite cover it); a leg's answer carries a fixed SDP.
  */
 
 export const SID = 'MZcall';
@@ -53,7 +56,12 @@ export class ScriptedBackend implements SipBackend {
   invite(request: InviteRequest): OutgoingInvite {
     if (this.throwOnInvite) throw new Error('backend bug in invite()');
     let resolve!: (leg: SipLeg) => void;
-    const answered = new Promise<SipLeg>((r) => (resolve = r));
+    let reject!: (err: SipFailure) => void;
+    let settled = false;
+    const answered = new Promise<SipLeg>((res, rej) => {
+      resolve = (leg) => void (settled ||= (res(leg), true));
+      reject = (err) => void (settled ||= (rej(err), true));
+    });
     const placed: PlacedInvite = {
       request,
       hangups: [],
@@ -68,7 +76,11 @@ export class ScriptedBackend implements SipBackend {
     };
     this.placed.push(placed);
     this.waiting.shift()?.(placed);
-    return { answered, cancel: () => void placed.cancels++ };
+    const cancel = (): void => {
+      placed.cancels++;
+      reject(new SipFailure('canceled', 'INVITE cancelled'));
+    };
+    return { answered, cancel };
   }
 
   next(): Promise<PlacedInvite> {
