@@ -124,6 +124,8 @@ describe('parseFrame: messages Talkdesk sends', () => {
   it('accepts unpadded base64 and an empty payload', () => {
     expect(parseFrame('{"event":"media","media":{"payload":"/38AgFU"}}')).toMatchObject({ payload: ulaw });
     expect(parseFrame('{"event":"media","media":{"payload":""}}')).toEqual({ kind: 'media', payload: Buffer.alloc(0) });
+    expect(parseFrame('{"event":"media","media":{"payload":"/38AgFU="}}')).toMatchObject({ payload: ulaw });
+    expect(parseFrame('{"event":"media","media":{"payload":"/w=="}}')).toMatchObject({ payload: Buffer.from([0xff]) });
   });
 
   it('delivers the outbound track only when asked to (the listen-only agent-assist stream)', () => {
@@ -142,6 +144,11 @@ describe('parseFrame: messages Talkdesk sends', () => {
     ['a lone trailing character', 'AAECA'],
     ['padding in the middle', 'AA==AAEC'],
     ['whitespace', 'AA EC'],
+    ['padding past the last quartet', 'AAA=='],
+    ['half the padding', 'AA='],
+    ['padding after a whole quartet', 'AAEC='],
+    ['padding alone', '=='],
+    ['a character outside ASCII', 'AAé='],
   ])('calls a payload with %s malformed', (_, payload) => {
     expect(parseFrame(JSON.stringify({ event: 'media', media: { payload } }))).toEqual({ kind: 'malformed', why: 'media payload is not base64' });
   });
