@@ -15,13 +15,9 @@ export interface AppJsonEntry {
 
 export type AppJson = Record<string, unknown>;
 
-interface AppConfigValidator {
-  validateAppConfig(config: unknown): { isValid: boolean; errors: string[] };
-}
-
 // The validator module alone, not the package index: the index pulls in the whole WebSocket endpoint. It is
-// CommonJS without typings.
-const { validateAppConfig } = requireQuietly<AppConfigValidator>('@jambonz/node-client-ws/lib/utils/validator.js');
+// CommonJS without typings (types/jambonz-node-client-ws.d.ts).
+const { validateAppConfig } = requireQuietly<typeof import('@jambonz/node-client-ws/lib/utils/validator.js')>('@jambonz/node-client-ws/lib/utils/validator.js');
 
 /**
  * Read and check the app.json with the same validator the jambonz tooling uses, so a file that loads here also

@@ -1,7 +1,7 @@
-import type { EventEmitter } from 'node:events';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { DialVerb, Session } from '@jambonz/node-client-ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ipRangeMatcher } from '../config/ip-range.js';
 import { requireQuietly } from '../config/quiet-require.js';
@@ -12,44 +12,9 @@ import { listenOn } from './listen.js';
 import { HTTP_LIMITS } from './server.js';
 import { rejectUpgrade } from './upgrade-refusal.js';
 
-// @jambonz/node-client-ws 0.2.13 is CommonJS without typings: only what this file calls, as read from its index.js,
-// lib/client.js and lib/session.js.
-interface ServiceClient extends EventEmitter {
-  /** index.js calls this with each upgraded service socket; it adds the listener that reads the first message */
-  handle(ws: WebSocket, path: string): void;
-}
-interface Session extends EventEmitter {
-  call_sid?: string;
-  msgid: string;
-  /** every field of session:new `data` is also copied onto the session */
-  [field: string]: unknown;
-  say(payload: { text: string }): Session;
-  hangup(payload?: { headers?: Record<string, string> }): Session;
-  dial(payload: DialVerb): Session;
-  send(opts?: { execImmediate?: boolean }): void;
-  /** acks the last `verb:hook` with the verbs added since: once in every actionHook handler */
-  reply(opts?: { execImmediate?: boolean }): void;
-}
-/** the part of verb-specifications `dial` this file sends */
-interface DialVerb {
-  target: Array<{ type: 'sip'; sipUri: string }>;
-  headers: Record<string, string>;
-  actionHook: string;
-  answerOnBridge: boolean;
-}
-interface NodeClientWs {
-  createEndpoint(opts: {
-    /** index.js only calls `server.on('upgrade', async listener)` (and `listen` when given a port, which we never do) */
-    server: { on(event: string, listener: unknown): unknown };
-    logger: Pick<Logger, 'info' | 'error' | 'debug'>;
-    middlewares: unknown[];
-    externalWss: unknown[];
-  }): (service: { path: string }) => ServiceClient;
-}
-
 // The index requires lib/utils/validator.js, which console.logs when first loaded; config/app-json.ts has usually
 // loaded it already, but stdout must stay pure JSON logs whatever the import order.
-const { createEndpoint } = requireQuietly<NodeClientWs>('@jambonz/node-client-ws');
+const { createEndpoint } = requireQuietly<typeof import('@jambonz/node-client-ws')>('@jambonz/node-client-ws');
 
 /** the WebSocket subprotocol jambonz offers, and the only one node-client-ws accepts */
 export const JAMBONZ_SUBPROTOCOL = 'ws.jambonz.org';
