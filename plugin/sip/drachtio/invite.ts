@@ -1,12 +1,12 @@
 import type Srf from 'drachtio-srf/lib/srf.js';
 import SipError from 'drachtio-srf/lib/sip_error.js';
 import SipMessage from 'drachtio-srf/lib/sip-parser/message.js';
-import type { InviteRequest, OutgoingInvite, SipLeg } from '../backend.js';
+import type { InviteRequest } from '../backend.js';
 import { DialogPeer, type CcaiSources } from '../dialog-peer.js';
 import { resolveUriHost } from '../embedded/destination.js';
 import { SipFailure } from '../errors.js';
 import { splitHeaderList } from '../header-list.js';
-import { reportProgress } from '../progress.js';
+import { InviteAttempt } from '../invite-attempt.js';
 import { DrachtioLeg } from './leg.js';
 import { madeByDrachtio } from './made-by-drachtio.js';
 import type { PeerGate } from './peer-gate.js';
@@ -21,21 +21,11 @@ export interface InviteContext {
   ccaiSources: CcaiSources;
 }
 
-/** what a 2xx without SDP is reported as, as the embedded backend does: the offer was not answered (488) */
-
 /**
  * One outgoing INVITE through srf.createUAC. drachtio-server runs the transaction (timers, ACK for non-2xx,
- * retransmissions); this class keeps the port's promises: `answered` settles once, cancel() rejects it at once
- * and sends CANCEL as soon as a provisional response allows it (RFC 3261 §9.1), and a 2xx that still comes in
- * after cancel() is ACKed (by srf) and BYEd, so no dialog is orphaned.
+ * retransmissions, the ACK of a 2xx); the port's promises are InviteAttempt's.
  */
-export class DrachtioInvite implements OutgoingInvite {
-  readonly answered: Promise<SipLeg>;
-  private resolveAnswered!: (leg: SipLeg) => void;
-  private rejectAnswered!: (failure: SipFailure) => void;
-  private settled = false;
-  private canceled = false;
-  private cancelSent = false;
+export class DrachtioInvite extends InviteAttempt {
   /** the INVITE as drachtio-server sent it (cbRequest): what CANCEL needs */
   private sent: Srf.Request | undefined;
   private provisional = false;
@@ -45,28 +35,16 @@ export class DrachtioInvite implements OutgoingInvite {
     private readonly request: InviteRequest,
     private readonly context: InviteContext,
   ) {
-    this.answered = new Promise<SipLeg>((resolve, reject) => {
-      this.resolveAnswered = resolve;
-      this.rejectAnswered = reject;
-    });
-    this.answered.catch(() => undefined);
+    super(request.log, request.delegate);
     this.send(srf);
   }
 
-  cancel(): void {
-    if (this.settled) return;
-    this.canceled = true;
-    this.fail(new SipFailure('canceled', 'INVITE canceled before it was answered'));
-    if (this.provisional) this.sendCancel();
+  protected override onSettled(): void {
+    this.context.settled(this);
   }
 
-  /** Settles `answered` with a failure (also used by the backend when the control connection is lost). */
-  fail(failure: SipFailure): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.context.settled(this);
-    this.request.log.info({ cause: failure.cause, reason: failure.message }, 'INVITE failed');
-    this.rejectAnswered(failure);
+  protected provisionalCame(): boolean {
+    return this.provisional;
   }
 
   private send(srf: Srf): void {
@@ -87,7 +65,10 @@ export class DrachtioInvite implements OutgoingInvite {
             if (!err && req) this.sent = req;
           },
           // res carries the whole 1xx as drachtio-server relayed it, body included (lib/drachtio-agent.js _onMsg)
-          cbProvisional: (res) => this.onProvisional(res),
+          cbProvisional: (res) => {
+            this.provisional = true;
+            this.onProvisional(res.status, res);
+          },
         },
       );
     } catch (err) {
@@ -100,19 +81,9 @@ export class DrachtioInvite implements OutgoingInvite {
     );
   }
 
-  private onProvisional(res: Srf.Response): void {
-    this.provisional = true;
-    if (this.canceled) {
-      this.sendCancel();
-      return;
-    }
-    reportProgress(this.request.log, this.request.delegate, res.status, res);
-  }
-
-  /** srf turns the 487 that answers it into a rejection of createUAC, which `settled` already ignores */
-  private sendCancel(): void {
-    if (this.cancelSent || !this.sent) return;
-    this.cancelSent = true;
+  /** srf turns the 487 that answers it into a rejection of createUAC, which a settled attempt ignores */
+  protected sendCancel(): boolean {
+    if (!this.sent) return false;
     const { log } = this.request;
     try {
       this.sent.cancel({}, (err) => {
@@ -121,30 +92,20 @@ export class DrachtioInvite implements OutgoingInvite {
     } catch (err) {
       log.warn({ err }, 'CANCEL not sent');
     }
+    return true;
   }
 
   private onAnswer(dlg: Srf.Dialog): void {
     const { request } = this;
     const leg = new DrachtioLeg(dlg, {
       localSdp: request.sdp,
-      delegate: request.delegate,
+      delegate: this.delegate,
       log: request.log,
       byeTimeoutMs: this.context.byeTimeoutMs,
       // guarded before anything else can run: srf has the dialog from now on
       release: this.context.gate.guard(dlg.id, peerOf(dlg, request.requestUri, this.context.ccaiSources), request.log),
     });
-    if (this.settled) {
-      request.log.info({ canceled: this.canceled, callId: leg.callId }, '2xx for an INVITE already settled: hanging up');
-      void leg.hangup();
-    } else if (!leg.remoteSdp) {
-      this.fail(SipFailure.noSdpAnswer());
-      void leg.hangup();
-    } else {
-      this.settled = true;
-      this.context.settled(this);
-      request.log.info({ callId: leg.callId }, 'INVITE answered');
-      this.resolveAnswered(leg);
-    }
+    this.onAnswered(leg, Boolean(leg.remoteSdp));
   }
 }
 

@@ -1,8 +1,7 @@
-import type { Logger } from 'pino';
-import { ALLOW, DETACHED, type InviteRequest, type LegDelegate, type OutgoingInvite, type SipLeg } from '../backend.js';
+import { ALLOW, type InviteRequest } from '../backend.js';
 import { SipFailure, isSipFailure } from '../errors.js';
 import type { ClientTransactionUser, InviteClientTransaction } from './client-transactions.js';
-import { reportProgress } from '../progress.js';
+import { InviteAttempt } from '../invite-attempt.js';
 import { DialogPeer } from '../dialog-peer.js';
 import { Dialog } from './dialog.js';
 import { newBranch, newCallId, newTag } from './ids.js';
@@ -21,67 +20,42 @@ function sessionOf(response: IncomingMessage, asked: SessionTerms | undefined): 
   return session ? { session, peerAllowsUpdate } : { peerAllowsUpdate };
 }
 
-/** what a 2xx without SDP is reported as: the offer was not answered, which is what 488 means (RFC 3261 §21.4.26) */
-
 /**
  * One outgoing INVITE, as the UA core of RFC 3261 §13.2 sees it: builds and sends the INVITE, reports progress,
  * turns every 2xx into an ACKed leg, and handles CANCEL (§9.1). `answered` settles once; the transactions it
  * started finish on their own timers afterwards.
  */
-export class InviteSession implements OutgoingInvite, ClientTransactionUser {
-  readonly answered: Promise<SipLeg>;
-  private resolveAnswered!: (leg: SipLeg) => void;
-  private rejectAnswered!: (failure: SipFailure) => void;
-  private settled = false;
-  private canceled = false;
-  private cancelSent = false;
+export class InviteSession extends InviteAttempt implements ClientTransactionUser {
   private sent: { invite: OutgoingRequest; destination: Destination; txn: InviteClientTransaction } | undefined;
   /** the session timer we asked for after a 422 (RFC 4028 §7.4); none before */
   private asked: SessionTerms | undefined;
   /** the leg of every 2xx by its To tag: forks and retransmissions (§13.2.2.4) */
   private readonly legs = new Map<string, EmbeddedLeg>();
-  private readonly log: Logger;
   private readonly localSdp: string;
-  /**
-   * The call's until `answered` settles, then DETACHED: the INVITE transaction lingers for Timer M (32 s) to ACK
-   * retransmitted 2xx, and must not keep the call alive; a forked 2xx after that is hung up unheard.
-   */
-  private delegate: LegDelegate;
 
   constructor(
     private readonly stack: SipStack,
     request: InviteRequest,
   ) {
-    this.log = request.log;
+    super(request.log, request.delegate);
     this.localSdp = request.sdp;
-    this.delegate = request.delegate;
-    this.answered = new Promise<SipLeg>((resolve, reject) => {
-      this.resolveAnswered = resolve;
-      this.rejectAnswered = reject;
-    });
-    // A rejection is an outcome, not a crash: the call may have stopped listening (e.g. after cancel()).
-    this.answered.catch(() => undefined);
     void this.send(request);
   }
 
-  cancel(): void {
-    if (this.settled) return;
-    this.canceled = true;
-    this.settle(new SipFailure('canceled', 'INVITE canceled before it was answered'));
-    // §9.1: CANCEL only once a provisional response arrived; otherwise onResponse sends it on the first one
-    if (this.sent?.txn.state === 'proceeding') this.sendCancel();
+  protected provisionalCame(): boolean {
+    return this.sent?.txn.state === 'proceeding';
   }
 
   onResponse(response: IncomingMessage): void {
     const status = response.sip.status!;
-    if (status < 200) this.onProvisional(response);
+    if (status < 200) this.onProvisional(status, response.sip);
     else if (status < 300) this.onAnswer(response).catch((err: unknown) => this.log.error({ err }, '2xx handling failed'));
     else if (status === 422 && this.retryWithMinSe(response)) return;
-    else this.settle(SipFailure.rejected(status, response.sip.reason ?? ''));
+    else this.fail(SipFailure.rejected(status, response.sip.reason ?? ''));
   }
 
   onFailure(failure: SipFailure): void {
-    this.settle(failure);
+    this.fail(failure);
   }
 
   private async send(request: InviteRequest): Promise<void> {
@@ -89,7 +63,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
     try {
       destination = await this.stack.resolve(request.requestUri);
     } catch (err) {
-      this.settle(isSipFailure(err) ? err : new SipFailure('transport', String(err)));
+      this.fail(isSipFailure(err) ? err : new SipFailure('transport', String(err)));
       return;
     }
     if (this.canceled) return; // canceled during the lookup: nothing was sent, nothing to cancel
@@ -126,18 +100,9 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
     };
   }
 
-  private onProvisional(response: IncomingMessage): void {
-    if (this.canceled) {
-      this.sendCancel();
-      return;
-    }
-    reportProgress(this.log, this.delegate, response.sip.status!, response.sip);
-  }
-
-  /** §9.1: CANCEL shares the INVITE's branch, Call-ID, From, To and CSeq number. Its outcome only gets logged. */
-  private sendCancel(): void {
-    if (this.cancelSent || !this.sent) return;
-    this.cancelSent = true;
+  /** §9.1: CANCEL shares the INVITE's branch, Call-ID, From, To and CSeq number. */
+  protected sendCancel(): boolean {
+    if (!this.sent) return false;
     const { invite, destination, txn } = this.sent;
     const { log } = this;
     const cancel = requestInInviteTransaction(invite, 'CANCEL', headerValue(invite, 'To')!);
@@ -146,6 +111,7 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
       onFailure: (failure) => log.warn({ reason: failure.message }, 'CANCEL unanswered'),
     });
     txn.guardCancel();
+    return true;
   }
 
   /**
@@ -178,22 +144,10 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
     this.stack.addDialog(leg);
     if (!(await leg.acknowledge(response.cseq.seq))) {
       leg.end();
-      this.settle(new SipFailure('transport', 'could not send the ACK for the 2xx'));
+      this.fail(new SipFailure('transport', 'could not send the ACK for the 2xx'));
       return;
     }
-    if (this.settled) {
-      log.info({ canceled: this.canceled }, '2xx for an INVITE already settled: hanging up');
-      void leg.hangup();
-    } else if (!hasSdp(response.sip)) {
-      this.settle(SipFailure.noSdpAnswer());
-      void leg.hangup();
-    } else {
-      this.settled = true;
-      this.delegate = DETACHED;
-      log.info({ callId: leg.callId }, 'INVITE answered');
-      this.resolveAnswered(leg);
-      leg.startSession();
-    }
+    if (this.onAnswered(leg, hasSdp(response.sip))) leg.startSession();
   }
 
   /**
@@ -225,13 +179,5 @@ export class InviteSession implements OutgoingInvite, ClientTransactionUser {
     this.log.info({ minSe }, '422 Session Interval Too Small: INVITE sent again with the bot\'s Min-SE');
     this.sent = { invite: retry, destination, txn: this.stack.startInvite(retry, destination, this.log, this) };
     return true;
-  }
-
-  private settle(failure: SipFailure): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.delegate = DETACHED;
-    this.log.info({ cause: failure.cause, reason: failure.message }, 'INVITE failed');
-    this.rejectAnswered(failure);
   }
 }
