@@ -11,7 +11,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { MediaClock, type ClockSubscription } from '../media/clock.js';
-import { mediaFrame } from '../plugin/talkdesk-codec.js';
+import { mediaFrame } from '../plugin/talkdesk/codec.js';
 import { callerAudio, FRAME, rtpPacket } from './floor-packets.js';
 
 const HOST = '127.0.0.1';

@@ -14,7 +14,7 @@
 import { createSocket } from 'node:dgram';
 import { WebSocketServer } from 'ws';
 import { MediaClock, type ClockSubscription } from '../media/clock.js';
-import { mediaFrame } from '../plugin/talkdesk-codec.js';
+import { mediaFrame } from '../plugin/talkdesk/codec.js';
 import { callerAudio, FRAME, rtpPacket } from './floor-packets.js';
 
 const HOST = '127.0.0.1';

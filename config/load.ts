@@ -77,7 +77,7 @@ export const EXAMPLE_CLIENT_SECRET = 'EXAMPLE-SECRET-change-me';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const TRANSPORTS: readonly SipTransport[] = ['udp', 'tcp', 'tls'];
-/** the Talkdesk WebSocket routes (plugin/server.ts): the jambonz service path must not shadow them */
+/** the Talkdesk WebSocket routes (plugin/talkdesk/server.ts): the jambonz service path must not shadow them */
 const TALKDESK_PATHS = ['/audiosocket/talkdesk', '/audiosocket/talkdesk/'];
 /** one hour: beyond that a value is a unit mistake (seconds typed as ms × 1000), and setTimeout caps at 2^31-1 */
 const MAX_TIMEOUT_MS = 3_600_000;

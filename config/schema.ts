@@ -48,7 +48,7 @@ export interface SipTlsConfig {
 }
 
 export interface PluginConfig {
-  /** `trustedProxies`: addresses and CIDR ranges whose X-Forwarded-For names the client (plugin/client-address.ts) */
+  /** `trustedProxies`: addresses and CIDR ranges whose X-Forwarded-For names the client (plugin/talkdesk/client-address.ts) */
   listen: { host: string; port: number; trustedProxies: string[]; tlsCertFile?: string; tlsKeyFile?: string };
   bots: BotCredentials[];
   /** true while a bot still uses the shipped example secret: then only loopback listening is allowed */

@@ -1,6 +1,6 @@
 /**
  * The two bits of RFC 3261 §25.1 grammar that settings and the Talkdesk URL are checked against. Kept beside the
- * config because both the loader and the upgrade check (plugin/auth.ts) need the same answer.
+ * config because both the loader and the upgrade check (plugin/talkdesk/auth.ts) need the same answer.
  */
 
 /**

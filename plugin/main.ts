@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { loadConfig } from '../config/load.js';
 import { startApp } from './app.js';
-import { exitOnShutdownSignals } from './shutdown.js';
+import { exitOnShutdownSignals } from './operations/shutdown.js';
 
 /** `npm start`: load jambonz-app.json (or APP_CONFIG), start, and shut down cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {

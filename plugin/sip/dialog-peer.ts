@@ -71,7 +71,7 @@ export class DialogPeer {
 }
 
 /**
- * Where a re-INVITE or UPDATE that passed the peer check may move the bot's media (plugin/bot-leg.ts): to any port,
+ * Where a re-INVITE or UPDATE that passed the peer check may move the bot's media (plugin/call/bot-leg.ts): to any port,
  * but only to an address the bot already gave in an SDP of this call (its 2xx, an early 183) or a
  * CCAI_SOURCE_ADDRESSES entry; `0.0.0.0` (RFC 3264 §8.4 hold) sends nothing anywhere and is always allowed. Another
  * address would send the caller's audio to, and take the bot's audio from, someone the bot never named.

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect, vi } from 'vitest';
-import { loopbackBackend } from '../unit/sip/backend-fixture.js';
-import { FakeUas, type Received } from '../unit/sip/fake-uas.js';
+import { loopbackBackend } from '../unit/plugin/sip/backend-fixture.js';
+import { FakeUas, type Received } from '../unit/plugin/sip/fake-uas.js';
 import { sipBackendContract, type ContractBot } from './sip-backend.contract.js';
 
 /**

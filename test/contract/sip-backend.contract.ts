@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import type { InviteRequest, LegDelegate, OutgoingInvite, SipBackend } from '../../plugin/sip/backend.js';
 import { collected } from '../support/gc.js';
-import { delegateMock, failureOf, sdpOffer } from '../unit/sip/backend-fixture.js';
+import { delegateMock, failureOf, sdpOffer } from '../unit/plugin/sip/backend-fixture.js';
 
 /**
  * The SipBackend contract: what the call may rely on whichever adapter it has (plugin/sip/backend.ts). Each adapter's

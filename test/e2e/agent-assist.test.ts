@@ -5,7 +5,7 @@ import { linesWith } from '../support/gateway.js';
 import { scrape } from '../support/metrics-scrape.js';
 import { NodeBot, offeredPort } from '../support/node-bot.js';
 import { dialGateway, EXAMPLE_BOT } from '../support/talkdesk-call.js';
-import type { Received } from '../unit/sip/fake-uas.js';
+import type { Received } from '../unit/plugin/sip/fake-uas.js';
 import { gatewayPerTest } from './gateway-per-test.js';
 
 // agentassist=true, Talkdesk's unidirectional stream (talkdesk-protocol.md §2.2, §5): both tracks reach the bot,

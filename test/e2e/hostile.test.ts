@@ -13,7 +13,7 @@ import { heapUsedAfterGc } from '../support/gc.js';
 import { NodeBot, offeredPort } from '../support/node-bot.js';
 import { dialGateway, EXAMPLE_BOT } from '../support/talkdesk-call.js';
 import { upgradeStatus } from '../support/upgrade-status.js';
-import { INVALID, RFC2543_RESPONSE, VALID } from '../unit/sip/torture-messages.js';
+import { INVALID, RFC2543_RESPONSE, VALID } from '../unit/plugin/sip/torture-messages.js';
 
 // Every surface attacked at once while a normal call runs beside the attacks: the WSS port (bad tokens, an upgrade
 // flood, slow upgrades, a ping flood, a client that never reads), the SIP port (RFC 4475 messages, stray and

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { linesWith } from '../support/gateway.js';
 import { botSdp, NodeBot } from '../support/node-bot.js';
 import { dialGateway } from '../support/talkdesk-call.js';
-import { FakeUas, type Received } from '../unit/sip/fake-uas.js';
+import { FakeUas, type Received } from '../unit/plugin/sip/fake-uas.js';
 import { gatewayPerTest } from './gateway-per-test.js';
 
 // Issue 13, item 1, end to end: someone on the path reads a live call's Call-ID and tags and, from another address

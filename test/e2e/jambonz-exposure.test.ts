@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { JAMBONZ_SUBPROTOCOL } from '../../plugin/jambonz-service.js';
+import { JAMBONZ_SUBPROTOCOL } from '../../plugin/jambonz/service.js';
 import { linesWith } from '../support/gateway.js';
 import { upgradeStatus } from '../support/upgrade-status.js';
 import { gatewayPerTest } from './gateway-per-test.js';

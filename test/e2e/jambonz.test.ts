@@ -8,14 +8,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { DIAL_ACTION_HOOK, JAMBONZ_SUBPROTOCOL, NO_TARGET_TEXT } from '../../plugin/jambonz-service.js';
+import { DIAL_ACTION_HOOK, JAMBONZ_SUBPROTOCOL, NO_TARGET_TEXT } from '../../plugin/jambonz/service.js';
 import { makeToken, talkdeskUrl } from '../support/fake-talkdesk.js';
 import { upgradeStatus } from '../support/upgrade-status.js';
 import { linesWith, type Gateway } from '../support/gateway.js';
 import { gatewayPerTest } from './gateway-per-test.js';
 import { EXAMPLE_BOT } from '../support/talkdesk-call.js';
 import { requireTool } from '../support/tools.js';
-import { apiServerSchemaErrors, validateAppConfig } from '../unit/plugin/appenv-schema.js';
+import { apiServerSchemaErrors, validateAppConfig } from '../unit/plugin/jambonz/appenv-schema.js';
 
 // The jambonz service on its own listener (sip-notes §3.2, §3.4): the portal reads the settings schema with
 // OPTIONS on the service path, a jambonz feature-server connects there with subprotocol ws.jambonz.org, and neither

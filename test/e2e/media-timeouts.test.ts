@@ -3,7 +3,7 @@ import { linesWith, type Gateway } from '../support/gateway.js';
 import { NodeBot, offeredPort } from '../support/node-bot.js';
 import { dialGateway } from '../support/talkdesk-call.js';
 import type { FakeTalkdesk } from '../support/fake-talkdesk.js';
-import type { Received } from '../unit/sip/fake-uas.js';
+import type { Received } from '../unit/plugin/sip/fake-uas.js';
 import { gatewayPerTest } from './gateway-per-test.js';
 
 // The call's watchdog ends a call that went quiet on either side, or ran too long, cleanly on both legs: stop{error}

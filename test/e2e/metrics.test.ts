@@ -3,7 +3,7 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { exitOnShutdownSignals, FORCED_EXIT_MS } from '../../plugin/shutdown.js';
+import { exitOnShutdownSignals, FORCED_EXIT_MS } from '../../plugin/operations/shutdown.js';
 import { DrachtioBot } from '../support/drachtio-bot.js';
 import { FakeDrachtio } from '../support/fake-drachtio.js';
 import { FakeTalkdesk, makeToken, talkdeskUrl, UpgradeRefusedError } from '../support/fake-talkdesk.js';

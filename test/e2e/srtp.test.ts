@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { newMasterKey, parseCrypto, formatCrypto, type SrtpMasterKey } from '../../media/sdes.js';
 import { linesWith } from '../support/gateway.js';
 import { dialGateway } from '../support/talkdesk-call.js';
-import { FakeUas, type Received } from '../unit/sip/fake-uas.js';
+import { FakeUas, type Received } from '../unit/plugin/sip/fake-uas.js';
 import { gatewayPerTest } from './gateway-per-test.js';
 import { waitFor as waitUntil } from '../support/wait-for.js';
 

@@ -5,9 +5,9 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { loadConfig } from '../../config/load.js';
 import { MediaClock } from '../../media/clock.js';
 import { RtpPortPool } from '../../media/port-pool.js';
-import { Call } from '../../plugin/call.js';
-import { CallWatchdog } from '../../plugin/call-watchdog.js';
-import { compileRules } from '../../plugin/escalation.js';
+import { Call } from '../../plugin/call/call.js';
+import { CallWatchdog } from '../../plugin/call/watchdog.js';
+import { compileRules } from '../../plugin/call/escalation.js';
 import type { InviteRequest, OutgoingInvite, SipBackend, SipLeg, SipMessageView } from '../../plugin/sip/backend.js';
 import { SipFailure } from '../../plugin/sip/errors.js';
 

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { loadConfig } from '../../config/load.js';
-import type { AuthFailureCause } from '../../plugin/auth.js';
-import { createTalkdeskServer, type TalkdeskServer, type TalkdeskServerOptions } from '../../plugin/server.js';
+import type { AuthFailureCause } from '../../plugin/talkdesk/auth.js';
+import { createTalkdeskServer, type TalkdeskServer, type TalkdeskServerOptions } from '../../plugin/talkdesk/server.js';
 
 /** What a counting server saw: its port, the streams it accepted, the causes of the upgrades auth refused. */
 export interface CountingServer {

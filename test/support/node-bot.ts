@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { parse, serialize, type ParsedRtpPacket } from 'rtp-packet';
-import { FakeUas, type Received } from '../unit/sip/fake-uas.js';
+import { FakeUas, type Received } from '../unit/plugin/sip/fake-uas.js';
 
 /**
  * A bot in plain Node for e2e tests that sipp cannot script: the SIP side is the scripted UAS of the SIP unit tests

@@ -1,4 +1,4 @@
-import { sourceKey } from '../../auth-rate-limit.js';
+import { sourceKey } from '../../talkdesk/auth-rate-limit.js';
 
 /**
  * At most one event per source address per interval: what lets us answer a request nobody asked for (an
