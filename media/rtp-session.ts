@@ -1,15 +1,14 @@
-import { randomInt } from 'node:crypto';
 import type { RemoteInfo, Socket } from 'node:dgram';
 import type { Logger } from 'pino';
-import { DtmfPacketizer, parse } from 'rtp-packet';
+import { parse } from 'rtp-packet';
 import type { ClockSubscription, FrameSink, MediaClock } from './clock.js';
-import { DtmfReceiver } from './dtmf.js';
+import { DtmfReceiver, DtmfSender } from './dtmf.js';
 import { LogLimiter } from './log-limiter.js';
 import { PlayoutBuffer } from './playout.js';
 import { Reception, type ReceptionStats } from './reception.js';
+import { RTP_HEADER_BYTES, RtpSequencer } from './rtp-sequencer.js';
 import type { RtpPortPool } from './port-pool.js';
-import { sameMasterKey, type SrtpMasterKey } from './sdes.js';
-import { SrtpContext } from './srtp.js';
+import { SrtpPair } from './srtp-pair.js';
 import { HOLD_ADDRESS, type RemoteMedia } from './sdp.js';
 
 export interface RtpDelegate {
@@ -87,20 +86,9 @@ type Counters = Omit<
 >;
 
 const PT_PCMU = 0;
-const RTP_HEADER_BYTES = 12;
 /** 20 ms of PCMU: one frame per clock tick, and the RTP timestamp step (8 kHz clock). */
 const FRAME_BYTES = 160;
 const BYTES_PER_MS = 8;
-/**
- * One digit sent to the bot (RFC 4733): an update every frame for DTMF_TONE_FRAMES frames (100 ms, the tone), then
- * the end packet three times at that same 20 ms interval (§2.5.1.4). The tone's length is ours to choose: Talkdesk's
- * `dtmf` frame says which key, not for how long; 100 ms is well above the 40 ms a DTMF receiver must accept.
- */
-const DTMF_TONE_FRAMES = 5;
-/** RFC 4733 events 0-15: the DTMF keys. */
-const DTMF_DIGIT = /^[0-9*#A-D]$/;
-/** Digits waiting their turn; a caller typing faster than 160 ms a digit for this long is not a caller. */
-const MAX_QUEUED_DIGITS = 32;
 /**
  * The longest PCMU payload taken from the bot: 200 ms at 8 kHz, one byte a sample. RFC 3551 §4.2 asks a receiver to
  * accept 0 to 200 ms a packet, so no sender can count on more (bots send 20 ms, as we offer, some 30-60 ms).
@@ -154,30 +142,22 @@ export class RtpSession {
   private clockSlot: ClockSubscription | null = null;
   private closed = false;
 
-  // RFC 3550 §5.1: random SSRC and random initial sequence number and timestamp.
-  private readonly ssrc = randomInt(0, 2 ** 32);
-  private seq = randomInt(0, 2 ** 16);
-  private timestamp = randomInt(0, 2 ** 32);
-  /** RFC 3551 §4.1: marker on the first packet of a talkspurt, i.e. the first one sent and after a pause. */
-  private marker = true;
+  /** SSRC, sequence numbers, timestamps and markers of what we send: audio and digits alike. */
+  private readonly sequencer = new RtpSequencer();
 
   private lastSsrc = -1;
   /** RFC 3550 loss, lateness and jitter of the bot's packets, for the summary and metrics */
   private readonly reception = new Reception();
   private lastSeq = 0;
 
-  /** Digits from sendDigit() not yet started, and the packets of the one being sent, one per frame. */
-  private readonly digitQueue: string[] = [];
-  private dtmfPackets: Buffer[] = [];
+  /** The caller's digits for the bot, each sent in place of its frames of audio. */
+  private readonly digits = new DtmfSender(this.sequencer, FRAME_BYTES / BYTES_PER_MS);
   private noTelephoneEventLogged = false;
   /** Where a frame of caller audio goes while an event is sent instead of it. */
   private readonly discardFrame = Buffer.allocUnsafe(FRAME_BYTES);
 
-  /** SRTP (RFC 3711) when the answer agreed SDES keys: one context per direction, each with its own master key. */
-  private sendSrtp: { key: SrtpMasterKey; context: SrtpContext } | null = null;
-  private recvSrtp: { key: SrtpMasterKey; context: SrtpContext } | null = null;
-  /** The receive context a re-key replaced, kept until the new key authenticates a packet (packets in flight). */
-  private previousRecvSrtp: SrtpContext | null = null;
+  /** SRTP (RFC 3711) when the answer agreed SDES keys */
+  private readonly srtp = new SrtpPair();
   /** The plain packet, built here and encrypted into a new buffer: reused, since protect() copies it at once. */
   private readonly plainScratch = Buffer.allocUnsafe(RTP_HEADER_BYTES + FRAME_BYTES);
 
@@ -231,40 +211,22 @@ export class RtpSession {
    * Applies a new answer (re-INVITE): destination, telephone-event PT and direction change; SSRC, sequence and
    * timestamp carry on, as one RTP stream. Before start() it only records the answer.
    *
-   * `remote.srtp` turns SRTP on (or off, when absent). A new bot key re-keys what we receive (RFC 4568 §7.1.4): a
-   * new context, with the old one still tried until the new key has authenticated a packet. An unchanged key keeps
-   * its context, so its rollover counter and replay window carry on.
+   * `remote.srtp` turns SRTP on (or off, when absent); a new bot key re-keys what we receive (SrtpPair).
    */
   setRemote(remote: RemoteMedia): void {
     if (this.closed) return;
-    this.applyKeys(remote);
+    if (this.srtp.apply(remote.srtp)) this.log.info('bot re-keyed SRTP');
     const wasSending = this.sending;
     this.remote = remote;
     this.dtmfPayloadType = remote.dtmfPayloadType ?? -1;
     this.sending =
       remote.address !== HOLD_ADDRESS && remote.port > 0 && (remote.direction === 'sendrecv' || remote.direction === 'recvonly');
-    if (this.sending && !wasSending) this.marker = true;
+    if (this.sending && !wasSending) this.sequencer.talkspurt();
   }
 
   /** SRTP is on: every packet sent is encrypted, every one received must authenticate. */
   get secure(): boolean {
-    return this.sendSrtp !== null;
-  }
-
-  private applyKeys(remote: RemoteMedia): void {
-    const keys = remote.srtp;
-    if (keys === undefined) {
-      this.sendSrtp = this.recvSrtp = this.previousRecvSrtp = null;
-      return;
-    }
-    if (this.sendSrtp === null || !sameMasterKey(this.sendSrtp.key, keys.ourKey)) {
-      this.sendSrtp = { key: keys.ourKey, context: new SrtpContext(keys.ourKey) };
-    }
-    if (this.recvSrtp === null || !sameMasterKey(this.recvSrtp.key, keys.theirKey)) {
-      this.previousRecvSrtp = this.recvSrtp?.context ?? null;
-      this.recvSrtp = { key: keys.theirKey, context: new SrtpContext(keys.theirKey) };
-      if (this.previousRecvSrtp !== null) this.log.info('bot re-keyed SRTP');
-    }
+    return this.srtp.on;
   }
 
   /** Caller audio (μ-law, any chunk size) for the bot. Ignored after close(). */
@@ -296,9 +258,7 @@ export class RtpSession {
       }
       return false;
     }
-    if (!DTMF_DIGIT.test(digit) || this.digitQueue.length >= MAX_QUEUED_DIGITS) return false;
-    this.digitQueue.push(digit);
-    return true;
+    return this.digits.enqueue(digit);
   }
 
   /** Idempotent: stops the frames, closes the socket, returns the port to the pool. */
@@ -314,8 +274,7 @@ export class RtpSession {
     }
     this.pool.release(this.localPort);
     this.playout.clear();
-    this.digitQueue.length = 0;
-    this.dtmfPackets = [];
+    this.digits.clear();
   }
 
   /**
@@ -361,16 +320,10 @@ export class RtpSession {
     },
   };
 
-  /*
-   * RFC 3550 §5.1 fixed header, written by hand straight into the packet that is sent: rtp-packet's serialize()
-   * would need the payload in a buffer of its own first (two allocations per packet instead of one).
-   *  0                   1                   2                   3
-   *  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-   * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-   * |V=2|P|X|  CC   |M|     PT      |       sequence number         |
-   * |                           timestamp                           |
-   * |           synchronization source (SSRC) identifier            |
-   * +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+  /**
+   * One frame: the caller's audio (or silence in its place) for the bot, or a digit's packet instead. The header is
+   * written straight into the packet that is sent (RtpSequencer): rtp-packet's serialize() would need the payload in
+   * a buffer of its own first (two allocations per packet instead of one).
    */
   private sendFrame(): void {
     if (this.closed) return;
@@ -378,82 +331,40 @@ export class RtpSession {
       // On hold / sendonly bot: the caller's audio of this frame is discarded, and the timestamp still advances so
       // the stream resumes at the right media time (RFC 3550 §5.1: it counts sampling instants, sent or not).
       this.playout.clear();
-      this.timestamp = (this.timestamp + FRAME_BYTES) >>> 0;
+      this.sequencer.frameDone(FRAME_BYTES);
       return;
     }
-    if (this.dtmfPackets.length > 0 || this.digitQueue.length > 0) {
-      this.sendDtmfFrame();
-      return;
+    let pkt: Buffer;
+    if (this.digits.busy) {
+      // The caller's audio frames during an event are pulled and dropped, not sent alongside it: that audio is the
+      // in-band tone itself, or whatever Talkdesk sends while the key is down, and a bot decoding both would take the
+      // digit twice; one packet per 20 ms instant also keeps the sequence space one stream.
+      this.playout.pullInto(this.discardFrame, 0);
+      pkt = this.digits.nextPacket(this.dtmfPayloadType);
+      this.counters.dtmfPacketsSent++;
+      // RFC 3551 §4.1: the audio after the event begins a new talkspurt
+      if (!this.digits.busy) this.sequencer.talkspurt();
+    } else {
+      // A new Buffer every time: with an unconnected socket the sendmsg runs in a later tick, so a reused buffer
+      // could be overwritten while still queued (sip-notes §5). With SRTP the plain packet goes into the scratch
+      // buffer instead and protect() returns the new one that is queued: still one packet buffer per packet.
+      pkt = this.srtp.on ? this.plainScratch : Buffer.allocUnsafe(RTP_HEADER_BYTES + FRAME_BYTES);
+      this.sequencer.writeHeader(pkt, PT_PCMU);
+      this.playout.pullInto(pkt, RTP_HEADER_BYTES);
     }
-    const remote = this.remote!;
-    const srtp = this.sendSrtp;
-    // A new Buffer every time: with an unconnected socket the sendmsg runs in a later tick, so a reused buffer
-    // could be overwritten while still queued (sip-notes §5). With SRTP the plain packet goes into the scratch
-    // buffer instead and protect() returns the new one that is queued: still one packet buffer per packet.
-    let pkt: Buffer = srtp === null ? Buffer.allocUnsafe(RTP_HEADER_BYTES + FRAME_BYTES) : this.plainScratch;
-    pkt[0] = 0x80;
-    pkt[1] = this.marker ? 0x80 | PT_PCMU : PT_PCMU;
-    pkt.writeUInt16BE(this.seq, 2);
-    pkt.writeUInt32BE(this.timestamp, 4);
-    pkt.writeUInt32BE(this.ssrc, 8);
-    this.playout.pullInto(pkt, RTP_HEADER_BYTES);
-    if (srtp !== null) {
-      // ~7 µs a packet (sip-notes §3.1); the AES and HMAC objects Node makes per packet are not avoidable through
-      // its crypto API. Never null for the RTP packet built above.
-      const encrypted = srtp.context.protect(pkt);
+    // The audio timestamp counts this frame whichever went (RFC 3550 §5.1).
+    this.sequencer.frameDone(FRAME_BYTES);
+    if (this.srtp.on) {
+      // never null for an RTP packet built here
+      const encrypted = this.srtp.protect(pkt);
       if (encrypted === null) return;
       pkt = encrypted;
     }
+    const remote = this.remote!;
     // Numeric IP (parseAnswer guarantees it), so dgram skips DNS.
     this.socket.send(pkt, remote.port, remote.address);
-    this.marker = false;
-    this.seq = (this.seq + 1) & 0xffff;
-    this.timestamp = (this.timestamp + FRAME_BYTES) >>> 0;
     this.counters.packetsSent++;
     this.counters.bytesSent += pkt.length;
-  }
-
-  /**
-   * One frame of a digit instead of the caller's audio. The digit's packets are built when it starts: its RTP
-   * timestamp is the audio timestamp of that frame (RFC 4733 §2.5.1.2: fixed for the whole event, the duration field
-   * grows instead), marker on the first packet only, sequence numbers taken from the audio's counter, since the
-   * events share the audio's SSRC. The caller's audio frames during the event are suppressed (pulled from the
-   * playout buffer and dropped), not sent alongside it: that audio is the in-band tone itself, or whatever Talkdesk
-   * sends while the key is down, and a bot decoding both would take the digit twice; one packet per 20 ms instant
-   * also keeps the sequence space one stream. The audio timestamp keeps advancing through the event (RFC 3550 §5.1:
-   * it counts sampling instants, sent or not), and the first audio packet after it marks a new talkspurt
-   * (RFC 3551 §4.1).
-   */
-  private sendDtmfFrame(): void {
-    if (this.dtmfPackets.length === 0) {
-      const digit = this.digitQueue.shift()!;
-      const packetizer = new DtmfPacketizer({
-        ssrc: this.ssrc,
-        payloadType: this.dtmfPayloadType,
-        // rtp-packet defaults to 48000 (sip-notes §3): telephone-event/8000 is the only rate we offer
-        clockRate: 8000,
-        nextSequenceNumber: () => {
-          const seq = this.seq;
-          this.seq = (seq + 1) & 0xffff;
-          return seq;
-        },
-      });
-      packetizer.startEvent(digit, this.timestamp);
-      for (let i = 0; i < DTMF_TONE_FRAMES; i++) this.dtmfPackets.push(packetizer.update(FRAME_BYTES / BYTES_PER_MS));
-      // endEvent() builds the three E=1 packets at once; they go out one a frame, as §2.5.1.4 asks
-      this.dtmfPackets.push(...packetizer.endEvent(0));
-    }
-    this.playout.pullInto(this.discardFrame, 0);
-    let pkt: Buffer | null = this.dtmfPackets.shift()!;
-    if (this.sendSrtp !== null) pkt = this.sendSrtp.context.protect(pkt);
-    if (pkt !== null) {
-      this.socket.send(pkt, this.remote!.port, this.remote!.address);
-      this.counters.packetsSent++;
-      this.counters.dtmfPacketsSent++;
-      this.counters.bytesSent += pkt.length;
-    }
-    this.timestamp = (this.timestamp + FRAME_BYTES) >>> 0;
-    if (this.dtmfPackets.length === 0 && this.digitQueue.length === 0) this.marker = true;
   }
 
   private readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
@@ -469,7 +380,7 @@ export class RtpSession {
       return;
     }
     let rtp: Buffer = msg;
-    if (this.recvSrtp !== null) {
+    if (this.srtp.on) {
       // Cheap checks first, so RTCP (RFC 5761 §4: PT 64-95 on a shared port) and junk cost no HMAC.
       if (msg.length < RTP_HEADER_BYTES || msg[0]! >> 6 !== 2) {
         c.droppedMalformed++;
@@ -482,7 +393,7 @@ export class RtpSession {
         this.logDrop('unknown-payload-type', rinfo, pt);
         return;
       }
-      const decrypted = this.decrypt(msg);
+      const decrypted = this.srtp.unprotect(msg);
       if (decrypted === null) {
         c.droppedSrtp++;
         this.logDrop('srtp-unauthenticated-or-replayed', rinfo);
@@ -535,20 +446,6 @@ export class RtpSession {
       if (this.errorLog.take() >= 0) this.log.error({ err }, 'RTP delegate threw');
     }
   };
-
-  /**
-   * ~9 µs a packet (sip-notes §3.1); null when it fails authentication or is a replay (RFC 3711 §3.3.2), not told
-   * apart: both mean the packet is not the bot's. After a re-key the old context is tried too, until the new key
-   * has worked.
-   */
-  private decrypt(msg: Buffer): Buffer | null {
-    const plain = this.recvSrtp!.context.unprotect(msg);
-    if (plain !== null) {
-      this.previousRecvSrtp = null;
-      return plain;
-    }
-    return this.previousRecvSrtp?.unprotect(msg) ?? null;
-  }
 
   private readonly onSocketError = (err: Error): void => {
     this.counters.socketErrors++;
