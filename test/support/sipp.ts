@@ -10,7 +10,7 @@ import { FRAME_BYTES, pcmuPcap, speechUlaw } from './audio.js';
 import { requireTool } from './tools.js';
 
 /** What the bot scenarios say; tests compare the audio that reaches Talkdesk with it, bit for bit. */
-export const BOT_TTS_TEXT = 'Hello, this is the test bot. Please hold while I transfer you to an agent.';
+export const BOT_TTS_TEXT = 'Hello, this is the test bot.';
 /** The file name the bot scenarios play. */
 const TTS_PCAP = 'pcmu_tts.pcap';
 /** sipp's pause after starting the TTS = its length plus this, so the DTMF pcap does not cut the speech short. */

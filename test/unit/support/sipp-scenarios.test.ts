@@ -92,7 +92,7 @@ describe('sipp bot scenarios, called by a sipp probe', () => {
   it('uas_wait_bye: talks until the caller BYEs, then answers 200', async () => {
     const { ttsUlaw, botResult } = await call('uas_wait_bye.xml', 'uac_probe_bye.xml');
     expect(received(botResult, 'BYE ')).toBe(true);
-    // the probe hangs up after 1 s, well inside the 4.6 s of speech: what played is its beginning
+    // the probe hangs up after 1 s, well inside the 1.9 s of speech: what played is its beginning
     const played = Buffer.concat(audio().map((p) => p.payload));
     expect(played.length).toBeGreaterThan(30 * 160);
     expect(played.length).toBeLessThan(ttsUlaw.length);
