@@ -198,14 +198,14 @@ const CALL_PATHS: CallPath[] = [
   {
     title: 'bot never answers → stop{error} when INVITE_TIMEOUT_MS runs out, and the INVITE is cancelled',
     scenario: 'uas_noanswer.xml',
-    env: { INVITE_TIMEOUT_MS: '2000' },
+    env: { INVITE_TIMEOUT_MS: '1000' },
     async run({ sipp, gateway, td }) {
       const t0 = performance.now();
 
-      const { stop, at } = await td.waitForStop(6_000);
+      const { stop, at } = await td.waitForStop(5_000);
       expect(stop.stop).toMatchObject({ command: 'error' });
-      expect(at - t0).toBeGreaterThan(1_900);
-      expect(at - t0).toBeLessThan(3_000);
+      expect(at - t0).toBeGreaterThan(900);
+      expect(at - t0).toBeLessThan(2_000);
       const result = await sipp.done;
       expectSippSuccess(result);
       expect(result.messages).toMatch(/^CANCEL sip:/m);
