@@ -66,6 +66,7 @@ const SETTINGS = {
   START_TIMEOUT_MS: 'number',
   MARK_TIMEOUT_MS: 'number',
   CLOSE_WAIT_MS: 'number',
+  TALKDESK_NOT_READING_MS: 'number',
   MAX_FRAME_BYTES: 'number',
   LOG_LEVEL: 'string',
 } as const satisfies Record<string, SettingType>;
@@ -242,6 +243,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
       startTimeoutMs: timeout('START_TIMEOUT_MS'),
       markTimeoutMs: timeout('MARK_TIMEOUT_MS'),
       closeWaitMs: timeout('CLOSE_WAIT_MS'),
+      notReadingMs: timeout('TALKDESK_NOT_READING_MS'),
       maxFrameBytes: r.integer('MAX_FRAME_BYTES', 1024, 16_777_216),
     },
     limits: {

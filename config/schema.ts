@@ -123,6 +123,8 @@ export interface PluginConfig {
     markTimeoutMs: number;
     /** how long to wait for Talkdesk to close after our `stop` */
     closeWaitMs: number;
+    /** how long Talkdesk may leave our audio unread before the call ends (talkdesk-not-reading) */
+    notReadingMs: number;
     /** largest accepted WebSocket frame */
     maxFrameBytes: number;
   };

@@ -122,7 +122,7 @@ export class Call {
       onFrame: (frame) => this.guarded('talkdesk frame', () => this.onTalkdeskFrame(frame)),
       onClose: (code) => void this.end(CallEnds.talkdeskClosed(code)),
       onNotReading: (detail) => void this.end(CallEnds.error('talkdesk-not-reading', detail)),
-    }, { listenOnly: upgrade.params.agentassist });
+    }, { listenOnly: upgrade.params.agentassist, notReadingMs: deps.config.talkdesk.notReadingMs });
     this.setDeadline(deps.config.talkdesk.startTimeoutMs, () =>
       CallEnds.error('start-timeout', 'no start frame from Talkdesk'),
     );

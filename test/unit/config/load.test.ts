@@ -68,7 +68,7 @@ describe('the shipped jambonz-app.json', () => {
       },
       rtp: { bindAddress: '127.0.0.1', advertisedAddress: '127.0.0.1', portMin: 20000, portMax: 20999, maxPlayoutMs: 1000 },
       escalation: { defaultRingGroup: 'agents' },
-      talkdesk: { startTimeoutMs: 10000, markTimeoutMs: 3000, closeWaitMs: 2000, maxFrameBytes: 65536 },
+      talkdesk: { startTimeoutMs: 10000, markTimeoutMs: 3000, closeWaitMs: 2000, notReadingMs: 10000, maxFrameBytes: 65536 },
       logLevel: 'info',
     });
     expect(result.config.listen.tlsCertFile).toBeUndefined();
