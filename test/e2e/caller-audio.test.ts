@@ -16,7 +16,7 @@ import { gatewayPerTest } from './gateway-per-test.js';
 // heard, in the order it heard it (loopback UDP loses nothing). Every frame that held sound must be there, once, in
 // order, bit-exact; only silence may have been added or left out. All profiles run as concurrent calls to one sipp.
 
-const bot = botPorts(0);
+const bot = botPorts(5);
 const startGateway = gatewayPerTest();
 
 /** One burst of 500 ms, 2 s in, then 14 s of talk: time for the delay it leaves to come back. */
@@ -88,7 +88,7 @@ describe('caller audio reaches the bot whole, whatever the sender', () => {
         timeoutMs: 50_000,
         extraArgs: ['-m', String(runs.length)],
       });
-      const gw = await startGateway({ CCAI_SIP_PORT: String(bot.sipPort) });
+      const gw = await startGateway({ CCAI_SIP_PORT: String(bot.sipPort), RTP_PORT_MIN: '32000', RTP_PORT_MAX: '32098' });
 
       const calls = await Promise.all(
         runs.map(async (run, n) => {

@@ -20,8 +20,8 @@ import { gatewayPerTest } from './gateway-per-test.js';
 
 /** socat's TLS port in front of the TLS bot */
 const SOCAT_TLS_PORT = 5172;
-/** RTP ports of the TCP and TLS gateways, apart from the other e2e files that may run at the same time */
-const STREAM_RTP_RANGE = { RTP_PORT_MIN: '22000', RTP_PORT_MAX: '22098' };
+/** RTP ports of this file's gateways, apart from the other e2e files that run at the same time */
+const RTP_RANGE = { RTP_PORT_MIN: '22000', RTP_PORT_MAX: '22098' };
 
 const startGateway = gatewayPerTest();
 let pki: TestPki;
@@ -50,22 +50,21 @@ interface Transport {
 }
 
 const TLS_BOT = botPorts(3);
-const tlsEnvWithoutCa = () => ({ ...STREAM_RTP_RANGE, CCAI_SIP_TRANSPORT: 'tls', CCAI_SIP_PORT: String(SOCAT_TLS_PORT) });
+const tlsEnvWithoutCa = () => ({ ...RTP_RANGE, CCAI_SIP_TRANSPORT: 'tls', CCAI_SIP_PORT: String(SOCAT_TLS_PORT) });
 const TRANSPORTS: Transport[] = [
   {
     name: 'udp',
     bot: botPorts(0),
     sipp: 'u1',
     ccaiPort: botPorts(0).sipPort,
-    // the gateway's RTP range is the harness default
-    env: () => ({ CCAI_SIP_TRANSPORT: 'udp', CCAI_SIP_PORT: String(botPorts(0).sipPort) }),
+    env: () => ({ ...RTP_RANGE, CCAI_SIP_TRANSPORT: 'udp', CCAI_SIP_PORT: String(botPorts(0).sipPort) }),
   },
   {
     name: 'tcp',
     bot: botPorts(2),
     sipp: 't1',
     ccaiPort: botPorts(2).sipPort,
-    env: () => ({ ...STREAM_RTP_RANGE, CCAI_SIP_TRANSPORT: 'tcp', CCAI_SIP_PORT: String(botPorts(2).sipPort) }),
+    env: () => ({ ...RTP_RANGE, CCAI_SIP_TRANSPORT: 'tcp', CCAI_SIP_PORT: String(botPorts(2).sipPort) }),
   },
   {
     name: 'tls',
@@ -315,7 +314,7 @@ describe('a Talkdesk stream becomes a SIP call to the bot', () => {
     const datagrams: Buffer[] = [];
     ccai.on('message', (msg) => datagrams.push(msg));
     try {
-      const gateway = await startGateway();
+      const gateway = await startGateway({ ...RTP_RANGE, CCAI_SIP_PORT: String(bot.sipPort) });
       const url = talkdeskUrl({
         port: gateway.app.port,
         sipuri: '+17345551234',

@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { FakeDrachtio } from '../support/fake-drachtio.js';
+import { BOT_PORT, FakeDrachtio } from '../support/fake-drachtio.js';
 import { linesWith } from '../support/gateway.js';
 import { dialGateway } from '../support/talkdesk-call.js';
 import { gatewayPerTest } from './gateway-per-test.js';
@@ -25,6 +25,8 @@ describe('SIP_BACKEND=drachtio', () => {
         DRACHTIO_SECRET: drachtio.secret,
         RTP_PORT_MIN: '25000',
         RTP_PORT_MAX: '25098',
+        // where the fake drachtio-server's bot answers (test/support/fake-drachtio.ts): no socket of ours
+        CCAI_SIP_PORT: BOT_PORT,
       });
       expect(gateway.app.backend.name).toBe('drachtio');
       const td = await dialGateway(gateway.app.port);

@@ -8,7 +8,7 @@ import { gatewayPerTest } from './gateway-per-test.js';
 // A key typed on the Talkdesk side (a `dtmf` frame, talkdesk-protocol.md §2.6) reaches the bot as RFC 4733
 // telephone-events on the call's own RTP stream: decoded here by a plain UDP bot with the gateway's own receiver.
 const startGateway = gatewayPerTest();
-const RTP_RANGE = { RTP_PORT_MIN: '27000', RTP_PORT_MAX: '27098' };
+const RTP_RANGE = { RTP_PORT_MIN: '32600', RTP_PORT_MAX: '32698' };
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {

@@ -14,7 +14,7 @@ import { gatewayPerTest } from './gateway-per-test.js';
 // The prompt must reach Talkdesk as it is played, bit-exact; the caller's audio goes to the bot only from the 200
 // on, to wherever the 200 says. Same harness as calls.test.ts; a Node bot for what sipp cannot script.
 
-const bot = botPorts(0);
+const bot = botPorts(6);
 const RTP_RANGE = { RTP_PORT_MIN: '31400', RTP_PORT_MAX: '31498' };
 /** said by the caller once the bot has answered: its frames must reach the bot */
 /** Spoken to nobody, during the bot's early prompt: shorter than it, so it is over before the 200. */
@@ -43,7 +43,7 @@ function loggedAt(times: Map<string, number>, msg: string): number {
 /** A gateway whose log lines' arrival times are kept, so media can be placed before or after the answer. */
 async function timedGateway(env: Record<string, string> = {}): Promise<{ gw: Gateway; times: Map<string, number> }> {
   const times = new Map<string, number>();
-  const gw = await startGateway({ ...RTP_RANGE, ...env }, (line) => {
+  const gw = await startGateway({ ...RTP_RANGE, CCAI_SIP_PORT: String(bot.sipPort), ...env }, (line) => {
     if (!times.has(line.msg)) times.set(line.msg, performance.now());
   });
   return { gw, times };

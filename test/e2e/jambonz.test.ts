@@ -27,7 +27,8 @@ const SERVICE_ON = { JAMBONZ_SERVICE_PATH: '/ccai', JAMBONZ_SERVICE_PORT: '0' };
 /** The plugin as main.ts starts it, with the loaded jambonz-app.json, on RTP ports no other test file uses. */
 const startGatewayPerTest = gatewayPerTest();
 const startGateway = (env: Record<string, string> = {}): Promise<Gateway> =>
-  startGatewayPerTest({ RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24098', ...SERVICE_ON, ...env });
+  // CCAI_SIP_PORT only becomes the text of jambonz's dial target here: nothing is sent to it
+  startGatewayPerTest({ RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24098', CCAI_SIP_PORT: '5070', ...SERVICE_ON, ...env });
 
 /** A jambonz feature-server's socket: open, with every message it receives parsed. */
 async function jambonzSocket(port: number, path = '/ccai'): Promise<{ ws: WebSocket; messages: Array<Record<string, unknown>> }> {

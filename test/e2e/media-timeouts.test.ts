@@ -10,7 +10,7 @@ import { gatewayPerTest } from './gateway-per-test.js';
 // to Talkdesk, BYE with X-Reason to the bot. The bot is a scripted Node UAS (it can stop sending RTP mid-call, which
 // a sipp pcap cannot be told to do); the gateway's RTP range is this file's own.
 const startGateway = gatewayPerTest();
-const RTP_RANGE = { RTP_PORT_MIN: '27000', RTP_PORT_MAX: '27098' };
+const RTP_RANGE = { RTP_PORT_MIN: '32800', RTP_PORT_MAX: '32898' };
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { exitOnShutdownSignals, FORCED_EXIT_MS } from '../../plugin/operations/shutdown.js';
 import { DrachtioBot } from '../support/drachtio-bot.js';
-import { FakeDrachtio } from '../support/fake-drachtio.js';
+import { BOT_PORT, FakeDrachtio } from '../support/fake-drachtio.js';
 import { FakeTalkdesk, makeToken, talkdeskUrl, UpgradeRefusedError } from '../support/fake-talkdesk.js';
 import { linesWith, type Gateway } from '../support/gateway.js';
 import { makeTestPki } from '../support/pki.js';
@@ -28,8 +28,10 @@ async function gatewayWithBot(env: Record<string, string> = {}): Promise<{ gw: G
     SIP_BACKEND: 'drachtio',
     DRACHTIO_PORT: String(drachtio.port),
     DRACHTIO_SECRET: drachtio.secret,
-    RTP_PORT_MIN: '26000',
-    RTP_PORT_MAX: '26098',
+    RTP_PORT_MIN: '33000',
+    RTP_PORT_MAX: '33098',
+    // where the fake drachtio-server's bot answers (test/support/fake-drachtio.ts): no socket of ours
+    CCAI_SIP_PORT: BOT_PORT,
     ...env,
   });
   return { gw, drachtio };

@@ -12,7 +12,9 @@ import { CALLER_TEXT, dialGateway, EXAMPLE_BOT, packetRate, splitBotAudio } from
 
 // Real calls that something tries to knock over: the bot moving its media, Talkdesk sending junk or too much, or
 // nothing at all, or from an account that may not stream. Same harness as calls.test.ts.
-const bot = botPorts(0);
+const bot = botPorts(7);
+/** every gateway of this file: its bot, and RTP ports no other file uses */
+const GATEWAY = { CCAI_SIP_PORT: String(bot.sipPort), RTP_PORT_MIN: '32200', RTP_PORT_MAX: '32298' };
 const STREAM_SID = 'MZ18ad3ab5a668481ce02b83e7395059f0';
 
 const startGateway = gatewayPerTest();
@@ -24,7 +26,7 @@ interface BotCall {
   td: FakeTalkdesk;
 }
 
-/** A sipp bot in slot 0, the gateway (with `env` overrides), and one Talkdesk stream dialled into it. */
+/** A sipp bot in slot 7, the gateway (with `env` overrides), and one Talkdesk stream dialled into it. */
 async function callBot(opts: {
   scenario: string;
   rtpEcho?: boolean;
@@ -33,7 +35,7 @@ async function callBot(opts: {
   onLog?: (line: LogLine) => void;
 }): Promise<BotCall> {
   const sipp = await startSippBot({ scenario: opts.scenario, ...bot, rtpEcho: opts.rtpEcho, extraArgs: opts.extraArgs });
-  const gw = (await startGateway(opts.env, opts.onLog));
+  const gw = await startGateway({ ...GATEWAY, ...opts.env }, opts.onLog);
   const td = await dialGateway(gw.app.port);
   return { sipp, gw, td };
 }
@@ -274,7 +276,7 @@ describe('robustness of a real call', () => {
   it('a socket that never sends start is ended with stop{error} after START_TIMEOUT_MS', async () => {
     const ccai = await udpRecorder(bot.sipPort);
     try {
-      const gw = (await startGateway({ START_TIMEOUT_MS: '500' }));
+      const gw = await startGateway({ ...GATEWAY, START_TIMEOUT_MS: '500' });
       const td = await openStream(gw.app.port);
       const t0 = performance.now();
       td.sendConnected();
@@ -298,7 +300,7 @@ describe('robustness of a real call', () => {
   it('a stream from an account not on TALKDESK_ACCOUNT_ALLOWLIST gets stop{error} and no INVITE', async () => {
     // a busy bot: the allowed stream's INVITE gets a 486, which ends it quickly
     const sipp = await startSippBot({ scenario: 'uas_busy.xml', ...bot });
-    const gw = (await startGateway({ TALKDESK_ACCOUNT_ALLOWLIST: 'other-account' }));
+    const gw = await startGateway({ ...GATEWAY, TALKDESK_ACCOUNT_ALLOWLIST: 'other-account' });
 
     const refused = await dialGateway(gw.app.port); // start.accountSid td-account-1
     const { stop } = await refused.waitForStop(3_000);

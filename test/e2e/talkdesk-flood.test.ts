@@ -43,7 +43,7 @@ describe('a Talkdesk stream cannot flood the log', () => {
 
     let logBytes = 0;
     let counting = false;
-    const gw = await startGateway({ CCAI_SIP_PORT: String(bot.address().port) }, (line: LogLine) => {
+    const gw = await startGateway({ CCAI_SIP_PORT: String(bot.address().port), RTP_PORT_MIN: '32400', RTP_PORT_MAX: '32498' }, (line: LogLine) => {
       if (counting) logBytes += Buffer.byteLength(JSON.stringify(line)) + 1;
     });
     try {

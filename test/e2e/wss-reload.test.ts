@@ -72,8 +72,8 @@ function gatewayWith(files: { cert: string; key: string }): Promise<Gateway> {
     TLS_CERT_FILE: files.cert,
     TLS_KEY_FILE: files.key,
     START_TIMEOUT_MS: '60000',
-    RTP_PORT_MIN: '24000',
-    RTP_PORT_MAX: '24098',
+    RTP_PORT_MIN: '33200',
+    RTP_PORT_MAX: '33298',
   });
 }
 
@@ -188,7 +188,7 @@ describe('wss certificate reload', () => {
   });
 
   it('without TLS there is nothing to reload', async () => {
-    const gw = await startGateway({ RTP_PORT_MIN: '24000', RTP_PORT_MAX: '24098' });
+    const gw = await startGateway({ RTP_PORT_MIN: '33200', RTP_PORT_MAX: '33298' });
     expect(await gw.app.reloadCertificate('SIGHUP')).toEqual({ ok: false, reason: expect.stringMatching(/plain ws:\/\//) });
   });
 });

@@ -34,7 +34,8 @@ export async function startGateway(
       // every gateway of a test run gets its own metrics port: the default 9464 would clash between test processes
       METRICS_PORT: '0',
       // the bot in slot 0; the gateway's own SIP and HTTP ports are picked by the OS
-      CCAI_SIP_PORT: String(botPorts(0).sipPort),
+      // nothing listens there (test/support/ports.ts): a test whose calls must reach a bot names its port
+      CCAI_SIP_PORT: String(botPorts(19).sipPort),
       RTP_PORT_MIN: '21000',
       RTP_PORT_MAX: '21098',
       MARK_TIMEOUT_MS: '500',

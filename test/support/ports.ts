@@ -1,9 +1,12 @@
 /**
- * Loopback ports for sipp in tests. Test files run one after another (vitest.config.ts: fileParallelism false), so
- * fixed ports only need to differ between the sipps of one file: each gets its own slot, 0–9.
+ * Loopback ports for sipp in tests. The e2e files run two at a time (vitest.config.ts), so every sipp of every file
+ * has a slot of its own, and every file's gateways an RTP range of their own (a stray packet from one file's bot must
+ * never land in another file's call):
  *
- * - bots (UAS):  SIP 5070–5079, media 16000–16090
- * - probes (UAC, harness self-tests): SIP 5090–5099, media 16500–16590
+ * - bots (UAS):  SIP 5070–5089, media 16000–16190; slots: calls 0, 2, 3; refer 4; caller-audio 5; early-media 6;
+ *   robustness 7; unit sipp.test 8; sipp-scenarios 9; support/sipp.test 10–12; 19 is the gateways' default
+ *   CCAI_SIP_PORT, where nothing listens
+ * - probes (UAC, harness self-tests): SIP 5090–5099, media 16500–16590; slots: sipp-scenarios 0, support/sipp.test 3
  *
  * Media ports step by 10 because sipp also binds mediaPort + 2 (video) and pcap play sends from mediaPort + offset.
  */
@@ -17,10 +20,11 @@ export function botPorts(slot: number): SippPorts {
 }
 
 export function probePorts(slot: number): SippPorts {
+  if (slot > 9) throw new RangeError(`probe port slot must be 0–9, got ${slot}`);
   return { sipPort: 5090 + checkSlot(slot), mediaPort: 16500 + 10 * slot };
 }
 
 function checkSlot(slot: number): number {
-  if (Number.isInteger(slot) && slot >= 0 && slot <= 9) return slot;
-  throw new RangeError(`sipp port slot must be 0–9, got ${slot}`);
+  if (Number.isInteger(slot) && slot >= 0 && slot <= 19) return slot;
+  throw new RangeError(`sipp port slot must be 0–19, got ${slot}`);
 }

@@ -18,7 +18,7 @@ interface Packet {
  * socket (-key rtp_port), so the test sees the bot's RTP exactly as the plugin will.
  */
 describe('sipp bot scenarios, called by a sipp probe', () => {
-  const bot = botPorts(0);
+  const bot = botPorts(9);
   const probe = probePorts(0);
   let rtp: Socket;
   let packets: Packet[];

@@ -17,7 +17,7 @@ function isRunning(pid: number): boolean {
 describe('the sipp wrapper', () => {
   it('kills a sipp that outlives its timeout and says so, with its logs', async () => {
     // uas_noanswer waits for a CANCEL that never comes
-    const bot = await startSippBot({ scenario: 'uas_noanswer.xml', ...botPorts(1), timeoutMs: 300 });
+    const bot = await startSippBot({ scenario: 'uas_noanswer.xml', ...botPorts(10), timeoutMs: 300 });
     const result = await bot.done;
     expect(result.timedOut).toBe(true);
     expect(isRunning(bot.pid)).toBe(false);
@@ -27,7 +27,7 @@ describe('the sipp wrapper', () => {
   });
 
   it('stop() ends sipp, resolves once it is gone, and does not count the cut-short run as a success', async () => {
-    const bot = await startSippBot({ scenario: 'uas_wait_bye.xml', ...botPorts(1) });
+    const bot = await startSippBot({ scenario: 'uas_wait_bye.xml', ...botPorts(10) });
     expect(isRunning(bot.pid)).toBe(true);
     const result = await bot.stop();
     expect(isRunning(bot.pid)).toBe(false);
@@ -39,7 +39,7 @@ describe('the sipp wrapper', () => {
 
   let leftRunning: SippBot | undefined;
   it('registers a cleanup that ends a sipp the test left running', async () => {
-    leftRunning = await startSippBot({ scenario: 'uas_wait_bye.xml', ...botPorts(1) });
+    leftRunning = await startSippBot({ scenario: 'uas_wait_bye.xml', ...botPorts(10) });
     expect(isRunning(leftRunning.pid)).toBe(true);
   });
   it('(the sipp of the previous test is gone)', async () => {
@@ -49,7 +49,7 @@ describe('the sipp wrapper', () => {
   });
 
   it('rejects with sipp stderr when the SIP port is taken', async () => {
-    const ports = botPorts(2);
+    const ports = botPorts(11);
     const squatter = createSocket('udp4');
     await new Promise<void>((resolve) => squatter.bind(ports.sipPort, '127.0.0.1', resolve));
     try {
@@ -62,13 +62,13 @@ describe('the sipp wrapper', () => {
   });
 
   it('runs a call over TCP (t1), as the TLS tests with socat in front need', async () => {
-    const bot = await startSippBot({ scenario: 'uas_busy.xml', ...botPorts(3), transport: 't1' });
+    const bot = await startSippBot({ scenario: 'uas_busy.xml', ...botPorts(12), transport: 't1' });
     const probe = probePorts(3);
     const caller = await startSipp({
       scenario: 'uac_probe_busy.xml',
       ...probe,
       transport: 't1',
-      remote: `127.0.0.1:${botPorts(3).sipPort}`,
+      remote: `127.0.0.1:${botPorts(12).sipPort}`,
       extraArgs: ['-s', 'bot', '-key', 'rtp_port', String(probe.mediaPort)],
     });
     const [botResult, callerResult] = await Promise.all([bot.done, caller.done]);

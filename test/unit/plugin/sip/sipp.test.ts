@@ -6,7 +6,7 @@ import { expectSippSuccess, startSippBot } from '../../../support/sipp.js';
 import { loopbackBackend, sdpOffer } from './backend-fixture.js';
 import { testLog } from './fake-uas.js';
 
-const bot = botPorts(0);
+const bot = botPorts(8);
 /** μ-law is 8 bytes per ms */
 const ULAW_BYTES_PER_MS = 8;
 /** Beyond the bot's speech: the 500 ms DTMF pause, the BYE and scheduling slack. */
