@@ -25,6 +25,8 @@ export interface RunningApp {
   backend: SipBackend;
   ports: RtpPortPool;
   clock: MediaClock;
+  /** the one sweep over every call's media timeouts and length */
+  watchdog: CallWatchdog;
   /** the metrics listener's port actually bound (METRICS_PORT 0 picks one) */
   metricsPort: number;
   /** the jambonz service listener's port, when JAMBONZ_SERVICE_PATH turns it on */
@@ -174,6 +176,7 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
     backend,
     ports,
     clock,
+    watchdog,
     metricsPort: metricsServer.port,
     jambonzPort: jambonz?.port,
     metrics,

@@ -77,6 +77,7 @@ export class CallWatchdog {
   private readonly periodMs: number;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
+  private lastSweep = -Infinity;
 
   constructor(opts: { periodMs?: number; now?: () => number; log?: Logger } = {}) {
     this.periodMs = opts.periodMs ?? SWEEP_MS;
@@ -103,9 +104,15 @@ export class CallWatchdog {
     return this.watched.size;
   }
 
+  /** When the last sweep ran (performance.now()): what a test of a timeout that must not fire waits on. */
+  get lastSweepAt(): number {
+    return this.lastSweep;
+  }
+
   /** One sweep now (also what the timer runs). A check that throws does not stop the others. */
   readonly sweep = (): void => {
     const now = this.now();
+    this.lastSweep = now;
     for (const check of [...this.watched]) {
       try {
         check(now);

@@ -85,9 +85,15 @@ describe('media timeouts and the longest call', () => {
     const invite = await bot.uas.next('INVITE', 5000);
     bot.answer(invite, { direction: 'recvonly' });
     await bot.uas.next('ACK');
+    const answeredAt = performance.now();
     void td.streamAudio(LONG_AUDIO);
-    await new Promise((r) => setTimeout(r, 2600));
+    // a media timeout would end the call at the first sweep past RTP_TIMEOUT_MS; the sweep after it would see it ended
+    const { watchdog } = gw.app;
+    await expect.poll(() => watchdog.lastSweepAt, { timeout: 5_000, interval: 20 }).toBeGreaterThan(answeredAt + 1000);
+    const pastTheLimit = watchdog.lastSweepAt;
+    await expect.poll(() => watchdog.lastSweepAt, { timeout: 5_000, interval: 20 }).toBeGreaterThan(pastTheLimit);
     expect(td.received.filter((r) => r.msg.event === 'stop')).toEqual([]);
+    expect(gw.app.registry.size).toBe(1);
     expect(bot.rtp.length).toBeGreaterThan(100); // our audio still flows to it
     td.sendStop();
     const bye = await bot.uas.next('BYE', 5000);
