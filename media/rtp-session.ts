@@ -42,7 +42,7 @@ export interface RtpSessionStats extends ReceptionStats {
   dtmfPackets: number;
   /** Telephone-event packets we sent (8 per digit: 5 updates, 3 end; also counted in packetsSent). */
   dtmfPacketsSent: number;
-  /** From an IP other than the answer's c= address, or before receive() or start(). */
+  /** From an IP other than the answer's c= address, or come before receive() or start() and not held (EARLY_HOLD_MS). */
   droppedForeign: number;
   /** Not RTP v2, truncated, an empty PCMU payload, or a telephone-event payload that is not a tone. */
   droppedMalformed: number;
@@ -89,6 +89,15 @@ const PT_PCMU = 0;
 /** 20 ms of PCMU: one frame per clock tick, and the RTP timestamp step (8 kHz clock). */
 const FRAME_BYTES = 160;
 const BYTES_PER_MS = 8;
+/**
+ * The bot starts its RTP as it sends its 2xx (or 18x), so its first packets can come before the answer has been
+ * read: 40 ms of them at the start of a call, which were dropped as `before-start`. Up to EARLY_HOLD_PACKETS are held
+ * for EARLY_HOLD_MS, and taken when receive() or start() names the answer's address (and keys, for SRTP), as though
+ * they came then. A port's previous call's strays are seconds older (the pool hands a port out again last), and
+ * anyone else's are dropped by the answer's address, as always.
+ */
+const EARLY_HOLD_MS = 200;
+const EARLY_HOLD_PACKETS = 16;
 /**
  * The longest PCMU payload taken from the bot: 200 ms at 8 kHz, one byte a sample. RFC 3551 §4.2 asks a receiver to
  * accept 0 to 200 ms a packet, so no sender can count on more (bots send 20 ms, as we offer, some 30-60 ms).
@@ -139,6 +148,8 @@ export class RtpSession {
   private sending = false;
   /** the bot's packets are taken: from an early answer on (receive()), or from the answer (start()) */
   private receiving = false;
+  /** packets that came before the answer named their source (EARLY_HOLD_MS) */
+  private held: Array<{ msg: Buffer; rinfo: RemoteInfo; at: number }> = [];
   private clockSlot: ClockSubscription | null = null;
   private closed = false;
 
@@ -187,7 +198,7 @@ export class RtpSession {
   start(remote: RemoteMedia): void {
     if (this.closed) return;
     this.setRemote(remote);
-    this.receiving = true;
+    this.startReceiving();
     if (this.clockSlot === null) {
       // Caller audio from before the answer was spoken to nobody; kept, it would sit in front of every later frame
       // as delay toward the bot until the playout buffer trimmed it.
@@ -204,7 +215,24 @@ export class RtpSession {
   receive(remote: RemoteMedia): void {
     if (this.closed) return;
     this.setRemote(remote);
+    this.startReceiving();
+  }
+
+  /** From now on the bot's packets are taken, the ones held since just before included. */
+  private startReceiving(): void {
+    if (this.receiving) return;
     this.receiving = true;
+    const held = this.held;
+    this.held = [];
+    const now = performance.now();
+    for (const h of held) {
+      if (now - h.at <= EARLY_HOLD_MS) {
+        this.take(h.msg, h.rinfo, h.at);
+      } else {
+        this.counters.droppedForeign++;
+        this.logDrop('before-start', h.rinfo);
+      }
+    }
   }
 
   /**
@@ -275,6 +303,7 @@ export class RtpSession {
     this.pool.release(this.localPort);
     this.playout.clear();
     this.digits.clear();
+    this.held = [];
   }
 
   /**
@@ -373,10 +402,24 @@ export class RtpSession {
     const c = this.counters;
     c.packetsReceived++;
     c.bytesReceived += msg.length;
+    if (this.receiving) this.take(msg, rinfo, performance.now());
+    else this.hold(msg, rinfo);
+  };
+
+  private hold(msg: Buffer, rinfo: RemoteInfo): void {
+    this.held.push({ msg, rinfo, at: performance.now() });
+    if (this.held.length <= EARLY_HOLD_PACKETS) return;
+    this.counters.droppedForeign++;
+    this.logDrop('before-start', this.held.shift()!.rinfo);
+  }
+
+  /** One packet from the bot, if it is from the answer's address: checked, decrypted, counted, handed on. */
+  private take(msg: Buffer, rinfo: RemoteInfo, arrivedAt: number): void {
+    const c = this.counters;
     const remote = this.remote;
-    if (!this.receiving || remote === null || rinfo.address !== remote.address) {
+    if (remote === null || rinfo.address !== remote.address) {
       c.droppedForeign++;
-      this.logDrop(this.receiving ? 'foreign-source' : 'before-start', rinfo);
+      this.logDrop('foreign-source', rinfo);
       return;
     }
     let rtp: Buffer = msg;
@@ -422,7 +465,7 @@ export class RtpSession {
       c.sequenceGaps++;
     }
     this.lastSeq = pkt.sequenceNumber;
-    this.reception.receive(pkt.sequenceNumber, performance.now(), pt === PT_PCMU ? pkt.timestamp : undefined);
+    this.reception.receive(pkt.sequenceNumber, arrivedAt, pt === PT_PCMU ? pkt.timestamp : undefined);
 
     try {
       if (pt === PT_PCMU) {
@@ -445,7 +488,7 @@ export class RtpSession {
       c.delegateErrors++;
       if (this.errorLog.take() >= 0) this.log.error({ err }, 'RTP delegate threw');
     }
-  };
+  }
 
   private readonly onSocketError = (err: Error): void => {
     this.counters.socketErrors++;

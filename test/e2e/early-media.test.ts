@@ -1,5 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { FRAME_BYTES, frames, speechUlaw } from '../support/audio.js';
 import type { FakeTalkdesk } from '../support/fake-talkdesk.js';
@@ -147,6 +148,9 @@ describe('early media: the bot greets in a 183 before its 200', () => {
       const refused = linesWith(gw.logs, 'early media SDP unusable: waiting for the answer (logged once a call)');
       expect(refused).toHaveLength(1);
       expect(refused[0]).toMatchObject({ status: 183, level: 40 });
+      // RTP that comes just before a usable answer is read is held and taken with it (media/rtp-session.ts,
+      // EARLY_HOLD_MS 200): this audio is older, so it stays dropped
+      await sleep(300);
 
       // then a usable 183, sent five times: its RTP is taken, and logged once
       for (let i = 0; i < 5; i++) nodeBot.uas.reply(invite, 183, 'Session Progress', { body: botSdp(nodeBot.rtpPort, 101) });

@@ -1,4 +1,5 @@
 import { createSocket } from 'node:dgram';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { DtmfPacketizer, serialize } from 'rtp-packet';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -114,23 +115,58 @@ describe('RtpSession', () => {
     expect(session.stats).toMatchObject({ ssrcChanges: 1, sequenceGaps: 1 });
   });
 
-  it('drops packets from a foreign IP, and everything before start(), logging once per 10 s', async () => {
+  it('drops packets from a foreign IP, logging once per 10 s', async () => {
     const { session, peer, audio, logLines } = await setup();
     const stranger = await RtpPeer.bind('127.0.0.2');
     cleanup.push(() => stranger.close());
     const payload = Buffer.alloc(160, 1);
 
-    await peer.send(pcmu(1, payload), session.localPort); // not started yet
-    await waitFor(() => session.stats.droppedForeign === 1);
     session.start(remoteOf(peer));
     for (let i = 0; i < 5; i++) await stranger.send(pcmu(10 + i, payload), session.localPort);
     await peer.send(pcmu(2, payload), session.localPort);
     await waitFor(() => audio.length === 1);
 
-    expect(session.stats).toMatchObject({ packetsReceived: 7, droppedForeign: 6 });
+    expect(session.stats).toMatchObject({ packetsReceived: 6, droppedForeign: 5 });
     const drops = logLines.filter((l) => l.msg?.toString().startsWith('dropping RTP'));
     expect(drops).toHaveLength(1);
-    expect(drops[0]).toMatchObject({ reason: 'before-start', rtpPort: session.localPort });
+    expect(drops[0]).toMatchObject({ reason: 'foreign-source', rtpPort: session.localPort });
+  });
+
+  it("takes the bot's packets that came just before its answer was read, in order; a stranger's are still dropped", async () => {
+    const { session, peer, audio } = await setup();
+    const stranger = await RtpPeer.bind('127.0.0.2');
+    cleanup.push(() => stranger.close());
+
+    await peer.send(pcmu(1, Buffer.alloc(160, 1)), session.localPort);
+    await stranger.send(pcmu(7, Buffer.alloc(160, 7)), session.localPort);
+    await peer.send(pcmu(2, Buffer.alloc(160, 2)), session.localPort);
+    await waitFor(() => session.stats.packetsReceived === 3);
+    session.start(remoteOf(peer));
+    await peer.send(pcmu(3, Buffer.alloc(160, 3)), session.localPort);
+    await waitFor(() => audio.length === 3);
+
+    expect(audio.map((a) => a[0])).toEqual([1, 2, 3]);
+    expect(session.stats).toMatchObject({ packetsReceived: 4, droppedForeign: 1, sequenceGaps: 0 });
+  });
+
+  it('holds what came in the last 200 ms before the answer, at most 16 packets: older ones and the overflow are dropped as before-start', async () => {
+    const old = await setup();
+    await old.peer.send(pcmu(1, Buffer.alloc(160, 1)), old.session.localPort);
+    await waitFor(() => old.session.stats.packetsReceived === 1);
+    await sleep(250); // a stray, older than any packet of an answer being read
+    await old.peer.send(pcmu(2, Buffer.alloc(160, 2)), old.session.localPort);
+    await waitFor(() => old.session.stats.packetsReceived === 2);
+    old.session.start(remoteOf(old.peer));
+    expect(old.audio.map((a) => a[0])).toEqual([2]);
+    expect(old.session.stats).toMatchObject({ droppedForeign: 1 });
+    expect(old.logLines.filter((l) => l.msg?.toString().startsWith('dropping RTP'))).toMatchObject([{ reason: 'before-start' }]);
+
+    const many = await setup();
+    for (let seq = 1; seq <= 20; seq++) await many.peer.send(pcmu(seq, Buffer.alloc(160, seq)), many.session.localPort);
+    await waitFor(() => many.session.stats.packetsReceived === 20);
+    many.session.start(remoteOf(many.peer));
+    expect(many.audio.map((a) => a[0])).toEqual(Array.from({ length: 16 }, (_, i) => 5 + i));
+    expect(many.session.stats).toMatchObject({ packetsReceived: 20, droppedForeign: 4 });
   });
 
   it('drops malformed packets and unknown payload types (CN, RTCP on the RTP port), counting each', async () => {
