@@ -44,6 +44,8 @@ export interface InviteRequest {
   headers: Record<string, string>;
   /** our SDP offer */
   sdp: string;
+  /** what a 401/407 is answered with (RFC 3261 §22.2); with `realm`, only that realm's challenge */
+  credentials?: { username: string; password: string; realm?: string };
   log: Logger;
   delegate: LegDelegate;
 }

@@ -7,7 +7,8 @@ export type SipFailureKind =
   | 'timeout' // no final response in time (Timer B, or the call's own setup timeout)
   | 'canceled' // we gave up (Talkdesk hung up while ringing)
   | 'transport' // could not send: DNS, socket, TLS
-  | 'unavailable'; // the backend is not ready (e.g. drachtio-server disconnected)
+  | 'unavailable' // the backend is not ready (e.g. drachtio-server disconnected)
+  | 'auth-failed'; // challenged again after our credentials went out: wrong username, password or realm
 
 export class SipFailure extends Error {
   override readonly name = 'SipFailure';
@@ -22,6 +23,11 @@ export class SipFailure extends Error {
 
   static rejected(status: number, reason: string): SipFailure {
     return new SipFailure('rejected', `INVITE rejected: ${status} ${reason}`, status, reason);
+  }
+
+  /** A 401/407 to the INVITE that carried our credentials (a stale nonce aside): they were refused. */
+  static authFailed(status: number): SipFailure {
+    return new SipFailure('auth-failed', `INVITE challenged again (${status}) after our credentials were sent: check CCAI_SIP_AUTH_USERNAME, CCAI_SIP_AUTH_PASSWORD and CCAI_SIP_AUTH_REALM`, status);
   }
 
   /** A 2xx without an SDP answer: both backends ACK it and BYE it, and the call fails as a 488 would. */

@@ -12,6 +12,10 @@ import type { SipStack } from './stack.js';
 import type { Destination } from './transport.js';
 import { readMinSe, termsFromAnswer, type SessionTerms } from './session-timer.js';
 import { parseSipUri, uriWithoutParams } from './uri.js';
+import { authorization, parseChallenge } from '../digest.js';
+
+/** a stale nonce may be answered again, but not forever */
+const MAX_AUTH_ANSWERS = 3;
 
 /** the RFC 4028 part of a leg's options: the terms of its 2xx, and whether refreshes may be UPDATEs */
 function sessionOf(response: IncomingMessage, asked: SessionTerms | undefined): { session?: SessionTerms; peerAllowsUpdate: boolean } {
@@ -32,6 +36,10 @@ export class InviteSession extends InviteAttempt implements ClientTransactionUse
   /** the leg of every 2xx by its To tag: forks and retransmissions (§13.2.2.4) */
   private readonly legs = new Map<string, EmbeddedLeg>();
   private readonly localSdp: string;
+  /** CCAI_SIP_AUTH_*: what a 401/407 is answered with */
+  private readonly credentials: InviteRequest['credentials'];
+  /** challenges answered so far: one, and more only for stale nonces */
+  private authAnswers = 0;
 
   constructor(
     private readonly stack: SipStack,
@@ -39,6 +47,7 @@ export class InviteSession extends InviteAttempt implements ClientTransactionUse
   ) {
     super(request.log, request.delegate);
     this.localSdp = request.sdp;
+    this.credentials = request.credentials;
     void this.send(request);
   }
 
@@ -51,6 +60,8 @@ export class InviteSession extends InviteAttempt implements ClientTransactionUse
     if (status < 200) this.onProvisional(status, response.sip);
     else if (status < 300) this.onAnswer(response).catch((err: unknown) => this.log.error({ err }, '2xx handling failed'));
     else if (status === 422 && this.retryWithMinSe(response)) return;
+    else if ((status === 401 || status === 407) && this.retryWithCredentials(response, status)) return;
+    else if ((status === 401 || status === 407) && this.authAnswers > 0) this.fail(SipFailure.authFailed(status));
     else this.fail(SipFailure.rejected(status, response.sip.reason ?? ''));
   }
 
@@ -151,33 +162,70 @@ export class InviteSession extends InviteAttempt implements ClientTransactionUse
   }
 
   /**
-   * RFC 4028 §7.4: a 422 (Session Interval Too Small) names the bot's Min-SE; the INVITE is sent again once, in the
-   * same dialog-to-be (Call-ID, From tag) with the next CSeq, asking for that interval. The 422 itself was ACKed by
-   * its transaction. False when there is nothing to retry with.
+   * RFC 4028 §7.4: a 422 (Session Interval Too Small) names the bot's Min-SE; the INVITE is sent again once, asking
+   * for that interval. The 422 itself was ACKed by its transaction. False when there is nothing to retry with.
    */
   private retryWithMinSe(response: IncomingMessage): boolean {
     const minSe = readMinSe((name) => response.sip.get(name));
     if (minSe === undefined || this.asked !== undefined || this.canceled || this.settled || !this.sent) return false;
-    const { invite, destination } = this.sent;
+    this.asked = { seconds: minSe, refresher: 'us', minSe };
+    this.log.info({ minSe }, '422 Session Interval Too Small: INVITE sent again with the bot\'s Min-SE');
+    this.resend([['Session-Expires', `${minSe};refresher=uac`], ['Min-SE', String(minSe)]]);
+    return true;
+  }
+
+  /**
+   * RFC 3261 §22.2: a 401 or 407 is answered once with the configured credentials (RFC 2617 digest, RFC 8760
+   * SHA-256), and again only for a stale nonce; the challenge's realm must be the configured one when one is set, so
+   * the password goes to no other. False when the INVITE is not to be sent again: the call then fails, as
+   * `sip-auth-failed` once credentials went out, otherwise as the 401/407 it is.
+   */
+  private retryWithCredentials(response: IncomingMessage, status: 401 | 407): boolean {
+    const credentials = this.credentials;
+    if (credentials === undefined || this.canceled || this.settled || !this.sent) return false;
+    const header = status === 407 ? 'Proxy-Authenticate' : 'WWW-Authenticate';
+    const parsed = parseChallenge(response.sip.get(header) ?? '');
+    if (!parsed.ok) {
+      this.log.warn({ status, problem: parsed.error }, `${status} challenge not answered`);
+      return false;
+    }
+    const { challenge } = parsed;
+    if (credentials.realm !== undefined && challenge.realm !== credentials.realm) {
+      this.log.warn({ status, realm: challenge.realm, configured: credentials.realm }, `${status} challenge for another realm not answered`);
+      return false;
+    }
+    if (this.authAnswers >= MAX_AUTH_ANSWERS || (this.authAnswers > 0 && !challenge.stale)) return false;
+    this.authAnswers++;
+    const { invite } = this.sent;
+    const value = authorization(challenge, credentials, { method: 'INVITE', uri: invite.uri, nc: 1 });
+    this.log.info({ status, realm: challenge.realm, algorithm: challenge.algorithm, stale: challenge.stale }, 'INVITE sent again with credentials');
+    this.resend([[status === 407 ? 'Proxy-Authorization' : 'Authorization', value]], /^(proxy-)?authorization$/i);
+    return true;
+  }
+
+  /**
+   * The INVITE again, in the same dialog-to-be (Call-ID, From tag), with a new branch and the next CSeq (§8.1.3.5),
+   * `add` before its body's Content-Type, and the headers `drop` names left out.
+   */
+  private resend(add: Array<readonly [string, string]>, drop?: RegExp): void {
+    const { invite, destination } = this.sent!;
     const seq = Number.parseInt(headerValue(invite, 'CSeq')!, 10) + 1;
     const retry: OutgoingRequest = {
       ...invite,
       headers: invite.headers.flatMap(([name, value]): Array<readonly [string, string]> => {
+        if (drop?.test(name)) return [];
         switch (name.toLowerCase()) {
           case 'via':
             return [[name, this.stack.via(newBranch())]];
           case 'cseq':
             return [[name, `${seq} INVITE`]];
           case 'content-type':
-            return [['Session-Expires', `${minSe};refresher=uac`], ['Min-SE', String(minSe)], [name, value]];
+            return [...add, [name, value]];
           default:
             return [[name, value]];
         }
       }),
     };
-    this.asked = { seconds: minSe, refresher: 'us', minSe };
-    this.log.info({ minSe }, '422 Session Interval Too Small: INVITE sent again with the bot\'s Min-SE');
     this.sent = { invite: retry, destination, txn: this.stack.startInvite(retry, destination, this.log, this) };
-    return true;
   }
 }

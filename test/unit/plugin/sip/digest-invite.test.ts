@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { InviteRequest } from '../../../../plugin/sip/backend.js';
+import { loopbackBackend, sdpOffer } from './backend-fixture.js';
+import { BOT_SDP, FakeUas, testLog, type Received } from './fake-uas.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+const CREDENTIALS = { username: 'talkdesk-gw', password: 's3cret' };
+
+/** `null`: no credentials configured */
+async function setup(credentials: InviteRequest['credentials'] | null = CREDENTIALS) {
+  const backend = loopbackBackend({ timers: { T1: 10, T2: 40, T4: 40, D: 80 } });
+  await backend.start();
+  const uas = await FakeUas.start();
+  cleanups.push(() => backend.stop(), () => uas.close());
+  const request: InviteRequest = {
+    requestUri: uas.uri,
+    fromUser: 'talkdesk',
+    headers: {},
+    sdp: sdpOffer(20000),
+    log: testLog,
+    delegate: { onBye: vi.fn(), onRemoteSdp: vi.fn(), onRefer: vi.fn() },
+    ...(credentials === null || credentials === undefined ? {} : { credentials }),
+  };
+  return { backend, uas, outgoing: backend.invite(request) };
+}
+
+/** What a registrar or proxy computes to check the answer (RFC 2617 §3.2.2), from the fields it carries. */
+function verifies(header: string, password: string): boolean {
+  const f = Object.fromEntries([...header.matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]+))/g)].map((m) => [m[1], m[2] ?? m[3]]));
+  const h = (s: string) => createHash(f.algorithm === 'SHA-256' ? 'sha256' : 'md5').update(s).digest('hex');
+  const ha1 = h(`${f.username}:${f.realm}:${password}`);
+  const ha2 = h(`INVITE:${f.uri}`);
+  return f.response === h(`${ha1}:${f.nonce}:${f.nc}:${f.cnonce}:${f.qop}:${ha2}`);
+}
+
+const challenge = (header: string, nonce: string, extra = '') => [`${header}: Digest realm="ccai.example.com", nonce="${nonce}", qop="auth", algorithm=SHA-256${extra}`];
+
+function expectSameDialogNextCSeq(first: Received, second: Received): void {
+  expect(second.message.callId).toBe(first.message.callId);
+  expect(second.message.fromTag).toBe(first.message.fromTag);
+  expect(second.message.cseq).toEqual({ seq: first.message.cseq.seq + 1, method: 'INVITE' });
+  expect(second.message.branch).not.toBe(first.message.branch);
+}
+
+describe('EmbeddedSipBackend: a challenged INVITE (RFC 3261 §22.2)', () => {
+  it('407 → the INVITE again with Proxy-Authorization (SHA-256, qop=auth), same Call-ID and From tag, CSeq + 1; the 200 is the call', async () => {
+    const s = await setup();
+    const first = await s.uas.next('INVITE');
+    expect(first.message.sip.get('proxy-authorization')).toBeUndefined();
+    s.uas.reply(first, 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n1') });
+    await s.uas.next('ACK');
+    const second = await s.uas.next('INVITE');
+    expectSameDialogNextCSeq(first, second);
+    const auth = second.message.sip.get('proxy-authorization')!;
+    expect(auth).toMatch(/^Digest username="talkdesk-gw", realm="ccai.example.com", nonce="n1", uri="sip:/);
+    expect(auth).toContain('algorithm=SHA-256');
+    expect(verifies(auth, 's3cret')).toBe(true);
+    expect(auth).not.toContain('s3cret');
+    s.uas.reply(second, 200, 'OK', { body: BOT_SDP });
+    await s.uas.next('ACK');
+    expect((await s.outgoing.answered).remoteSdp).toBe(BOT_SDP);
+  });
+
+  it('401 → Authorization; a stale nonce is answered again with the new one; a third challenge fails sip-auth-failed', async () => {
+    const s = await setup();
+    s.uas.reply(await s.uas.next('INVITE'), 401, 'Unauthorized', { headers: challenge('WWW-Authenticate', 'n1') });
+    const second = await s.uas.next('INVITE');
+    expect(verifies(second.message.sip.get('authorization')!, 's3cret')).toBe(true);
+    s.uas.reply(second, 401, 'Unauthorized', { headers: challenge('WWW-Authenticate', 'n2', ', stale=true') });
+    const third = await s.uas.next('INVITE');
+    expectSameDialogNextCSeq(second, third);
+    expect(third.message.sip.get('authorization')).toContain('nonce="n2"');
+    // one Authorization only: the stale one was replaced
+    expect(third.raw.match(/^Authorization:/gim)).toHaveLength(1);
+    s.uas.reply(third, 401, 'Unauthorized', { headers: challenge('WWW-Authenticate', 'n3') });
+    await expect(s.outgoing.answered).rejects.toMatchObject({ cause: 'sip-auth-failed', status: 401 });
+  });
+
+  it('wrong credentials: challenged again without stale → sip-auth-failed, no third INVITE', async () => {
+    const s = await setup({ username: 'talkdesk-gw', password: 'wrong' });
+    s.uas.reply(await s.uas.next('INVITE'), 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n1') });
+    s.uas.reply(await s.uas.next('INVITE'), 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n2') });
+    await expect(s.outgoing.answered).rejects.toMatchObject({ cause: 'sip-auth-failed' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.uas.received.filter((r) => r.message.sip.method === 'INVITE')).toHaveLength(2);
+  });
+
+  it.each([
+    ['no credentials configured', null],
+    ['a challenge for another realm than the configured one', { ...CREDENTIALS, realm: 'other.example.com' }],
+  ])('%s: the 407 ends the call as sip-407, and nothing is answered', async (_what, credentials) => {
+    const s = await setup(credentials);
+    s.uas.reply(await s.uas.next('INVITE'), 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n1') });
+    await expect(s.outgoing.answered).rejects.toMatchObject({ cause: 'sip-407' });
+    expect(s.uas.received.filter((r) => r.message.sip.method === 'INVITE')).toHaveLength(1);
+  });
+});
