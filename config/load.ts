@@ -40,6 +40,9 @@ const SETTINGS = {
   DRACHTIO_HOST: 'string',
   DRACHTIO_PORT: 'number',
   DRACHTIO_SECRET: 'string',
+  CCAI_SIP_AUTH_USERNAME: 'string',
+  CCAI_SIP_AUTH_PASSWORD: 'string',
+  CCAI_SIP_AUTH_REALM: 'string',
   DRACHTIO_TLS: 'boolean',
   DRACHTIO_TLS_CA_FILE: 'string',
   JAMBONZ_SERVICE_PATH: 'string',
@@ -102,7 +105,7 @@ export type LoadResult =
 export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): LoadResult {
   const read = readAppJson(opts.file);
   if (!read.ok) return read;
-  const r = new SettingsReader<SettingName>(read.appJson, opts.file, opts.env ?? process.env, new Set(['BOTS', 'DRACHTIO_SECRET']));
+  const r = new SettingsReader<SettingName>(read.appJson, opts.file, opts.env ?? process.env, new Set(['BOTS', 'DRACHTIO_SECRET', 'CCAI_SIP_AUTH_PASSWORD']));
   r.checkDeclarations(SETTINGS);
 
   const timeout = (name: SettingName): number =>
@@ -183,6 +186,16 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
     r.fail('JAMBONZ_SERVICE_SOURCES', 'must list the addresses or ranges of the jambonz feature servers (e.g. 127.0.0.1, 10.0.0.0/24) when JAMBONZ_SERVICE_PATH is set: the service has no other authentication');
   }
 
+  const authUsername = r.string('CCAI_SIP_AUTH_USERNAME', { allowEmpty: true });
+  const authPassword = r.string('CCAI_SIP_AUTH_PASSWORD', { allowEmpty: true });
+  const authRealm = r.string('CCAI_SIP_AUTH_REALM', { allowEmpty: true });
+  if ((authUsername === '') !== (authPassword === '')) {
+    const missing = authUsername === '' ? 'CCAI_SIP_AUTH_USERNAME' : 'CCAI_SIP_AUTH_PASSWORD';
+    r.fail(missing, 'set CCAI_SIP_AUTH_USERNAME and CCAI_SIP_AUTH_PASSWORD (or CCAI_SIP_AUTH_PASSWORD_FILE) together, or neither');
+  } else if (authUsername !== '' && sipBackend === 'drachtio') {
+    r.fail('CCAI_SIP_AUTH_USERNAME', 'digest authentication is answered by the embedded SIP backend only so far; with SIP_BACKEND=drachtio leave it empty');
+  }
+
   const config: PluginConfig = {
     listen: { host: listenHost, port: listenPort, trustedProxies },
     bots,
@@ -201,6 +214,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
       fromUser: r.checked('SIP_FROM_USER', (v) => SIP_USER.test(v), SIP_USER_RULE),
       headers: json('SIP_HEADERS', parseSipHeaders) ?? {},
       inviteTimeoutMs: timeout('INVITE_TIMEOUT_MS'),
+      ...(authUsername === '' ? {} : { auth: { username: authUsername, password: authPassword, ...optional('realm', authRealm) } }),
       tls: {
         port: r.integer('SIP_TLS_PORT', 0, 65535, 'must be an integer between 0 (any free port) and 65535'),
         ...optional('certFile', sipTlsCertFile),

@@ -77,6 +77,8 @@ export interface PluginConfig {
     /** header name → Talkdesk value it carries */
     headers: Record<string, TalkdeskField>;
     inviteTimeoutMs: number;
+    /** CCAI_SIP_AUTH_*: what a 401/407 to the INVITE is answered with (embedded backend) */
+    auth?: { username: string; password: string; realm?: string };
     /** SIP over TLS toward CCAI (embedded backend) */
     tls: SipTlsConfig;
   };

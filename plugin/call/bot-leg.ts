@@ -102,6 +102,7 @@ export class BotLeg {
     this.invite = backend.invite({
       requestUri: requestUri(this.opts.sipuri, config.sip),
       fromUser: config.sip.fromUser,
+      ...(config.sip.auth === undefined ? {} : { credentials: config.sip.auth }),
       headers: this.opts.headers,
       sdp: buildOffer({ address: config.rtp.advertisedAddress, port: this.rtp.localPort, srtp: this.srtp.offer }),
       log: this.log,

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,6 +110,25 @@ describe('the shipped jambonz-app.json', () => {
     expect(config.metrics).toEqual({ host: '127.0.0.1', port: 9464 });
     expect(errorsFor({ MAX_CALL_MS: '90000000' })).toEqual([expect.stringMatching(/^MAX_CALL_MS: must be an integer number of milliseconds between 1000 and 86400000/)]);
     expect(errorsFor({ MAX_CALLS: '0' })).toEqual([expect.stringMatching(/^MAX_CALLS: must be an integer between 1 and 100000/)]);
+  });
+
+  it('digest credentials: none by default; username and password together (the password also from _FILE), realm optional; never echoed', () => {
+    expect(configFor({}).sip.auth).toBeUndefined();
+    expect(configFor({ CCAI_SIP_AUTH_USERNAME: 'gw', CCAI_SIP_AUTH_PASSWORD: 'pw' }).sip.auth).toEqual({ username: 'gw', password: 'pw' });
+    const file = writeTemp('from-a-file');
+    chmodSync(file, 0o600);
+    expect(configFor({ CCAI_SIP_AUTH_USERNAME: 'gw', CCAI_SIP_AUTH_PASSWORD_FILE: file, CCAI_SIP_AUTH_REALM: 'ccai.example.com' }).sip.auth).toEqual({
+      username: 'gw',
+      password: 'from-a-file',
+      realm: 'ccai.example.com',
+    });
+    expect(errorsFor({ CCAI_SIP_AUTH_USERNAME: 'gw' })).toEqual([expect.stringMatching(/^CCAI_SIP_AUTH_PASSWORD: set CCAI_SIP_AUTH_USERNAME and CCAI_SIP_AUTH_PASSWORD/)]);
+    const refused = errorsFor({ CCAI_SIP_AUTH_PASSWORD: 'hunter2' });
+    expect(refused).toEqual([expect.stringMatching(/^CCAI_SIP_AUTH_USERNAME: set CCAI_SIP_AUTH_USERNAME and CCAI_SIP_AUTH_PASSWORD/)]);
+    expect(refused.join()).not.toContain('hunter2');
+    expect(errorsFor({ CCAI_SIP_AUTH_USERNAME: 'gw', CCAI_SIP_AUTH_PASSWORD: 'pw', SIP_BACKEND: 'drachtio', DRACHTIO_SECRET: 'x' })).toEqual([
+      expect.stringMatching(/^CCAI_SIP_AUTH_USERNAME: digest authentication is answered by the embedded SIP backend only so far/),
+    ]);
   });
 
   it('the TLS, SRTP, drachtio and portal settings load typed, with their defaults', () => {
