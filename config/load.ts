@@ -192,8 +192,6 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
   if ((authUsername === '') !== (authPassword === '')) {
     const missing = authUsername === '' ? 'CCAI_SIP_AUTH_USERNAME' : 'CCAI_SIP_AUTH_PASSWORD';
     r.fail(missing, 'set CCAI_SIP_AUTH_USERNAME and CCAI_SIP_AUTH_PASSWORD (or CCAI_SIP_AUTH_PASSWORD_FILE) together, or neither');
-  } else if (authUsername !== '' && sipBackend === 'drachtio') {
-    r.fail('CCAI_SIP_AUTH_USERNAME', 'digest authentication is answered by the embedded SIP backend only so far; with SIP_BACKEND=drachtio leave it empty');
   }
 
   const config: PluginConfig = {

@@ -101,6 +101,12 @@ declare module 'drachtio-srf/lib/srf.js' {
       callingNumber?: string;
       callingName?: string;
       proxy?: string;
+      /**
+       * lib/digest-client.js answers the first 401/407 to the INVITE (per Call-ID) with MD5 digest, echoing the
+       * challenge's qop; the callback form gets the request and the challenge, and an error or no username leaves the
+       * challenge as the final answer
+       */
+      auth?: (req: Request, res: Response, callback: (err: Error | null, username?: string, password?: string) => void) => void;
     }
 
     interface UacProgress {

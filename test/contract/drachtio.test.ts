@@ -53,8 +53,8 @@ function drachtioBot(fake: FakeDrachtio, transport: 'udp' | 'tls'): ContractBot 
       fake.respond(current(), 200, 'OK', { body: sdp, headers: { 'Content-Type': 'application/sdp', ...headers } });
       await fake.next('ACK');
     },
-    async reject(status, reason) {
-      fake.respond(current(), status, reason);
+    async reject(status, reason, headers = {}) {
+      fake.respond(current(), status, reason, { headers });
       await fake.next('ACK');
     },
     async cancelArrives() {

@@ -43,8 +43,8 @@ function embeddedBot(uas: FakeUas): ContractBot {
       uas.reply(current(), 200, 'OK', { body: sdp, headers: Object.entries(headers).map(([name, value]) => `${name}: ${value}`) });
       await uas.next('ACK');
     },
-    async reject(status, reason) {
-      uas.reply(current(), status, reason);
+    async reject(status, reason, headers = {}) {
+      uas.reply(current(), status, reason, { headers: Object.entries(headers).map(([name, value]) => `${name}: ${value}`) });
       await uas.next('ACK');
     },
     async cancelArrives() {

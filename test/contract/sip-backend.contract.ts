@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import type { InviteRequest, LegDelegate, OutgoingInvite, SipBackend } from '../../plugin/sip/backend.js';
@@ -27,8 +28,8 @@ export interface ContractBot {
   ring(status: number, sdp?: string, contentType?: string): void;
   /** 200 with SDP and any extra headers (Session-Expires …); resolves once the backend ACKed it */
   answer(sdp: string, headers?: Record<string, string>): Promise<void>;
-  /** a final failure; resolves once it was ACKed */
-  reject(status: number, reason: string): Promise<void>;
+  /** a final failure, with any extra headers (a challenge's WWW- or Proxy-Authenticate); resolves once it was ACKed */
+  reject(status: number, reason: string, headers?: Record<string, string>): Promise<void>;
   /** waits for a CANCEL of the INVITE and answers it 200 (the INVITE stays open) */
   cancelArrives(): Promise<void>;
   /** 487 to the canceled INVITE; resolves once it was ACKed */
@@ -261,6 +262,38 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       expect(failure.cause).toBe('sip-486');
     });
 
+    it('a 407 is answered with the credentials (MD5, qop=auth: what both adapters do), same Call-ID and From tag; the 2xx is the call', async () => {
+      const { backend, bot, request } = await call();
+      const outgoing = backend.invite({ ...request, credentials: { username: 'gw', password: 's3cret' } });
+      const first = await bot.invite();
+      await bot.reject(407, 'Proxy Authentication Required', { 'Proxy-Authenticate': 'Digest realm="ccai.test", nonce="n1", qop="auth", algorithm=MD5' });
+      const second = await bot.invite();
+      expect(second.callId).toBe(first.callId);
+      expect(/;tag=([^;]+)/.exec(second.header('from')!)?.[1]).toBe(/;tag=([^;]+)/.exec(first.header('from')!)?.[1]);
+      const auth = second.header('proxy-authorization')!;
+      expect(auth).toMatch(/^Digest /);
+      expect(digestVerifies(auth, 'INVITE', 's3cret')).toBe(true);
+      await bot.answer(BOT_SDP);
+      expect((await outgoing.answered).remoteSdp).toBe(BOT_SDP);
+    });
+
+    it('a 401 after the credentials went out rejects `answered` as sip-auth-failed; without credentials a 401 is sip-401', async () => {
+      const first = await call();
+      const withCredentials = first.backend.invite({ ...first.request, credentials: { username: 'gw', password: 'wrong' } });
+      await first.bot.invite();
+      await first.bot.reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Digest realm="ccai.test", nonce="n1", qop="auth"' });
+      await first.bot.invite();
+      await first.bot.reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Digest realm="ccai.test", nonce="n2", qop="auth"' });
+      expect((await failureOf(withCredentials.answered)).cause).toBe('sip-auth-failed');
+      expect(first.bot.count('INVITE')).toBe(2);
+
+      const second = await call();
+      const without = second.backend.invite(second.request);
+      await second.bot.invite();
+      await second.bot.reject(401, 'Unauthorized', { 'WWW-Authenticate': 'Digest realm="ccai.test", nonce="n1"' });
+      expect((await failureOf(without.answered)).cause).toBe('sip-401');
+    });
+
     it('cancel() while ringing rejects `canceled` at once and the CANCEL reaches the bot', async () => {
       const { backend, bot, request, delegate } = await call();
       const outgoing = backend.invite(request);
@@ -416,4 +449,14 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       expect(bot.count('INVITE')).toBe(0);
     });
   });
+}
+
+/** What a server computes to check a digest answer (RFC 2617 §3.2.2), from the fields it carries. */
+function digestVerifies(header: string, method: string, password: string): boolean {
+  const f = Object.fromEntries([...header.matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]+))/g)].map((m) => [m[1]!, m[2] ?? m[3]!]));
+  const h = (s: string): string => createHash(f['algorithm'] === 'SHA-256' ? 'sha256' : 'md5').update(s).digest('hex');
+  const ha1 = h(`${f['username']}:${f['realm']}:${password}`);
+  const ha2 = h(`${method}:${f['uri']}`);
+  const expected = f['qop'] ? h(`${ha1}:${f['nonce']}:${f['nc']}:${f['cnonce']}:${f['qop']}:${ha2}`) : h(`${ha1}:${f['nonce']}:${ha2}`);
+  return f['response'] === expected;
 }

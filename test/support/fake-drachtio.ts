@@ -38,7 +38,9 @@ import SipMessage from 'drachtio-srf/lib/sip-parser/message.js';
  * connection's is dropped. Its own BYE (session-timer expiry) goes to the bot and, as sent, to the app. A 1xx reaches
  * the app whole, as the bot sent it, under the INVITE's transaction id, which srf hands to createUAC's cbProvisional.
  *
- * What it does not reproduce: running RFC 4028 session timers (a test calls serverGeneratedBye), reliable
+ * What it does not reproduce: the CSeq the app asks for on an INVITE sent again after a 401/407 (srf's digest client
+ * writes the first one's + 1; this fake starts a new random one, as for any INVITE: proxies check the digest, not
+ * that), running RFC 4028 session timers (a test calls serverGeneratedBye), reliable
  * provisionals (RFC 3262: srf would PRACK a 1xx with RSeq; nothing answers it), retransmissions and Timer B/F (the
  * real server's stack absorbs or times them out), multipart bodies, drachtio-server's own 100 Trying, and the exact
  * address fields of "Msg sent" replies (srf does not read them).

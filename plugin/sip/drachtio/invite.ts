@@ -6,10 +6,13 @@ import { DialogPeer, type CcaiSources } from '../dialog-peer.js';
 import { resolveUriHost } from '../embedded/destination.js';
 import { SipFailure } from '../errors.js';
 import { splitHeaderList } from '../header-list.js';
+import { parseChallenge } from '../digest.js';
 import { InviteAttempt } from '../invite-attempt.js';
 import { DrachtioLeg } from './leg.js';
 import { madeByDrachtio } from './made-by-drachtio.js';
 import type { PeerGate } from './peer-gate.js';
+
+type AuthAnswer = (err: Error | null, username?: string, password?: string) => void;
 
 export interface InviteContext {
   byeTimeoutMs: number;
@@ -29,6 +32,8 @@ export class DrachtioInvite extends InviteAttempt {
   /** the INVITE as drachtio-server sent it (cbRequest): what CANCEL needs */
   private sent: Srf.Request | undefined;
   private provisional = false;
+  /** srf answered a challenge with our credentials: a 401/407 after that is theirs refused */
+  private credentialsSent = false;
 
   constructor(
     srf: Srf,
@@ -59,6 +64,7 @@ export class DrachtioInvite extends InviteAttempt {
           // From and Contact become sip:<fromUser>@<drachtio's address for this transport> (sip-notes §1.3)
           callingNumber: request.fromUser,
           headers: { ...contactFor(request.requestUri, request.fromUser), ...request.headers },
+          ...(request.credentials === undefined ? {} : { auth: (_req: Srf.Request, res: Srf.Response, answer: AuthAnswer) => this.answerChallenge(res, answer) }),
         },
         {
           cbRequest: (err, req) => {
@@ -77,8 +83,28 @@ export class DrachtioInvite extends InviteAttempt {
     }
     dialog.then(
       (dlg) => this.onAnswer(dlg),
-      (err: unknown) => this.fail(failureOf(err)),
+      (err: unknown) =>
+        this.fail(this.credentialsSent && err instanceof SipError && (err.status === 401 || err.status === 407) ? SipFailure.authFailed(err.status) : failureOf(err)),
     );
+  }
+
+  /**
+   * srf's digest client answers the first 401/407 of the call (MD5 only; once per Call-ID, so a stale nonce is not
+   * answered again): with our credentials when the challenge is for the configured realm, as the embedded backend
+   * does; otherwise the challenge stands as the INVITE's final answer.
+   */
+  private answerChallenge(res: Srf.Response, answer: AuthAnswer): void {
+    const { credentials, log } = this.request;
+    const parsed = parseChallenge(res.get(res.status === 407 ? 'proxy-authenticate' : 'www-authenticate') ?? '');
+    const realm = parsed.ok ? parsed.challenge.realm : undefined;
+    if (!credentials || (credentials.realm !== undefined && realm !== credentials.realm)) {
+      log.warn({ status: res.status, realm, configured: credentials?.realm }, `${res.status} challenge for another realm not answered`);
+      answer(new Error('challenge for another realm'));
+      return;
+    }
+    this.credentialsSent = true;
+    log.info({ status: res.status, realm }, 'INVITE sent again with credentials');
+    answer(null, credentials.username, credentials.password);
   }
 
   /** srf turns the 487 that answers it into a rejection of createUAC, which a settled attempt ignores */
