@@ -110,3 +110,29 @@ function authParams(text: string): Map<string, string> {
 function quoted(s: string): string {
   return `"${s.replace(/["\\]/g, '\\$&')}"`;
 }
+
+/** Credentials as configured: with `realm`, only that realm's challenges are answered. */
+export interface ConfiguredCredentials extends DigestCredentials {
+  realm?: string;
+}
+
+/**
+ * The header that answers a 401 (Authorization) or 407 (Proxy-Authorization) to `method` `uri` (RFC 3261 §22.2,
+ * §22.3), or why it is not answered: no challenge we do, or one for another realm than the configured one, so the
+ * password goes to no other.
+ */
+export function answerChallenge(
+  status: 401 | 407,
+  header: (name: string) => string | undefined,
+  credentials: ConfiguredCredentials,
+  request: { method: string; uri: string },
+): { ok: true; header: readonly [string, string]; challenge: DigestChallenge } | { ok: false; problem: string } {
+  const parsed = parseChallenge(header(status === 407 ? 'Proxy-Authenticate' : 'WWW-Authenticate') ?? '');
+  if (!parsed.ok) return { ok: false, problem: parsed.error };
+  const { challenge } = parsed;
+  if (credentials.realm !== undefined && challenge.realm !== credentials.realm) {
+    return { ok: false, problem: `challenge for realm ${challenge.realm}, not the configured ${credentials.realm}` };
+  }
+  const value = authorization(challenge, credentials, { ...request, nc: 1 });
+  return { ok: true, header: [status === 407 ? 'Proxy-Authorization' : 'Authorization', value], challenge };
+}

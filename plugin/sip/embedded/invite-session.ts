@@ -12,7 +12,7 @@ import type { SipStack } from './stack.js';
 import type { Destination } from './transport.js';
 import { readMinSe, termsFromAnswer, type SessionTerms } from './session-timer.js';
 import { parseSipUri, uriWithoutParams } from './uri.js';
-import { authorization, parseChallenge } from '../digest.js';
+import { answerChallenge } from '../digest.js';
 
 /** a stale nonce may be answered again, but not forever */
 const MAX_AUTH_ANSWERS = 3;
@@ -149,6 +149,7 @@ export class InviteSession extends InviteAttempt implements ClientTransactionUse
       ...sessionOf(response, this.asked),
       delegate: this.delegate,
       log,
+      ...(this.credentials === undefined ? {} : { credentials: this.credentials }),
     });
     this.legs.set(tag, leg);
     leg.learnPeerHosts();
@@ -183,23 +184,16 @@ export class InviteSession extends InviteAttempt implements ClientTransactionUse
   private retryWithCredentials(response: IncomingMessage, status: 401 | 407): boolean {
     const credentials = this.credentials;
     if (credentials === undefined || this.canceled || this.settled || !this.sent) return false;
-    const header = status === 407 ? 'Proxy-Authenticate' : 'WWW-Authenticate';
-    const parsed = parseChallenge(response.sip.get(header) ?? '');
-    if (!parsed.ok) {
-      this.log.warn({ status, problem: parsed.error }, `${status} challenge not answered`);
+    const answer = answerChallenge(status, (name) => response.sip.get(name), credentials, { method: 'INVITE', uri: this.sent.invite.uri });
+    if (!answer.ok) {
+      this.log.warn({ status, problem: answer.problem }, `${status} challenge not answered`);
       return false;
     }
-    const { challenge } = parsed;
-    if (credentials.realm !== undefined && challenge.realm !== credentials.realm) {
-      this.log.warn({ status, realm: challenge.realm, configured: credentials.realm }, `${status} challenge for another realm not answered`);
-      return false;
-    }
+    const { challenge } = answer;
     if (this.authAnswers >= MAX_AUTH_ANSWERS || (this.authAnswers > 0 && !challenge.stale)) return false;
     this.authAnswers++;
-    const { invite } = this.sent;
-    const value = authorization(challenge, credentials, { method: 'INVITE', uri: invite.uri, nc: 1 });
     this.log.info({ status, realm: challenge.realm, algorithm: challenge.algorithm, stale: challenge.stale }, 'INVITE sent again with credentials');
-    this.resend([[status === 407 ? 'Proxy-Authorization' : 'Authorization', value]], /^(proxy-)?authorization$/i);
+    this.resend([answer.header], /^(proxy-)?authorization$/i);
     return true;
   }
 

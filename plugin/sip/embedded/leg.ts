@@ -3,6 +3,7 @@ import { ALLOW, DETACHED, type LegDelegate, type SipLeg, type SipMessageView } f
 import { REFER_ACCEPTED, REFER_WHILE_ENDING, REFER_WITHOUT_ONE_TARGET, referNotify, singleReferTo } from '../refer.js';
 import { callDelegate } from '../delegate-guard.js';
 import { FOREIGN_SOURCE_RESPONSE, type DialogPeer } from '../dialog-peer.js';
+import { answerChallenge, type ConfiguredCredentials } from '../digest.js';
 import type { Dialog } from './dialog.js';
 import { DropLog } from './drop-log.js';
 import { newBranch } from './ids.js';
@@ -28,6 +29,8 @@ export interface EmbeddedLegOptions {
   peerAllowsUpdate: boolean;
   delegate: LegDelegate;
   log: Logger;
+  /** what a challenge to our BYE is answered with (the INVITE's credentials) */
+  credentials?: ConfiguredCredentials;
 }
 
 /** what a BYE of ours says when the session timer ran out (RFC 3326 Reason, as drachtio-server words it) */
@@ -385,19 +388,33 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     try {
       const destination = await this.destination();
       const extra = extraHeaders(headers, (name) => log.warn({ header: name }, 'invalid BYE header dropped'));
-      const request = this.dialog.createRequest('BYE', {
-        via: this.stack.via(newBranch()),
-        seq: this.dialog.nextSeq(),
-        headers: [['User-Agent', this.stack.userAgent], ...extra],
-      });
-      const outcome = await new Promise<string>((resolve) =>
-        this.stack.startRequest(request, destination, log, {
-          onResponse: (response) => {
-            if (response.sip.status! >= 200) resolve(`${response.sip.status} ${response.sip.reason ?? ''}`.trim());
-          },
-          onFailure: (failure) => resolve(failure.message),
-        }),
-      );
+      const send = (auth: Header[]) =>
+        new Promise<{ outcome: string; challenge?: IncomingMessage; uri: string }>((resolve) => {
+          const request = this.dialog.createRequest('BYE', {
+            via: this.stack.via(newBranch()),
+            seq: this.dialog.nextSeq(),
+            headers: [['User-Agent', this.stack.userAgent], ...extra, ...auth],
+          });
+          this.stack.startRequest(request, destination, log, {
+            onResponse: (response) => {
+              const status = response.sip.status!;
+              if (status < 200) return;
+              resolve({ outcome: `${status} ${response.sip.reason ?? ''}`.trim(), uri: request.uri, ...(status === 401 || status === 407 ? { challenge: response } : {}) });
+            },
+            onFailure: (failure) => resolve({ outcome: failure.message, uri: request.uri }),
+          });
+        });
+      const first = await send([]);
+      let { outcome } = first;
+      // RFC 3261 §22.2: a proxy on the dialog's path may challenge the BYE too; answered once, as the INVITE was
+      const { challenge } = first;
+      const credentials = this.opts.credentials;
+      if (challenge && credentials) {
+        const status = challenge.sip.status as 401 | 407;
+        const answer = answerChallenge(status, (name) => challenge.sip.get(name), credentials, { method: 'BYE', uri: first.uri });
+        if (answer.ok) outcome = (await send([answer.header])).outcome;
+        else log.warn({ status, problem: answer.problem }, `${status} to our BYE not answered`);
+      }
       log.info({ outcome }, 'BYE done');
     } catch (err) {
       log.warn({ err }, 'BYE not sent');

@@ -30,11 +30,11 @@ async function setup(credentials: InviteRequest['credentials'] | null = CREDENTI
 }
 
 /** What a registrar or proxy computes to check the answer (RFC 2617 §3.2.2), from the fields it carries. */
-function verifies(header: string, password: string): boolean {
+function verifies(header: string, password: string, method = 'INVITE'): boolean {
   const f = Object.fromEntries([...header.matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]+))/g)].map((m) => [m[1], m[2] ?? m[3]]));
   const h = (s: string) => createHash(f.algorithm === 'SHA-256' ? 'sha256' : 'md5').update(s).digest('hex');
   const ha1 = h(`${f.username}:${f.realm}:${password}`);
-  const ha2 = h(`INVITE:${f.uri}`);
+  const ha2 = h(`${method}:${f.uri}`);
   return f.response === h(`${ha1}:${f.nonce}:${f.nc}:${f.cnonce}:${f.qop}:${ha2}`);
 }
 
@@ -98,5 +98,28 @@ describe('EmbeddedSipBackend: a challenged INVITE (RFC 3261 §22.2)', () => {
     s.uas.reply(await s.uas.next('INVITE'), 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n1') });
     await expect(s.outgoing.answered).rejects.toMatchObject({ cause: 'sip-407' });
     expect(s.uas.received.filter((r) => r.message.sip.method === 'INVITE')).toHaveLength(1);
+  });
+});
+
+describe('EmbeddedSipBackend: a challenged BYE', () => {
+  it('a 407 to our BYE is answered once with the credentials (next CSeq); the second BYE ends the leg', async () => {
+    const s = await setup();
+    const invite = await s.uas.next('INVITE');
+    s.uas.reply(invite, 200, 'OK', { body: BOT_SDP });
+    await s.uas.next('ACK');
+    const leg = await s.outgoing.answered;
+    const hangup = leg.hangup({ 'X-Reason': 'talkdesk-stop' });
+    const bye = await s.uas.next('BYE');
+    s.uas.reply(bye, 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'b1') });
+    const again = await s.uas.next('BYE');
+    expect(again.message.callId).toBe(bye.message.callId);
+    expect(again.message.cseq).toEqual({ seq: bye.message.cseq.seq + 1, method: 'BYE' });
+    expect(again.message.sip.get('x-reason')).toBe('talkdesk-stop');
+    const auth = again.message.sip.get('proxy-authorization')!;
+    expect(auth).toContain('nonce="b1"');
+    expect(verifies(auth, 's3cret', 'BYE')).toBe(true);
+    s.uas.reply(again, 200, 'OK');
+    await hangup;
+    await vi.waitFor(() => expect(s.backend.activeCounts.dialogs).toBe(0));
   });
 });
