@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import type { InviteRequest, LegDelegate, OutgoingInvite, SipBackend } from '../../plugin/sip/backend.js';
+import { digestVerifies } from '../support/digest-check.js';
 import { collected } from '../support/gc.js';
 import { delegateMock, failureOf, sdpOffer } from '../unit/plugin/sip/backend-fixture.js';
 
@@ -449,14 +449,4 @@ export function sipBackendContract(adapter: string, factory: () => Promise<Contr
       expect(bot.count('INVITE')).toBe(0);
     });
   });
-}
-
-/** What a server computes to check a digest answer (RFC 2617 §3.2.2), from the fields it carries. */
-function digestVerifies(header: string, method: string, password: string): boolean {
-  const f = Object.fromEntries([...header.matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]+))/g)].map((m) => [m[1]!, m[2] ?? m[3]!]));
-  const h = (s: string): string => createHash(f['algorithm'] === 'SHA-256' ? 'sha256' : 'md5').update(s).digest('hex');
-  const ha1 = h(`${f['username']}:${f['realm']}:${password}`);
-  const ha2 = h(`${method}:${f['uri']}`);
-  const expected = f['qop'] ? h(`${ha1}:${f['nonce']}:${f['nc']}:${f['cnonce']}:${f['qop']}:${ha2}`) : h(`${ha1}:${f['nonce']}:${ha2}`);
-  return f['response'] === expected;
 }

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { InviteRequest } from '../../../../plugin/sip/backend.js';
+import { digestVerifies } from '../../../support/digest-check.js';
 import { loopbackBackend, sdpOffer } from './backend-fixture.js';
 import { BOT_SDP, FakeUas, testLog, type Received } from './fake-uas.js';
 
@@ -29,15 +29,6 @@ async function setup(credentials: InviteRequest['credentials'] | null = CREDENTI
   return { backend, uas, outgoing: backend.invite(request) };
 }
 
-/** What a registrar or proxy computes to check the answer (RFC 2617 §3.2.2), from the fields it carries. */
-function verifies(header: string, password: string, method = 'INVITE'): boolean {
-  const f = Object.fromEntries([...header.matchAll(/(\w+)=(?:"([^"]*)"|([^,\s]+))/g)].map((m) => [m[1], m[2] ?? m[3]]));
-  const h = (s: string) => createHash(f.algorithm === 'SHA-256' ? 'sha256' : 'md5').update(s).digest('hex');
-  const ha1 = h(`${f.username}:${f.realm}:${password}`);
-  const ha2 = h(`${method}:${f.uri}`);
-  return f.response === h(`${ha1}:${f.nonce}:${f.nc}:${f.cnonce}:${f.qop}:${ha2}`);
-}
-
 const challenge = (header: string, nonce: string, extra = '') => [`${header}: Digest realm="ccai.example.com", nonce="${nonce}", qop="auth", algorithm=SHA-256${extra}`];
 
 function expectSameDialogNextCSeq(first: Received, second: Received): void {
@@ -59,7 +50,7 @@ describe('EmbeddedSipBackend: a challenged INVITE (RFC 3261 §22.2)', () => {
     const auth = second.message.sip.get('proxy-authorization')!;
     expect(auth).toMatch(/^Digest username="talkdesk-gw", realm="ccai.example.com", nonce="n1", uri="sip:/);
     expect(auth).toContain('algorithm=SHA-256');
-    expect(verifies(auth, 's3cret')).toBe(true);
+    expect(digestVerifies(auth, 'INVITE', 's3cret')).toBe(true);
     expect(auth).not.toContain('s3cret');
     s.uas.reply(second, 200, 'OK', { body: BOT_SDP });
     await s.uas.next('ACK');
@@ -70,7 +61,7 @@ describe('EmbeddedSipBackend: a challenged INVITE (RFC 3261 §22.2)', () => {
     const s = await setup();
     s.uas.reply(await s.uas.next('INVITE'), 401, 'Unauthorized', { headers: challenge('WWW-Authenticate', 'n1') });
     const second = await s.uas.next('INVITE');
-    expect(verifies(second.message.sip.get('authorization')!, 's3cret')).toBe(true);
+    expect(digestVerifies(second.message.sip.get('authorization')!, 'INVITE', 's3cret')).toBe(true);
     s.uas.reply(second, 401, 'Unauthorized', { headers: challenge('WWW-Authenticate', 'n2', ', stale=true') });
     const third = await s.uas.next('INVITE');
     expectSameDialogNextCSeq(second, third);
@@ -117,7 +108,7 @@ describe('EmbeddedSipBackend: a challenged BYE', () => {
     expect(again.message.sip.get('x-reason')).toBe('talkdesk-stop');
     const auth = again.message.sip.get('proxy-authorization')!;
     expect(auth).toContain('nonce="b1"');
-    expect(verifies(auth, 's3cret', 'BYE')).toBe(true);
+    expect(digestVerifies(auth, 'BYE', 's3cret')).toBe(true);
     s.uas.reply(again, 200, 'OK');
     await hangup;
     await vi.waitFor(() => expect(s.backend.activeCounts.dialogs).toBe(0));
