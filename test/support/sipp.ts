@@ -346,7 +346,7 @@ function lastScreen(stdout: string): string {
 }
 
 /** The directory holding package.json: test/sipp is found from it whether this file runs from source or dist/. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) {
     const parent = dirname(dir);

@@ -9,6 +9,7 @@ const DEBIAN_PACKAGE = {
   socat: 'socat',
   openssl: 'openssl',
   haproxy: 'haproxy',
+  kamailio: 'kamailio',
 } as const;
 
 export type Tool = keyof typeof DEBIAN_PACKAGE;
