@@ -73,6 +73,23 @@ describe.each(['udp', 'tcp'] as const)('through a Record-Routing proxy (kamailio
     expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['talkdesk-stop']);
   });
 
+  it('Talkdesk closes while the bot rings: the CANCEL goes through the proxy, and the 487 comes back with its Via stack', async () => {
+    const sipp = await startSippBot({ scenario: 'uas_noanswer.xml', ...bot, transport: sippTransport });
+    await startKamailio({ port: PROXY_PORT, botPort: bot.sipPort });
+    const gw = await startGateway(gatewayEnv);
+    const td = await dialGateway(gw.app.port);
+    await expect.poll(() => linesWith(gw.logs, 'bot ringing').length, { timeout: 5_000 }).toBe(1);
+
+    await td.close(1001);
+    const result = await sipp.done;
+    expectSippSuccess(result);
+    expect(result.messages).toMatch(/^CANCEL sip:/m);
+    // the 487 carried the INVITE's two Vias, the proxy's and ours: the gateway took it (nothing dropped as missing a Via)
+    expect(result.messages).toMatch(/^SIP\/2\.0 487 Request Terminated\r?\nVia: [^\r\n]*\r?\nVia: /m);
+    expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['talkdesk-closed']);
+    expect(linesWith(gw.logs, 'malformed SIP message dropped')).toEqual([]);
+  });
+
   it("the bot's re-INVITE comes through the proxy along the route set, is answered with our SDP and moves our RTP", async () => {
     const moved = createSocket('udp4');
     moved.bind(0, '127.0.0.1');
