@@ -3,6 +3,7 @@ import { linesWith } from '../support/gateway.js';
 import { botPorts } from '../support/ports.js';
 import { expectSippSuccess, startSippBot } from '../support/sipp.js';
 import { dialGateway } from '../support/talkdesk-call.js';
+import { stopOnceAnswered } from './call-steps.js';
 import { gatewayPerTest } from './gateway-per-test.js';
 
 // A CCAI that demands digest authentication, played by sipp: its 401 challenge, and its own check (verifyauth) of the
@@ -24,12 +25,8 @@ describe('a CCAI that challenges the INVITE (401)', () => {
     const sipp = await startSippBot({ scenario: 'uas_auth.xml', ...bot });
     const gw = await startGateway(gatewayEnv('s3cret'));
     const td = await dialGateway(gw.app.port);
-    await expect.poll(() => linesWith(gw.logs, 'bot answered').length, { timeout: 5_000 }).toBe(1);
 
-    td.sendStop();
-    await td.closed;
-    const result = await sipp.done;
-    expectSippSuccess(result);
+    const result = await stopOnceAnswered(gw, td, sipp);
     expect(result.messages).toMatch(/^Authorization: Digest username="talkdesk-gw", realm="ccai.test", nonce="\d+nonce1", uri="sip:\+17345551234@127\.0\.0\.1:\d+;transport=udp", response="[0-9a-f]{32}", algorithm=MD5, qop=auth, nc=00000001, cnonce="[0-9a-f]+"$/m);
     expect(result.messages).not.toContain('s3cret');
     expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['talkdesk-stop']);

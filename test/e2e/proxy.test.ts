@@ -7,6 +7,7 @@ import { startKamailio } from '../support/kamailio.js';
 import { botPorts } from '../support/ports.js';
 import { expectSippSuccess, startSippBot } from '../support/sipp.js';
 import { CALLER_TEXT, dialGateway, splitBotAudio } from '../support/talkdesk-call.js';
+import { stopOnceAnswered } from './call-steps.js';
 import { gatewayPerTest } from './gateway-per-test.js';
 
 // A real SIP proxy between the gateway and the bot: Debian's kamailio, Record-Routing (test/kamailio/proxy.cfg), as a
@@ -62,12 +63,8 @@ describe.each(['udp', 'tcp'] as const)('through a Record-Routing proxy (kamailio
     await startKamailio({ port: PROXY_PORT, botPort: bot.sipPort });
     const gw = await startGateway(gatewayEnv);
     const td = await dialGateway(gw.app.port);
-    await expect.poll(() => linesWith(gw.logs, 'bot answered').length, { timeout: 5_000 }).toBe(1);
 
-    td.sendStop();
-    await td.closed;
-    const result = await sipp.done;
-    expectSippSuccess(result);
+    const result = await stopOnceAnswered(gw, td, sipp);
     expect(result.messages).toMatch(/^BYE sip:/m);
     // loose routing (RFC 3261 §16.12): our BYE carried the proxy's route, the proxy took it off before the bot
     expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['talkdesk-stop']);
@@ -124,11 +121,7 @@ describe.each(['udp', 'tcp'] as const)('through a Record-Routing proxy (kamailio
     const gw = await startGateway({ ...gatewayEnv, CCAI_SIP_AUTH_USERNAME: 'talkdesk-gw', CCAI_SIP_AUTH_PASSWORD: password });
     const td = await dialGateway(gw.app.port, '+17345551234', { callSid: 'CA-auth-1' });
     if (cause === 'talkdesk-stop') {
-      await expect.poll(() => linesWith(gw.logs, 'bot answered').length, { timeout: 5_000 }).toBe(1);
-      td.sendStop();
-      await td.closed;
-      const result = await sipp.done;
-      expectSippSuccess(result);
+      const result = await stopOnceAnswered(gw, td, sipp);
       // the proxy consumed the credentials: the bot never saw them
       expect(result.messages).not.toMatch(/Proxy-Authorization/i);
     } else {
