@@ -293,10 +293,11 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
   /**
    * RFC 4028 §7.4: refresh with UPDATE when the bot allows it, else with a re-INVITE offering our unchanged SDP
    * (its answer is not reported: our offer did not change). 422 raises the interval to the bot's Min-SE and
-   * retries; 405/501 to an UPDATE retries as re-INVITE; 408, 481 or no answer ends the session (§10). Other
-   * failures keep the terms and try again at the next half-interval.
+   * retries; 405/501 to an UPDATE retries as re-INVITE; a 401/407 is answered once with the credentials (§22.2);
+   * 408, 481 or no answer ends the session (§10). Other failures keep the terms and try again at the next
+   * half-interval.
    */
-  private refreshSession(terms: SessionTerms): void {
+  private refreshSession(terms: SessionTerms, authorization?: readonly [string, string]): void {
     if (this.refreshing || this.phase !== 'up') return;
     this.refreshing = true;
     const { log, contact } = this.opts;
@@ -312,10 +313,12 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
         ['Session-Expires', `${terms.seconds};refresher=uac`],
         ...(terms.minSe ? ([['Min-SE', String(terms.minSe)]] as Header[]) : []),
         ['User-Agent', this.stack.userAgent],
+        ...(authorization ? [authorization] : []),
         ...(method === 'INVITE' ? ([['Content-Type', 'application/sdp']] as Header[]) : []),
       ],
       body: method === 'INVITE' ? this.opts.localSdp : '',
     });
+    const challenged = { uri: request.uri, answered: authorization !== undefined };
     let ack: OutgoingRequest | undefined;
     let settled = false;
     const done = (next: () => void): void => {
@@ -335,7 +338,7 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
               ack ??= this.dialog.createRequest('ACK', { via: this.stack.via(newBranch()), seq });
               void this.stack.sendStateless(ack, destination, log);
             }
-            done(() => this.afterRefresh(method, status, response, terms));
+            done(() => this.afterRefresh(method, status, response, terms, challenged));
           },
           onFailure: (failure: { message: string }) =>
             done(() => this.endSession('session-refresh-failed', `session refresh (${method}) failed: ${failure.message}`)),
@@ -348,8 +351,14 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     log.debug({ method, seconds: terms.seconds }, 'session refresh sent');
   }
 
-  private afterRefresh(method: string, status: number, response: IncomingMessage, terms: SessionTerms): void {
-    const { log } = this.opts;
+  private afterRefresh(
+    method: string,
+    status: number,
+    response: IncomingMessage,
+    terms: SessionTerms,
+    challenged: { uri: string; answered: boolean },
+  ): void {
+    const { log, credentials } = this.opts;
     const get = (name: string) => response.sip.get(name);
     if (status < 300) {
       this.armSession(termsFromAnswer(get, terms) ?? terms);
@@ -361,6 +370,14 @@ export class EmbeddedLeg implements SipLeg, DialogUser {
     } else if ((status === 405 || status === 501) && method === 'UPDATE') {
       this.refreshWithUpdate = false;
       this.refreshSession(terms);
+    } else if ((status === 401 || status === 407) && credentials && !challenged.answered) {
+      const answer = answerChallenge(status, get, credentials, { method, uri: challenged.uri });
+      if (answer.ok) {
+        this.refreshSession(terms, answer.header);
+        return;
+      }
+      log.warn({ method, status, problem: answer.problem }, 'session refresh challenge not answered; trying again at the next half-interval');
+      this.armSession(terms);
     } else if (status === 408 || status === 481) {
       this.endSession('session-refresh-failed', `session refresh (${method}) answered ${status}`);
     } else {

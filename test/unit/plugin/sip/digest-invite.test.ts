@@ -13,7 +13,8 @@ const CREDENTIALS = { username: 'talkdesk-gw', password: 's3cret' };
 
 /** `null`: no credentials configured */
 async function setup(credentials: InviteRequest['credentials'] | null = CREDENTIALS) {
-  const backend = loopbackBackend({ timers: { T1: 10, T2: 40, T4: 40, D: 80 } });
+  // a session-timer "second" of 100 ms, so that a refresh comes within the test
+  const backend = loopbackBackend({ timers: { T1: 10, T2: 40, T4: 40, D: 80 }, sessionSecondMs: 100 });
   await backend.start();
   const uas = await FakeUas.start();
   cleanups.push(() => backend.stop(), () => uas.close());
@@ -23,10 +24,10 @@ async function setup(credentials: InviteRequest['credentials'] | null = CREDENTI
     headers: {},
     sdp: sdpOffer(20000),
     log: testLog,
-    delegate: { onBye: vi.fn(), onRemoteSdp: vi.fn(), onRefer: vi.fn() },
+    delegate: { onBye: vi.fn(), onRemoteSdp: vi.fn(), onRefer: vi.fn(), onEnded: vi.fn() },
     ...(credentials === null || credentials === undefined ? {} : { credentials }),
   };
-  return { backend, uas, outgoing: backend.invite(request) };
+  return { backend, uas, delegate: request.delegate, outgoing: backend.invite(request) };
 }
 
 const challenge = (header: string, nonce: string, extra = '') => [`${header}: Digest realm="ccai.example.com", nonce="${nonce}", qop="auth", algorithm=SHA-256${extra}`];
@@ -112,5 +113,27 @@ describe('EmbeddedSipBackend: a challenged BYE', () => {
     s.uas.reply(again, 200, 'OK');
     await hangup;
     await vi.waitFor(() => expect(s.backend.activeCounts.dialogs).toBe(0));
+  });
+});
+
+describe('EmbeddedSipBackend: a challenged session refresh (RFC 4028)', () => {
+  it('a 407 to our refresh (UPDATE) is answered once with the credentials; the session carries on, the next refresh unchallenged', async () => {
+    const s = await setup();
+    const invite = await s.uas.next('INVITE');
+    s.uas.reply(invite, 200, 'OK', { body: BOT_SDP, headers: ['Session-Expires: 2;refresher=uac', 'Allow: INVITE, ACK, BYE, UPDATE'] });
+    await s.uas.next('ACK');
+    await s.outgoing.answered;
+    const update = await s.uas.next('UPDATE');
+    expect(update.message.sip.get('proxy-authorization')).toBeUndefined();
+    s.uas.reply(update, 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'u1') });
+    const again = await s.uas.next('UPDATE');
+    expect(again.message.cseq).toEqual({ seq: update.message.cseq.seq + 1, method: 'UPDATE' });
+    expect(digestVerifies(again.message.sip.get('proxy-authorization')!, 'UPDATE', 's3cret')).toBe(true);
+    s.uas.reply(again, 200, 'OK', { headers: ['Session-Expires: 2;refresher=uac'] });
+    const next = await s.uas.next('UPDATE');
+    expect(next.message.sip.get('proxy-authorization')).toBeUndefined();
+    s.uas.reply(next, 200, 'OK', { headers: ['Session-Expires: 2;refresher=uac'] });
+    expect(s.delegate.onEnded).not.toHaveBeenCalled();
+    expect(s.delegate.onBye).not.toHaveBeenCalled();
   });
 });
