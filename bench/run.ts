@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { killPlugins, spawnPlugin, type PluginProcess } from '../test/support/plugin-process.js';
 import { SENDER_PROFILES, parseSenderProfile, type SenderProfile } from '../test/support/sender-profiles.js';
-import { drifted, round, type ChurnProgress, type ChurnReport, type EndReport, type Request, type StartReport, type Target, type WindowReport } from './common.js';
+import { drifted, percentiles, round, type ChurnProgress, type ChurnReport, type EndReport, type Request, type StartReport, type Target, type WindowReport } from './common.js';
 import { HeapProbe, type MemoryAfterGc } from './heap.js';
 import { knee, MAX_FLOOR_RATIO } from './knee.js';
 import { markdown, svg } from './report.js';
@@ -664,11 +664,16 @@ function evaluate(all: RunResult): RunResult['targets'] {
   );
   const stale = worst((s) => s.ends.staleAfterByeMs.max);
   add('stale audio after bot stop ≤ 60 ms', stale <= 60, `last bot audio at Talkdesk after the bot stopped and sent BYE: ≤ ${stale} ms, ${worst((s) => s.ends.staleFramesMax)} frames at most`);
-  const ratioStep = at200 ?? steady[steady.length - 1];
   const ratioTarget = `CPU per media packet ≤ ${MAX_FLOOR_RATIO}× the floor (at 200 calls, or the largest step below)`;
   const ratios = run.steps.flatMap((s) => (s.ratio === undefined ? [] : [s.ratio]));
-  if (ratioStep?.ratio !== undefined) add(ratioTarget, ratioStep.ratio <= MAX_FLOOR_RATIO, `N=${ratioStep.n}: ${ratioStep.plugin.usPerPacket} µs vs floor ${ratioStep.floor!.usPerPacket} µs (before ${ratioStep.floor!.bracket[0]}, after ${ratioStep.floor!.bracket[1]}) = ${ratioStep.ratio}× (all steps: ${ratios.join(', ')})`);
-  else add(ratioTarget, undefined, 'no floor measured');
+  // every window at that N counts, judged on their median: one window's ratio moves by a quarter on a shared VM
+  const ratioN = (at200 ?? steady[steady.length - 1])?.n;
+  const atN = steady.filter((s) => s.n === ratioN && s.ratio !== undefined && s.floor !== undefined);
+  if (atN.length > 0) {
+    const median = percentiles(atN.map((s) => s.ratio!)).p50;
+    const windows = atN.map((s) => `${s.plugin.usPerPacket} µs vs ${s.floor!.usPerPacket} µs (floor before ${s.floor!.bracket[0]}, after ${s.floor!.bracket[1]}) = ${s.ratio}×`);
+    add(ratioTarget, median <= MAX_FLOOR_RATIO, `N=${ratioN}, median of ${atN.length} window(s): ${median}×; ${windows.join('; ')} (all steps: ${ratios.join(', ')})`);
+  } else add(ratioTarget, undefined, 'no floor measured');
   const k = knee(run.steps);
   const kneeTarget = 'knee (largest steady step meeting every per-step target) at ≥ 80 % of one core';
   if (k.step === undefined) add(kneeTarget, steady.length === 0 ? undefined : false, steady.length === 0 ? 'no steady step' : `no step held: N=${k.next!.n} missed ${k.missed.join('; ')}`);
