@@ -117,22 +117,34 @@ export interface ConfiguredCredentials extends DigestCredentials {
 }
 
 /**
- * The header that answers a 401 (Authorization) or 407 (Proxy-Authorization) to `method` `uri` (RFC 3261 §22.2,
- * §22.3), or why it is not answered: no challenge we do, or one for another realm than the configured one, so the
- * password goes to no other.
+ * The challenge of a 401 (WWW-Authenticate) or 407 (Proxy-Authenticate) that `credentials` may answer (RFC 3261
+ * §22.2, §22.3), or why not: no challenge we do, or one for another realm than the configured one, so the password
+ * goes to no other. Both adapters ask this, whichever computes the answer.
  */
-export function answerChallenge(
+export function challengeToAnswer(
   status: 401 | 407,
   header: (name: string) => string | undefined,
   credentials: ConfiguredCredentials,
-  request: { method: string; uri: string },
-): { ok: true; header: readonly [string, string]; challenge: DigestChallenge } | { ok: false; problem: string } {
+): { ok: true; challenge: DigestChallenge } | { ok: false; problem: string } {
   const parsed = parseChallenge(header(status === 407 ? 'Proxy-Authenticate' : 'WWW-Authenticate') ?? '');
   if (!parsed.ok) return { ok: false, problem: parsed.error };
   const { challenge } = parsed;
   if (credentials.realm !== undefined && challenge.realm !== credentials.realm) {
     return { ok: false, problem: `challenge for realm ${challenge.realm}, not the configured ${credentials.realm}` };
   }
+  return { ok: true, challenge };
+}
+
+/** The header that answers such a challenge to `method` `uri`: Authorization for a 401, Proxy-Authorization for a 407. */
+export function answerChallenge(
+  status: 401 | 407,
+  header: (name: string) => string | undefined,
+  credentials: ConfiguredCredentials,
+  request: { method: string; uri: string },
+): { ok: true; header: readonly [string, string]; challenge: DigestChallenge } | { ok: false; problem: string } {
+  const accepted = challengeToAnswer(status, header, credentials);
+  if (!accepted.ok) return accepted;
+  const { challenge } = accepted;
   const value = authorization(challenge, credentials, { ...request, nc: 1 });
   return { ok: true, header: [status === 407 ? 'Proxy-Authorization' : 'Authorization', value], challenge };
 }

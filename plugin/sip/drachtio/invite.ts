@@ -6,7 +6,7 @@ import { DialogPeer, type CcaiSources } from '../dialog-peer.js';
 import { resolveUriHost } from '../embedded/destination.js';
 import { SipFailure } from '../errors.js';
 import { splitHeaderList } from '../header-list.js';
-import { parseChallenge } from '../digest.js';
+import { challengeToAnswer, type ConfiguredCredentials } from '../digest.js';
 import { InviteAttempt } from '../invite-attempt.js';
 import { DrachtioLeg } from './leg.js';
 import { madeByDrachtio } from './made-by-drachtio.js';
@@ -54,6 +54,7 @@ export class DrachtioInvite extends InviteAttempt {
 
   private send(srf: Srf): void {
     const { request } = this;
+    const { credentials } = request;
     request.log.info({ to: request.requestUri }, 'sending INVITE via drachtio');
     let dialog: Promise<Srf.Dialog>;
     try {
@@ -64,7 +65,7 @@ export class DrachtioInvite extends InviteAttempt {
           // From and Contact become sip:<fromUser>@<drachtio's address for this transport> (sip-notes §1.3)
           callingNumber: request.fromUser,
           headers: { ...contactFor(request.requestUri, request.fromUser), ...request.headers },
-          ...(request.credentials === undefined ? {} : { auth: (_req: Srf.Request, res: Srf.Response, answer: AuthAnswer) => this.answerChallenge(res, answer) }),
+          ...(credentials === undefined ? {} : { auth: (_req: Srf.Request, res: Srf.Response, answer: AuthAnswer) => this.answerChallenge(res, credentials, answer) }),
         },
         {
           cbRequest: (err, req) => {
@@ -90,20 +91,20 @@ export class DrachtioInvite extends InviteAttempt {
 
   /**
    * srf's digest client answers the first 401/407 of the call (MD5 only; once per Call-ID, so a stale nonce is not
-   * answered again): with our credentials when the challenge is for the configured realm, as the embedded backend
-   * does; otherwise the challenge stands as the INVITE's final answer.
+   * answered again): with our credentials when challengeToAnswer says so, as in the embedded backend; otherwise the
+   * challenge stands as the INVITE's final answer.
    */
-  private answerChallenge(res: Srf.Response, answer: AuthAnswer): void {
-    const { credentials, log } = this.request;
-    const parsed = parseChallenge(res.get(res.status === 407 ? 'proxy-authenticate' : 'www-authenticate') ?? '');
-    const realm = parsed.ok ? parsed.challenge.realm : undefined;
-    if (!credentials || (credentials.realm !== undefined && realm !== credentials.realm)) {
-      log.warn({ status: res.status, realm, configured: credentials?.realm }, `${res.status} challenge for another realm not answered`);
-      answer(new Error('challenge for another realm'));
+  private answerChallenge(res: Srf.Response, credentials: ConfiguredCredentials, answer: AuthAnswer): void {
+    const { log } = this.request;
+    const status = res.status as 401 | 407;
+    const accepted = challengeToAnswer(status, (name) => res.get(name), credentials);
+    if (!accepted.ok) {
+      log.warn({ status, problem: accepted.problem }, `${status} challenge not answered`);
+      answer(new Error(accepted.problem));
       return;
     }
     this.credentialsSent = true;
-    log.info({ status: res.status, realm }, 'INVITE sent again with credentials');
+    log.info({ status, realm: accepted.challenge.realm }, 'INVITE sent again with credentials');
     answer(null, credentials.username, credentials.password);
   }
 
