@@ -364,13 +364,13 @@ export class RtpSession {
       return;
     }
     let pkt: Buffer;
-    if (this.digits.busy) {
+    const digit = this.digits.busy;
+    if (digit) {
       // The caller's audio frames during an event are pulled and dropped, not sent alongside it: that audio is the
       // in-band tone itself, or whatever Talkdesk sends while the key is down, and a bot decoding both would take the
       // digit twice; one packet per 20 ms instant also keeps the sequence space one stream.
       this.playout.pullInto(this.discardFrame, 0);
       pkt = this.digits.nextPacket(this.dtmfPayloadType);
-      this.counters.dtmfPacketsSent++;
       // RFC 3551 §4.1: the audio after the event begins a new talkspurt
       if (!this.digits.busy) this.sequencer.talkspurt();
     } else {
@@ -393,6 +393,7 @@ export class RtpSession {
     // Numeric IP (parseAnswer guarantees it), so dgram skips DNS.
     this.socket.send(pkt, remote.port, remote.address);
     this.counters.packetsSent++;
+    if (digit) this.counters.dtmfPacketsSent++;
     this.counters.bytesSent += pkt.length;
   }
 
