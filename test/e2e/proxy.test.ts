@@ -27,11 +27,17 @@ describe.each(['udp', 'tcp'] as const)('through a Record-Routing proxy (kamailio
     RTP_PORT_MAX: '33698',
   };
 
-  it('the bot speaks and hangs up: its BYE comes through the proxy, Talkdesk gets stop{ok}', async () => {
-    const sipp = await startSippBot({ scenario: 'uas_ok.xml', ...bot, transport: sippTransport });
+  /** The bot in `scenario`, kamailio in front of it, a gateway that sends to kamailio, and a Talkdesk stream dialled in. */
+  async function callThroughProxy(scenario: string, opts: { extraArgs?: string[]; env?: Record<string, string>; callSid?: string } = {}) {
+    const sipp = await startSippBot({ scenario, ...bot, transport: sippTransport, ...(opts.extraArgs ? { extraArgs: opts.extraArgs } : {}) });
     await startKamailio({ port: PROXY_PORT, botPort: bot.sipPort });
-    const gw = await startGateway(gatewayEnv);
-    const td = await dialGateway(gw.app.port);
+    const gw = await startGateway({ ...gatewayEnv, ...opts.env });
+    const td = await dialGateway(gw.app.port, '+17345551234', opts.callSid === undefined ? {} : { callSid: opts.callSid });
+    return { sipp, gw, td };
+  }
+
+  it('the bot speaks and hangs up: its BYE comes through the proxy, Talkdesk gets stop{ok}', async () => {
+    const { sipp, gw, td } = await callThroughProxy('uas_ok.xml');
     void td.streamAudio(await speechUlaw(CALLER_TEXT));
 
     const { stop } = await td.waitForStop(15_000);
@@ -47,10 +53,7 @@ describe.each(['udp', 'tcp'] as const)('through a Record-Routing proxy (kamailio
   });
 
   it('the bot escalates: its BYE with escalation headers comes through the proxy, Talkdesk gets stop{escalate}', async () => {
-    const sipp = await startSippBot({ scenario: 'uas_escalate.xml', ...bot, transport: sippTransport });
-    await startKamailio({ port: PROXY_PORT, botPort: bot.sipPort });
-    const gw = await startGateway(gatewayEnv);
-    const td = await dialGateway(gw.app.port);
+    const { sipp, td } = await callThroughProxy('uas_escalate.xml');
     void td.streamAudio(await speechUlaw(CALLER_TEXT));
 
     const { stop } = await td.waitForStop(15_000);
@@ -59,10 +62,7 @@ describe.each(['udp', 'tcp'] as const)('through a Record-Routing proxy (kamailio
   });
 
   it('Talkdesk stops: our BYE follows the Record-Route set through the proxy to the bot', async () => {
-    const sipp = await startSippBot({ scenario: 'uas_wait_bye.xml', ...bot, transport: sippTransport });
-    await startKamailio({ port: PROXY_PORT, botPort: bot.sipPort });
-    const gw = await startGateway(gatewayEnv);
-    const td = await dialGateway(gw.app.port);
+    const { sipp, gw, td } = await callThroughProxy('uas_wait_bye.xml');
 
     const result = await stopOnceAnswered(gw, td, sipp);
     expect(result.messages).toMatch(/^BYE sip:/m);
@@ -71,10 +71,7 @@ describe.each(['udp', 'tcp'] as const)('through a Record-Routing proxy (kamailio
   });
 
   it('Talkdesk closes while the bot rings: the CANCEL goes through the proxy, and the 487 comes back with its Via stack', async () => {
-    const sipp = await startSippBot({ scenario: 'uas_noanswer.xml', ...bot, transport: sippTransport });
-    await startKamailio({ port: PROXY_PORT, botPort: bot.sipPort });
-    const gw = await startGateway(gatewayEnv);
-    const td = await dialGateway(gw.app.port);
+    const { sipp, gw, td } = await callThroughProxy('uas_noanswer.xml');
     await expect.poll(() => linesWith(gw.logs, 'bot ringing').length, { timeout: 5_000 }).toBe(1);
 
     await td.close(1001);
@@ -92,15 +89,7 @@ describe.each(['udp', 'tcp'] as const)('through a Record-Routing proxy (kamailio
     moved.bind(0, '127.0.0.1');
     await once(moved, 'listening');
     onTestFinished(() => void moved.close());
-    const sipp = await startSippBot({
-      scenario: 'uas_reinvite.xml',
-      ...bot,
-      transport: sippTransport,
-      extraArgs: ['-key', 'new_rtp_port', String(moved.address().port)],
-    });
-    await startKamailio({ port: PROXY_PORT, botPort: bot.sipPort });
-    const gw = await startGateway(gatewayEnv);
-    const td = await dialGateway(gw.app.port);
+    const { sipp, gw, td } = await callThroughProxy('uas_reinvite.xml', { extraArgs: ['-key', 'new_rtp_port', String(moved.address().port)] });
     void td.streamAudio(await speechUlaw(CALLER_TEXT));
 
     const { stop } = await td.waitForStop(20_000);
@@ -116,10 +105,10 @@ describe.each(['udp', 'tcp'] as const)('through a Record-Routing proxy (kamailio
     ['the right password: the INVITE goes again with Proxy-Authorization that kamailio accepts, and the call is up', 's3cret', 'talkdesk-stop'],
     ['a wrong one: kamailio challenges again, and the call ends as sip-auth-failed', 'wrong', 'sip-auth-failed'],
   ])('a 407 from the proxy, %s', async (_what, password, cause) => {
-    const sipp = await startSippBot({ scenario: 'uas_wait_bye.xml', ...bot, transport: sippTransport });
-    await startKamailio({ port: PROXY_PORT, botPort: bot.sipPort });
-    const gw = await startGateway({ ...gatewayEnv, CCAI_SIP_AUTH_USERNAME: 'talkdesk-gw', CCAI_SIP_AUTH_PASSWORD: password });
-    const td = await dialGateway(gw.app.port, '+17345551234', { callSid: 'CA-auth-1' });
+    const { sipp, gw, td } = await callThroughProxy('uas_wait_bye.xml', {
+      env: { CCAI_SIP_AUTH_USERNAME: 'talkdesk-gw', CCAI_SIP_AUTH_PASSWORD: password },
+      callSid: 'CA-auth-1',
+    });
     if (cause === 'talkdesk-stop') {
       const result = await stopOnceAnswered(gw, td, sipp);
       // the proxy consumed the credentials: the bot never saw them
