@@ -143,7 +143,7 @@ function refusedSessionParam(param: string): string | undefined {
       // Without KDR, session keys are derived once (RFC 3711 §4.3.1), which is all SrtpContext does.
       return `key derivation rate 2^${arg ?? '?'} (only the default single derivation, no KDR)`;
     case 'UNENCRYPTED_SRTCP':
-      return undefined; // we send no RTCP and drop what we receive
+      return undefined; // the bot's unencrypted SRTCP is taken once authenticated (its E flag says so); ours stays encrypted
     case 'WSH':
       return undefined; // a hint; our replay window (128 packets) is above its minimum of 64
     case 'UNENCRYPTED_SRTP':

@@ -53,4 +53,14 @@ export class SrtpPair {
     }
     return this.previousRecv?.unprotect(msg) ?? null;
   }
+
+  /** SRTCP for a report of ours (a new buffer). Only while `on`. */
+  protectRtcp(plain: Buffer): Buffer | null {
+    return this.send!.context.protectRtcp(plain);
+  }
+
+  /** The bot's report, authenticated and decrypted, or null, as unprotect(). Only while `on`. */
+  unprotectRtcp(msg: Buffer): Buffer | null {
+    return this.recv!.context.unprotectRtcp(msg) ?? this.previousRecv?.unprotectRtcp(msg) ?? null;
+  }
 }

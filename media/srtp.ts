@@ -2,7 +2,7 @@ import { createCipheriv, createHmac, timingSafeEqual } from 'node:crypto';
 import type { SrtpMasterKey } from './sdes.js';
 
 /**
- * One direction of SRTP (RFC 3711) with AES_CM_128_HMAC_SHA1_80, the only suite SDES offers here.
+ * One direction of SRTP and SRTCP (RFC 3711) with AES_CM_128_HMAC_SHA1_80, the only suite SDES offers here.
  *
  * Why not rtp-packet's SrtpSession: in 0.4.2 its RTP IV puts the rollover counter (ROC) in bytes 8-9 instead of
  * 8-11 (§4.1.1), so once a sequence number wraps (after at most 65,536 packets, 11 minutes on average from a
@@ -15,19 +15,22 @@ import type { SrtpMasterKey } from './sdes.js';
  * AES-CTR cipher and one HMAC per packet, which Node's crypto API cannot reuse, plus the output buffer.
  */
 export class SrtpContext {
-  private readonly cipherKey: Buffer;
-  private readonly cipherSalt: Buffer;
-  private readonly authKey: Buffer;
+  private readonly rtp: SessionKeys;
+  /** SRTCP has session keys of its own (§4.3.2, labels 3-5) */
+  private readonly rtcp: SessionKeys;
   private readonly iv = Buffer.alloc(16);
   private readonly rocBytes = Buffer.alloc(4);
   /** Per SSRC: sipp and some bots change SSRC mid-call (sip-notes §1). Created only for authenticated packets. */
   private readonly streams = new Map<number, StreamState>();
+  /** The SRTCP index of our next report (§3.4: 31 bits, one per packet sent with this key) */
+  private rtcpIndex = 0;
+  /** Per SSRC, the SRTCP indexes accepted: §3.4 asks for replay protection of RTCP too. */
+  private readonly rtcpReplay = new Map<number, ReplayWindow>();
 
   constructor(master: SrtpMasterKey) {
     if (master.key.length !== 16 || master.salt.length !== 14) throw new RangeError('SrtpContext: need a 16 B key and a 14 B salt');
-    this.cipherKey = deriveSessionKey(master, LABEL_CIPHER, 16);
-    this.authKey = deriveSessionKey(master, LABEL_AUTH, 20);
-    this.cipherSalt = deriveSessionKey(master, LABEL_SALT, 14);
+    this.rtp = sessionKeys(master, LABEL_CIPHER, LABEL_AUTH, LABEL_SALT);
+    this.rtcp = sessionKeys(master, LABEL_RTCP_CIPHER, LABEL_RTCP_AUTH, LABEL_RTCP_SALT);
   }
 
   /** RTP → SRTP in a new buffer (the input may be reused at once). null if it is not an RTP packet. */
@@ -46,8 +49,8 @@ export class SrtpContext {
 
     const out = Buffer.allocUnsafe(rtp.length + TAG_BYTES);
     rtp.copy(out, 0, 0, headerLen);
-    this.keystreamXor(rtp.subarray(headerLen), out, headerLen, ssrc, st.roc, seq);
-    this.tag(out.subarray(0, rtp.length), st.roc).copy(out, rtp.length, 0, TAG_BYTES);
+    this.keystreamXor(this.rtp, rtp.subarray(headerLen), out, headerLen, ssrc, st.roc, seq);
+    this.tag(this.rtp, out.subarray(0, rtp.length), st.roc).copy(out, rtp.length, 0, TAG_BYTES);
     return out;
   }
 
@@ -67,17 +70,65 @@ export class SrtpContext {
     if (st !== undefined && !st.replay.isNew(index)) return null;
 
     const authEnd = srtp.length - TAG_BYTES;
-    if (!timingSafeEqual(this.tag(srtp.subarray(0, authEnd), roc), srtp.subarray(authEnd))) return null;
+    if (!timingSafeEqual(this.tag(this.rtp, srtp.subarray(0, authEnd), roc), srtp.subarray(authEnd))) return null;
 
     const out = Buffer.allocUnsafe(authEnd);
     srtp.copy(out, 0, 0, headerLen);
-    this.keystreamXor(srtp.subarray(headerLen, authEnd), out, headerLen, ssrc, roc, seq);
+    this.keystreamXor(this.rtp, srtp.subarray(headerLen, authEnd), out, headerLen, ssrc, roc, seq);
     const s = st ?? this.newStream(ssrc, seq, roc);
     s.replay.accept(index);
     if (index >= s.roc * 0x10000 + s.lastSeq) {
       s.roc = roc;
       s.lastSeq = seq;
     }
+    return out;
+  }
+
+  /**
+   * RTCP → SRTCP (§3.4) in a new buffer: everything after the first header and its SSRC encrypted, then E‖index
+   * (always encrypted here, E = 1) and the tag over all of it. null if it is not an RTCP packet.
+   */
+  protectRtcp(rtcp: Buffer): Buffer | null {
+    if (rtcp.length < RTCP_HEADER_BYTES || rtcp[0]! >> 6 !== 2) return null;
+    const index = this.rtcpIndex;
+    this.rtcpIndex = (index + 1) & MAX_SRTCP_INDEX;
+    const out = Buffer.allocUnsafe(rtcp.length + SRTCP_INDEX_BYTES + TAG_BYTES);
+    rtcp.copy(out, 0, 0, RTCP_HEADER_BYTES);
+    // §4.1.1 for SRTCP: the index takes the packet index's place in the IV (high 16 bits where the ROC's low ones are)
+    this.keystreamXor(this.rtcp, rtcp.subarray(RTCP_HEADER_BYTES), out, RTCP_HEADER_BYTES, rtcp.readUInt32BE(4), index >>> 16, index & 0xffff);
+    out.writeUInt32BE((E_FLAG | index) >>> 0, rtcp.length);
+    this.tag(this.rtcp, out.subarray(0, rtcp.length + SRTCP_INDEX_BYTES)).copy(out, rtcp.length + SRTCP_INDEX_BYTES, 0, TAG_BYTES);
+    return out;
+  }
+
+  /**
+   * SRTCP → RTCP in a new buffer; null when it does not authenticate, is a replay or too old for the window, or is
+   * not SRTCP. An unencrypted one (E = 0, the peer's UNENCRYPTED_SRTCP) is taken once authenticated. A rejected
+   * packet changes no state.
+   */
+  unprotectRtcp(srtcp: Buffer): Buffer | null {
+    const authEnd = srtcp.length - TAG_BYTES;
+    const indexAt = authEnd - SRTCP_INDEX_BYTES;
+    if (indexAt < RTCP_HEADER_BYTES || srtcp[0]! >> 6 !== 2) return null;
+    if (!timingSafeEqual(this.tag(this.rtcp, srtcp.subarray(0, authEnd)), srtcp.subarray(authEnd))) return null;
+    const eIndex = srtcp.readUInt32BE(indexAt);
+    const index = eIndex & MAX_SRTCP_INDEX;
+    const ssrc = srtcp.readUInt32BE(4);
+    const replay = this.rtcpReplay.get(ssrc);
+    if (replay !== undefined && !replay.isNew(index)) return null;
+
+    const out = Buffer.allocUnsafe(indexAt);
+    srtcp.copy(out, 0, 0, RTCP_HEADER_BYTES);
+    const body = srtcp.subarray(RTCP_HEADER_BYTES, indexAt);
+    if (eIndex >>> 31 === 1) this.keystreamXor(this.rtcp, body, out, RTCP_HEADER_BYTES, ssrc, index >>> 16, index & 0xffff);
+    else body.copy(out, RTCP_HEADER_BYTES);
+    let window = replay;
+    if (window === undefined) {
+      if (this.rtcpReplay.size >= MAX_STREAMS) this.rtcpReplay.delete(this.rtcpReplay.keys().next().value!);
+      window = new ReplayWindow();
+      this.rtcpReplay.set(ssrc, window);
+    }
+    window.accept(index);
     return out;
   }
 
@@ -89,30 +140,55 @@ export class SrtpContext {
     return st;
   }
 
-  /** §4.1.1: IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (i · 2^16), i = ROC · 2^16 + SEQ; AES in counter mode. */
-  private keystreamXor(input: Buffer, out: Buffer, at: number, ssrc: number, roc: number, seq: number): void {
+  /**
+   * §4.1.1: IV = (k_s · 2^16) XOR (SSRC · 2^64) XOR (i · 2^16), i = ROC · 2^16 + SEQ (for SRTCP the 31-bit index,
+   * split the same way); AES in counter mode.
+   */
+  private keystreamXor(keys: SessionKeys, input: Buffer, out: Buffer, at: number, ssrc: number, roc: number, seq: number): void {
     const iv = this.iv;
-    this.cipherSalt.copy(iv, 0);
+    keys.salt.copy(iv, 0);
     iv[14] = 0;
     iv[15] = 0;
     iv.writeUInt32BE((iv.readUInt32BE(4) ^ ssrc) >>> 0, 4);
     iv.writeUInt32BE((iv.readUInt32BE(8) ^ roc) >>> 0, 8);
     iv.writeUInt16BE(iv.readUInt16BE(12) ^ seq, 12);
-    const aes = createCipheriv('aes-128-ctr', this.cipherKey, iv);
+    const aes = createCipheriv('aes-128-ctr', keys.cipher, iv);
     aes.update(input).copy(out, at);
   }
 
-  /** §4.2: HMAC-SHA1(k_a, authenticated portion ‖ ROC), truncated to 80 bits. */
-  private tag(authenticated: Buffer, roc: number): Buffer {
-    this.rocBytes.writeUInt32BE(roc, 0);
-    return createHmac('sha1', this.authKey).update(authenticated).update(this.rocBytes).digest().subarray(0, TAG_BYTES);
+  /** §4.2: HMAC-SHA1(k_a, authenticated portion ‖ ROC), truncated to 80 bits; SRTCP has no ROC (its index is inside). */
+  private tag(keys: SessionKeys, authenticated: Buffer, roc?: number): Buffer {
+    const hmac = createHmac('sha1', keys.auth).update(authenticated);
+    if (roc !== undefined) {
+      this.rocBytes.writeUInt32BE(roc, 0);
+      hmac.update(this.rocBytes);
+    }
+    return hmac.digest().subarray(0, TAG_BYTES);
   }
+}
+
+interface SessionKeys {
+  readonly cipher: Buffer;
+  readonly auth: Buffer;
+  readonly salt: Buffer;
+}
+
+function sessionKeys(master: SrtpMasterKey, cipher: number, auth: number, salt: number): SessionKeys {
+  return { cipher: deriveSessionKey(master, cipher, 16), auth: deriveSessionKey(master, auth, 20), salt: deriveSessionKey(master, salt, 14) };
 }
 
 const TAG_BYTES = 10;
 const LABEL_CIPHER = 0x00;
 const LABEL_AUTH = 0x01;
 const LABEL_SALT = 0x02;
+const LABEL_RTCP_CIPHER = 0x03;
+const LABEL_RTCP_AUTH = 0x04;
+const LABEL_RTCP_SALT = 0x05;
+/** the fixed RTCP header and the sender's SSRC: left in the clear (§3.4) */
+const RTCP_HEADER_BYTES = 8;
+const SRTCP_INDEX_BYTES = 4;
+const E_FLAG = 0x80000000;
+const MAX_SRTCP_INDEX = 0x7fffffff;
 const MAX_STREAMS = 16;
 /** libsrtp's default; RFC 3711 §3.3.2 asks for at least 64. */
 const REPLAY_WINDOW = 128;

@@ -14,3 +14,11 @@ for seq in [65534, 65535, 0, 1]:
     header = struct.pack('!BBHII', 0x80, 0, seq, (seq * 160) & 0xFFFFFFFF, SSRC)
     payload = bytes((i * 7 + seq) & 0xFF for i in range(160))
     print(f"  [{seq}, '{session.protect(header + payload).hex()}'],")
+
+# SRTCP (§3.4): three reports in a row; libsrtp numbers them from 1 (RFC 3711 says 0), so 1, 2, 3. Each is an SR with one report block
+# (52 bytes) whose bytes 8.. are i * 11 + n.
+print('SRTCP')
+for n in range(3):
+    body = bytes((i * 11 + n) & 0xFF for i in range(44))
+    rtcp = struct.pack('!BBHI', 0x81, 200, 12, SSRC) + body
+    print(f"  '{session.protect_rtcp(rtcp).hex()}',")

@@ -26,3 +26,23 @@ export const GOLDEN_SRTP: ReadonlyArray<readonly [number, string]> = [
   [0, '80000000000000005eed12344458865865ea449aeb2f093933d714b3f36232657cc61b10b620bad7009fdcaa78ac3504474522c345b5c0b4a5d79fdd28d070e569bc03f86ed847c37cc8b8c1d1a10d7e51109a2d66cdfca2232ed83507ceeb9bc149b1399eeb3d7111a5f4e8000b24f0111530a79cfd7fd7a8025a779f891b1c0fe879bc14ab71f72beb4fcf021af53402a753c3c38fc2e896a3724da062de617931e384b931314343837c2d7229d9317d2de39f9f9a'],
   [1, '80000001000000a05eed12342b936538982cdb1d346be4f510e28d399ea71844c101ebdf28bba2fca9ac70ddee84da011d53348e11b3bf12ad9db3e753bef053bd6ab6229c1bcc14ca5a33b6c9fedd6e2eb67c5c1554c2d72a6b0d547f12b6036150cbc6a19c8766c7a73344e3cc7f06dea5f40c43739f705fe3ee01001e286bb0fcfadfd81f70c9a7558ca0748e05620da5c861740e7b9fada033da78cf12b9cbb85bd43560aa9bbbf55abe8b7887ecb362c91184bb'],
 ];
+
+/**
+ * SRTCP (§3.4) of three reports in a row: an SR with one report block, 52 bytes, bytes 8.. = (11i + n) & 0xff for
+ * the n-th. libsrtp numbers its reports from 1 (RFC 3711 says the first index is 0), so these carry indexes 1-3.
+ */
+export function goldenPlainRtcp(n: number): Buffer {
+  const pkt = Buffer.alloc(52);
+  pkt[0] = 0x81;
+  pkt[1] = 200;
+  pkt.writeUInt16BE(12, 2);
+  pkt.writeUInt32BE(GOLDEN_SSRC, 4);
+  for (let i = 0; i < 44; i++) pkt[8 + i] = (i * 11 + n) & 0xff;
+  return pkt;
+}
+
+export const GOLDEN_SRTCP: readonly string[] = [
+  '81c8000c5eed1234107695d16c7950e3babaae140dbf3edcb2f85054b93bd923960f87a660694dd4377b645bdd4d0df61068cc8980000001529e96775518ef1ad553',
+  '81c8000c5eed123446d1d4e3db6726d543122c8125d63e5f2666f6cf3df2786d53b4f487ac4d7b8590977bd2918655bc0fa3160a800000027cf41f8fe3716142255f',
+  '81c8000c5eed1234e0b575caa5b50eccb9dbe67d06304d015f7da4c5d85d98282fbf8711caa49d2baf0eeeed2f94a1611f9b06e080000003c49be1b3039ac96985a2',
+];

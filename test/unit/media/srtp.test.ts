@@ -1,8 +1,9 @@
+import { createHmac } from 'node:crypto';
 import { SrtpSession } from 'rtp-packet';
 import { describe, expect, it } from 'vitest';
 import { newMasterKey } from '../../../media/sdes.js';
 import { deriveSessionKey, SrtpContext } from '../../../media/srtp.js';
-import { GOLDEN_MASTER, GOLDEN_SRTP, goldenPlain } from './srtp-golden.js';
+import { GOLDEN_MASTER, GOLDEN_SRTCP, GOLDEN_SRTP, goldenPlain, goldenPlainRtcp } from './srtp-golden.js';
 
 const golden = (seq: number): Buffer => Buffer.from(GOLDEN_SRTP.find(([s]) => s === seq)![1], 'hex');
 
@@ -77,5 +78,42 @@ describe('SrtpContext (RFC 3711, AES_CM_128_HMAC_SHA1_80)', () => {
     const rp = new SrtpSession(GOLDEN_MASTER.key, GOLDEN_MASTER.salt);
     const out = GOLDEN_SRTP.map(([seq, hex]) => rp.encryptRtp(goldenPlain(seq))!.toString('hex') === hex);
     expect(out).toEqual([true, true, false, false]);
+  });
+});
+
+describe('SrtpContext: SRTCP (RFC 3711 §3.4)', () => {
+  const goldenRtcp = (n: number): Buffer => Buffer.from(GOLDEN_SRTCP[n]!, 'hex');
+
+  it('protects reports byte for byte as libsrtp does, the index counting up with E set', () => {
+    const ctx = new SrtpContext(GOLDEN_MASTER);
+    const first = ctx.protectRtcp(goldenPlainRtcp(9))!;
+    // ours starts at index 0 as §3.4 says; libsrtp's at 1, so the next three are compared
+    expect(first.readUInt32BE(52).toString(16)).toBe('80000000');
+    for (let n = 0; n < 3; n++) expect(ctx.protectRtcp(goldenPlainRtcp(n))!.toString('hex'), `report ${n}`).toBe(GOLDEN_SRTCP[n]);
+  });
+
+  it("unprotects libsrtp's reports, in any order, back to the plain packets; replays, tampering and plain RTCP are refused", () => {
+    const ctx = new SrtpContext(GOLDEN_MASTER);
+    for (const n of [2, 0, 1]) expect(ctx.unprotectRtcp(goldenRtcp(n))?.toString('hex'), `report ${n}`).toBe(goldenPlainRtcp(n).toString('hex'));
+    expect(ctx.unprotectRtcp(goldenRtcp(1))).toBeNull(); // replay
+    const fresh = new SrtpContext(GOLDEN_MASTER);
+    const tampered = goldenRtcp(0);
+    tampered[20]! ^= 1;
+    expect(fresh.unprotectRtcp(tampered)).toBeNull();
+    expect(fresh.unprotectRtcp(goldenPlainRtcp(0))).toBeNull();
+    expect(new SrtpContext(newMasterKey()).unprotectRtcp(goldenRtcp(0))).toBeNull();
+    expect(fresh.unprotectRtcp(goldenRtcp(0))).not.toBeNull(); // none of the refusals moved its window
+  });
+
+  it('takes an authenticated report sent unencrypted (E = 0), as a peer with UNENCRYPTED_SRTCP sends it', () => {
+    const tx = new SrtpContext(GOLDEN_MASTER);
+    const sent = tx.protectRtcp(goldenPlainRtcp(0))!;
+    // forge nothing: build the E = 0 form with the same keys by hand, the tag over the clear packet and index
+    const plain = goldenPlainRtcp(0);
+    const clear = Buffer.concat([plain, Buffer.from('00000000', 'hex')]);
+    const authKey = deriveSessionKey(GOLDEN_MASTER, 0x04, 20);
+    const tag = createHmac('sha1', authKey).update(clear).digest().subarray(0, 10);
+    expect(new SrtpContext(GOLDEN_MASTER).unprotectRtcp(Buffer.concat([clear, tag]))?.toString('hex')).toBe(plain.toString('hex'));
+    expect(sent.subarray(8, 52).equals(plain.subarray(8))).toBe(false); // while ours is encrypted
   });
 });
