@@ -100,6 +100,18 @@ export class Reception {
     };
   }
 
+  /** The current run, as an RTCP report block gives it (RFC 3550 §6.4.1, A.3), or undefined before a packet came. */
+  get run(): { extendedHighestSeq: number; expected: number; received: number; cumulativeLost: number; jitter: number } | undefined {
+    if (!this.started) return undefined;
+    return {
+      extendedHighestSeq: this.maxExtended >>> 0,
+      expected: this.maxExtended - this.baseSeq + 1,
+      received: this.received,
+      cumulativeLost: this.currentLost(),
+      jitter: Math.floor(this.jitter),
+    };
+  }
+
   private currentLost(): number {
     if (!this.started) return 0;
     const expected = this.maxExtended - this.baseSeq + 1;

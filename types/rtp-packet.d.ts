@@ -1,5 +1,5 @@
 // rtp-packet 0.4.2 ships no types: only what this project calls, as read from its source (src/rtp.js, src/dtmf.js,
-// src/srtp.js).
+// src/srtp.js, src/rtcp.js).
 declare module 'rtp-packet' {
   export interface RtpPacketFields {
     payloadType: number;
@@ -62,5 +62,58 @@ declare module 'rtp-packet' {
     encryptRtp(rtp: Buffer): Buffer | null;
     /** a new Buffer without the tag; null on a failed authentication, a replay or a packet too short */
     decryptRtp(srtp: Buffer): Buffer | null;
+    /** SRTCP (§3.4): a new Buffer with E‖index and the tag */
+    encryptRtcp(rtcp: Buffer): Buffer | null;
+    /** the plain RTCP, or null as decryptRtp */
+    decryptRtcp(srtcp: Buffer): Buffer | null;
   }
+
+  /** One report block of an SR or RR, field names as rtp-packet gives them. */
+  export interface RtcpReportBlockFields {
+    mediaSsrc: number;
+    fractionLost: number;
+    /** the raw 24-bit field, unsigned */
+    totalLost: number;
+    highestSeq: number;
+    jitter: number;
+    lastSR: number;
+    delaySinceLastSR: number;
+  }
+  /** parseRTCP's result: the common header always; the rest by type (an RR under 32 bytes gets no `reports`). */
+  export interface ParsedRtcpPacket {
+    version: number;
+    padding: boolean;
+    type: number;
+    length: number;
+    name?: 'SR' | 'RR' | 'SDES' | 'BYE' | 'PLI' | 'NACK' | 'FIR' | 'REMB' | 'TransportCC';
+    ssrc?: number;
+    ntpTimestampMsw?: number;
+    ntpTimestampLsw?: number;
+    rtpTimestamp?: number;
+    packetCount?: number;
+    octetCount?: number;
+    reports?: RtcpReportBlockFields[];
+    cname?: string;
+    ssrcs?: number[];
+    reason?: string;
+  }
+  /** SR without report blocks (28 bytes); the NTP time now when `ntpTimestamp` ([seconds, fraction]) is absent */
+  export function buildSR(opts: { ssrc: number; ntpTimestamp?: [number, number]; rtpTimestamp: number; packetCount: number; octetCount: number }): Buffer;
+  /** RR with exactly one report block (32 bytes) */
+  export function buildRR(opts: {
+    ssrc: number;
+    mediaSsrc: number;
+    fractionLost: number;
+    totalLost: number;
+    highestSeq: number;
+    jitter: number;
+    lastSR: number;
+    delaySinceLastSR: number;
+  }): Buffer;
+  /** Each packet of a compound datagram, parsed; stops at the first whose length overruns it. Never throws. */
+  export function parseRTCPCompound(buf: Buffer): ParsedRtcpPacket[];
+  /** SDES with one chunk holding one CNAME item; a new Buffer */
+  export function buildSDES(ssrc: number, cname: string): Buffer;
+  /** BYE for `ssrcs`, with an optional reason; a new Buffer */
+  export function buildBYE(ssrcs: number[], reason?: string): Buffer;
 }
