@@ -420,7 +420,8 @@ class BenchCall implements PacedSender {
       this.uas.send(this.invite.okRaw, from.port); // retransmitted INVITE: our 200 again
       return;
     }
-    const okRaw = this.uas.reply(msg, from.port, 200, 'OK', botSdp(this.rtpPort, 101));
+    // RTCP muxed onto our RTP port (RFC 5761), where onRtp leaves it: not to port + 1, which may be another call's
+    const okRaw = this.uas.reply(msg, from.port, 200, 'OK', botSdp(this.rtpPort, 101, 'sendrecv', ['a=rtcp-mux']));
     this.invite = { msg, from, okRaw };
     this.peerRtpPort = offeredPort({ message: msg, raw: '', at: 0 });
     this.startBotAudio();
@@ -449,7 +450,8 @@ class BenchCall implements PacedSender {
   }
 
   private onRtp(msg: Buffer, t: number): void {
-    if (msg.length < 12 + 6) return;
+    // RTCP (RFC 5761 §4: types 200-204 read as PT 72-76) is not audio
+    if (msg.length < 12 + 6 || ((msg[1]! & 0x7f) >= 64 && (msg[1]! & 0x7f) <= 95)) return;
     let idx = readMarker(msg, 12);
     if (idx < 0) {
       // not at the frame's start: look further in (the plugin re-chunks caller audio; it should stay aligned)

@@ -17,7 +17,7 @@ export function numericAddress(address: string, _family: unknown, callback: Look
 export interface RtpPortPoolOptions {
   /** Local IPv4 address to bind RTP sockets to (0.0.0.0 for all interfaces). */
   bindAddress: string;
-  /** Inclusive port range; only its even ports are used (RFC 3550 §11: RTP on even ports, RTCP on the next odd). */
+  /** Inclusive port range of RTP/RTCP pairs: an even port for RTP, the odd one above it for RTCP (RFC 3550 §11). */
   min: number;
   max: number;
 }
@@ -27,7 +27,7 @@ export class RtpPortsExhaustedError extends Error {
 }
 
 /**
- * Hands out bound UDP sockets on even ports of a fixed range. Released ports go to the back of the queue, so a
+ * Hands out bound UDP socket pairs of a fixed range: RTP on an even port, RTCP on the next (RFC 3550 §11). Released ports go to the back of the queue, so a
  * port is reused as late as possible: stray packets of its old call (a bot still sending after BYE) drain away
  * instead of reaching the next call.
  */
@@ -47,8 +47,8 @@ export class RtpPortPool {
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
       throw new RangeError(`RtpPortPool: need integers 1 <= min <= max <= 65535, got min=${min} max=${max}`);
     }
-    for (let p = min % 2 === 0 ? min : min + 1; p <= max; p += 2) this.free.push(p);
-    if (this.free.length === 0) throw new RangeError(`RtpPortPool: range ${min}-${max} holds no even port`);
+    for (let p = min % 2 === 0 ? min : min + 1; p + 1 <= max; p += 2) this.free.push(p);
+    if (this.free.length === 0) throw new RangeError(`RtpPortPool: range ${min}-${max} holds no RTP/RTCP port pair`);
     this.bindAddress = bindAddress;
     this.min = min;
     this.max = max;
@@ -64,11 +64,11 @@ export class RtpPortPool {
   }
 
   /**
-   * Binds the next free port. Ports another process holds (EADDRINUSE) go to the back of the queue and the next one
-   * is tried; rejects with RtpPortsExhaustedError when none is left, or with the bind error for anything else
+   * Binds the next free pair. Pairs another process holds a port of (EADDRINUSE) go to the back of the queue and the
+   * next one is tried; rejects with RtpPortsExhaustedError when none is left, or with the bind error for anything else
    * (e.g. a bindAddress that is not local), which no other port would fix.
    */
-  async open(): Promise<{ socket: Socket; port: number }> {
+  async open(): Promise<{ socket: Socket; rtcpSocket: Socket; port: number }> {
     // Each free port is tried at most once per call; concurrent open()s may empty the queue meanwhile.
     const attempts = this.freeCount();
     for (let i = 0; i < attempts && this.freeCount() > 0; i++) {
@@ -76,7 +76,12 @@ export class RtpPortPool {
       this.busy.add(port);
       try {
         const socket = await this.bind(port);
-        return { socket, port };
+        try {
+          return { socket, rtcpSocket: await this.bind(port + 1), port };
+        } catch (err) {
+          socket.close();
+          throw err;
+        }
       } catch (err) {
         this.busy.delete(port);
         this.free.push(port);
@@ -84,12 +89,12 @@ export class RtpPortPool {
       }
     }
     throw new RtpPortsExhaustedError(
-      `no free RTP port: ${this.busy.size} of ${this.total} even ports in ${this.min}-${this.max} are in use` +
+      `no free RTP port: ${this.busy.size} of ${this.total} RTP/RTCP port pairs in ${this.min}-${this.max} are in use` +
         (this.busy.size < this.total ? ', the rest are taken by other processes' : ''),
     );
   }
 
-  /** Returns a port whose socket the caller has closed. Unknown or already released ports are ignored. */
+  /** Returns a pair (by its RTP port) whose sockets the caller has closed. Unknown or already released ports are ignored. */
   release(port: number): void {
     if (!this.busy.delete(port)) return;
     this.free.push(port);

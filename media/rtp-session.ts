@@ -6,6 +6,7 @@ import { DtmfReceiver, DtmfSender } from './dtmf.js';
 import { LogLimiter } from './log-limiter.js';
 import { PlayoutBuffer } from './playout.js';
 import { Reception, type ReceptionStats } from './reception.js';
+import { RtcpReporter, type RtcpStats } from './rtcp-reporter.js';
 import { RTP_HEADER_BYTES, RtpSequencer } from './rtp-sequencer.js';
 import type { RtpPortPool } from './port-pool.js';
 import { SrtpPair } from './srtp-pair.js';
@@ -71,6 +72,8 @@ export interface RtpSessionStats extends ReceptionStats {
   socketErrors: number;
   /** Delegate callbacks that threw. */
   delegateErrors: number;
+  /** RTCP both ways (RFC 3550 §6): our reports, and what the bot's said of our stream */
+  rtcp: RtcpStats;
 }
 
 type Counters = Omit<
@@ -82,10 +85,13 @@ type Counters = Omit<
   | 'playoutPhaseShifts'
   | 'playoutDelayMs'
   | 'maxPlayoutDelayMs'
+  | 'rtcp'
   | keyof ReceptionStats
 >;
 
 const PT_PCMU = 0;
+/** RFC 4733 §2.3: a telephone-event payload is 4 bytes */
+const DTMF_PAYLOAD_BYTES = 4;
 /** 20 ms of PCMU: one frame per clock tick, and the RTP timestamp step (8 kHz clock). */
 const FRAME_BYTES = 160;
 const BYTES_PER_MS = 8;
@@ -105,10 +111,12 @@ const EARLY_HOLD_PACKETS = 16;
  * a 65,000-byte frame (issue 13). Anything longer is not a plausible frame and is dropped as malformed.
  */
 const MAX_PCMU_PAYLOAD_BYTES = 1600;
+/** A compound report of a two-party call is under 200 bytes; anything past a datagram's MTU is not one. */
+const MAX_RTCP_BYTES = 1500;
 
 /**
  * One call's RTP: a socket from the pool, one packet per clock frame to the bot, and the bot's packets filtered and
- * handed to the delegate.
+ * handed to the delegate; and its RTCP, on the pair's odd port or multiplexed on the RTP one (RtcpReporter).
  *
  * The socket is never connect()ed: a connected UDP socket drops datagrams from any other source port, and peers
  * such as sipp 3.7 send from a port other than their SDP one. Instead, packets are accepted from any port of the
@@ -118,6 +126,8 @@ export class RtpSession {
   readonly localPort: number;
 
   private readonly socket: Socket;
+  /** the pair's RTCP port (RFC 3550 §11), used unless the answer agreed a=rtcp-mux */
+  private readonly rtcpSocket: Socket;
   private readonly pool: RtpPortPool;
   private readonly clock: MediaClock;
   private readonly log: Logger;
@@ -172,14 +182,20 @@ export class RtpSession {
   /** The plain packet, built here and encrypted into a new buffer: reused, since protect() copies it at once. */
   private readonly plainScratch = Buffer.allocUnsafe(RTP_HEADER_BYTES + FRAME_BYTES);
 
+  /** payload octets sent, for the SR (RFC 3550 §6.4.1: headers not counted) */
+  private payloadOctetsSent = 0;
+  private readonly rtcp: RtcpReporter;
+  private botRtcpByeLogged = false;
+
   /** Binds a port from the pool and listens; sends nothing until start(). */
   static async open(opts: RtpSessionOptions): Promise<RtpSession> {
-    const { socket, port } = await opts.pool.open();
-    return new RtpSession(opts, socket, port);
+    const { socket, rtcpSocket, port } = await opts.pool.open();
+    return new RtpSession(opts, socket, rtcpSocket, port);
   }
 
-  private constructor(opts: RtpSessionOptions, socket: Socket, port: number) {
+  private constructor(opts: RtpSessionOptions, socket: Socket, rtcpSocket: Socket, port: number) {
     this.socket = socket;
+    this.rtcpSocket = rtcpSocket;
     this.localPort = port;
     this.pool = opts.pool;
     this.clock = opts.clock;
@@ -187,8 +203,21 @@ export class RtpSession {
     this.log = opts.log.child({ rtpPort: port });
     this.playout = new PlayoutBuffer({ frameBytes: FRAME_BYTES, maxMs: opts.maxPlayoutMs, heldUpMs: () => this.clock.behindMs });
     this.dtmf = new DtmfReceiver((digit, durationMs) => this.delegate.onDtmf?.(digit, durationMs));
+    this.rtcp = new RtcpReporter(
+      this.sequencer.ssrc,
+      {
+        sent: () => ({ packetCount: this.counters.packetsSent, octetCount: this.payloadOctetsSent, rtpTimestamp: this.sequencer.timestamp }),
+        received: () => {
+          const run = this.reception.run;
+          return run === undefined ? undefined : { ssrc: this.lastSsrc >>> 0, ...run };
+        },
+      },
+      this.sendRtcp,
+    );
     socket.on('message', this.onMessage);
     socket.on('error', this.onSocketError);
+    rtcpSocket.on('message', this.onRtcpMessage);
+    rtcpSocket.on('error', this.onSocketError);
   }
 
   /**
@@ -289,16 +318,20 @@ export class RtpSession {
     return this.digits.enqueue(digit);
   }
 
-  /** Idempotent: stops the frames, closes the socket, returns the port to the pool. */
+  /** Idempotent: stops the frames, says RTCP BYE if media had begun, closes the sockets, returns the ports to the pool. */
   close(): void {
     if (this.closed) return;
+    // RFC 3550 §6.6; the send is made here, before the socket closes (numericAddress: no lookup to wait for)
+    if (this.clockSlot !== null) this.rtcp.bye();
     this.closed = true;
     this.clockSlot?.remove();
     this.clockSlot = null;
-    try {
-      this.socket.close();
-    } catch (err) {
-      this.log.warn({ err }, 'closing RTP socket failed');
+    for (const socket of [this.socket, this.rtcpSocket]) {
+      try {
+        socket.close();
+      } catch (err) {
+        this.log.warn({ err }, 'closing RTP socket failed');
+      }
     }
     this.pool.release(this.localPort);
     this.playout.clear();
@@ -339,6 +372,7 @@ export class RtpSession {
       playoutPhaseShifts: p.phaseShifts,
       playoutDelayMs: this.playout.depthBytes / BYTES_PER_MS,
       maxPlayoutDelayMs: p.maxDepthBytes / BYTES_PER_MS,
+      rtcp: this.rtcp.stats,
     };
   }
 
@@ -346,6 +380,7 @@ export class RtpSession {
     onFrame: () => {
       this.sendFrame();
       this.applyPhaseShift();
+      this.rtcp.onFrame();
     },
   };
 
@@ -395,11 +430,32 @@ export class RtpSession {
     this.counters.packetsSent++;
     if (digit) this.counters.dtmfPacketsSent++;
     this.counters.bytesSent += pkt.length;
+    this.payloadOctetsSent += digit ? DTMF_PAYLOAD_BYTES : FRAME_BYTES;
   }
+
+  /**
+   * One compound report to the bot: SRTCP when the call is secure; on the RTP port with a=rtcp-mux, else on the
+   * pair's RTCP port to the answer's a=rtcp port or its RTP port + 1. Not while the bot is on hold (no address).
+   */
+  private readonly sendRtcp = (compound: Buffer): boolean => {
+    const remote = this.remote;
+    if (this.closed || remote === null || remote.address === HOLD_ADDRESS || remote.port === 0) return false;
+    const port = remote.rtcpMux ? remote.port : (remote.rtcpPort ?? remote.port + 1);
+    if (port > 65535) return false;
+    const pkt = this.srtp.on ? this.srtp.protectRtcp(compound) : compound;
+    if (pkt === null) return false;
+    (remote.rtcpMux ? this.socket : this.rtcpSocket).send(pkt, port, remote.address);
+    return true;
+  };
 
   private readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
     this.clock.poll();
     if (this.closed) return;
+    // RFC 5761 §4: RTCP on the RTP port (a=rtcp-mux) has packet types 200-204, which read as RTP PT 72-76
+    if (msg.length >= 2 && isRtcp(msg)) {
+      this.takeRtcp(msg, rinfo);
+      return;
+    }
     const c = this.counters;
     c.packetsReceived++;
     c.bytesReceived += msg.length;
@@ -425,16 +481,10 @@ export class RtpSession {
     }
     let rtp: Buffer = msg;
     if (this.srtp.on) {
-      // Cheap checks first, so RTCP (RFC 5761 §4: PT 64-95 on a shared port) and junk cost no HMAC.
+      // A cheap check first, so junk costs no HMAC (RTCP never comes here: onMessage took it).
       if (msg.length < RTP_HEADER_BYTES || msg[0]! >> 6 !== 2) {
         c.droppedMalformed++;
         this.logDrop('malformed', rinfo);
-        return;
-      }
-      const pt = msg[1]! & 0x7f;
-      if (pt >= 64 && pt <= 95) {
-        c.droppedUnknownPt++;
-        this.logDrop('unknown-payload-type', rinfo, pt);
         return;
       }
       const decrypted = this.srtp.unprotect(msg);
@@ -491,6 +541,31 @@ export class RtpSession {
     }
   }
 
+  private readonly onRtcpMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
+    if (!this.closed) this.takeRtcp(msg, rinfo);
+  };
+
+  /** One of the bot's RTCP datagrams, on either port: from the answer's address only, SRTCP when the call is secure. */
+  private takeRtcp(msg: Buffer, rinfo: RemoteInfo): void {
+    const remote = this.remote;
+    if (!this.receiving || remote === null || rinfo.address !== remote.address) return this.dropRtcp('rtcp-foreign-source', rinfo);
+    if (msg.length > MAX_RTCP_BYTES) return this.dropRtcp('rtcp-oversized', rinfo);
+    const plain = this.srtp.on ? this.srtp.unprotectRtcp(msg) : msg;
+    if (plain === null) return this.dropRtcp('srtcp-unauthenticated-or-replayed', rinfo);
+    const report = this.rtcp.take(plain);
+    if (!report.ok) {
+      this.logDrop('rtcp-malformed', rinfo);
+    } else if (report.value.bye && !this.botRtcpByeLogged) {
+      this.botRtcpByeLogged = true;
+      this.log.info('bot left the RTP session (RTCP BYE)');
+    }
+  }
+
+  private dropRtcp(reason: string, rinfo: RemoteInfo): void {
+    this.rtcp.dropped();
+    this.logDrop(reason, rinfo);
+  }
+
   private readonly onSocketError = (err: Error): void => {
     this.counters.socketErrors++;
     const suppressed = this.errorLog.take();
@@ -505,4 +580,10 @@ export class RtpSession {
       'dropping RTP packets (logged at most every 10 s)',
     );
   }
+}
+
+/** RFC 5761 §4: version 2, and a type (200-204 in use) that would be RTP's PT 64-95 with either marker bit */
+function isRtcp(msg: Buffer): boolean {
+  const pt = msg[1]! & 0x7f;
+  return msg[0]! >> 6 === 2 && pt >= 64 && pt <= 95;
 }

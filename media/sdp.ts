@@ -32,6 +32,10 @@ export interface RemoteMedia {
   savp?: true;
   /** a=crypto values of the audio stream, in order (absent when none); see chooseCrypto(). */
   crypto?: string[];
+  /** RFC 3605 a=rtcp: the port the bot takes RTCP on, when not the RTP port + 1 (at the c= address: see parseAnswer) */
+  rtcpPort?: number;
+  /** RFC 5761 a=rtcp-mux in the answer: RTCP shares the RTP ports both ways (we offer it) */
+  rtcpMux?: true;
   /** Set by the call, not by parseAnswer: SRTP keys agreed for this stream. Absent = plain RTP. */
   srtp?: SrtpKeys;
 }
@@ -72,6 +76,8 @@ export function buildOffer(o: SdpOffer): string {
     `a=fmtp:${dtmfPt} 0-16`,
     'a=ptime:20',
     'a=sendrecv',
+    // RFC 5761: RTCP on the RTP port if the bot agrees; else on the next port, where the pool has bound it
+    'a=rtcp-mux',
     ...(o.srtp ? [`a=crypto:${o.srtp.crypto}`] : []),
     '',
   ].join('\r\n');
@@ -101,6 +107,8 @@ export function parseAnswer(sdp: string): SdpResult {
   let mline: string | undefined;
   const rtpmaps = new Map<string, string>();
   const crypto: string[] = [];
+  let rtcp: string | undefined;
+  let rtcpMux = false;
   let section: 'session' | 'audio' | 'other' = 'session';
 
   for (; i < lines.length; i++) {
@@ -133,6 +141,10 @@ export function parseAnswer(sdp: string): SdpResult {
       } else if (section === 'audio' && value.startsWith('crypto:')) {
         // RFC 4568 §4: a media-level attribute only; a session-level one is ignored.
         crypto.push(value.slice('crypto:'.length));
+      } else if (section === 'audio' && value === 'rtcp-mux') {
+        rtcpMux = true;
+      } else if (section === 'audio' && value.startsWith('rtcp:')) {
+        rtcp = value.slice('rtcp:'.length);
       }
     }
   }
@@ -162,6 +174,11 @@ export function parseAnswer(sdp: string): SdpResult {
   if (dtmfPayloadType !== undefined) value.dtmfPayloadType = dtmfPayloadType;
   if (savp) value.savp = true;
   if (crypto.length > 0) value.crypto = crypto;
+  if (rtcpMux) value.rtcpMux = true;
+  else {
+    const rtcpPort = rtcp === undefined ? undefined : rtcpPortOf(rtcp, addr.value);
+    if (rtcpPort !== undefined) value.rtcpPort = rtcpPort;
+  }
   return { ok: true, value };
 }
 
@@ -178,6 +195,17 @@ function parseMediaLine(value: string): Parsed<{ port: number; formats: string[]
   const formats = parts.slice(3);
   if (!formats.every((f) => /^\d{1,3}$/.test(f))) return fail(`malformed formats in "m=${value}"`);
   return { ok: true, value: { port, formats, savp: parts[2] === 'RTP/SAVP' } };
+}
+
+/**
+ * RFC 3605 `<port> [IN IP4 <address>]`: the port, when RTCP goes to the stream's own address. RTCP is sent only where
+ * the bot's RTP comes from (the answer's c=), so another address, like a malformed value, leaves the default port
+ * (undefined): reports are not worth failing a call over.
+ */
+function rtcpPortOf(value: string, mediaAddress: string): number | undefined {
+  const m = /^(\d{1,5})(?: +IN +IP4 +(\S+))?$/.exec(value.trim());
+  if (m === null || Number(m[1]) < 1 || Number(m[1]) > 65535) return undefined;
+  return m[2] === undefined || m[2] === mediaAddress ? Number(m[1]) : undefined;
 }
 
 /** `IN IP4 <address>[/<ttl>]` */

@@ -29,6 +29,8 @@ interface Carried {
   rtpPacketsFromBot: number;
   rtpBytesFromBot: number;
   rtpLostFromBot: number;
+  /** as the bot's RTCP reports count it: the last report of each leg */
+  rtpLostToBot: number;
   rtpLateFromBot: number;
   /** the caller's audio came too late for its frame (the playout buffer's underruns): Talkdesk late */
   rtpLateToBot: number;
@@ -42,6 +44,8 @@ interface Carried {
   droppedSrtp: number;
   wsFramesIn: number;
   wsFramesOut: number;
+  rtcpToBot: number;
+  rtcpFromBot: number;
 }
 
 const NOTHING_CARRIED: Carried = {
@@ -50,6 +54,7 @@ const NOTHING_CARRIED: Carried = {
   rtpPacketsFromBot: 0,
   rtpBytesFromBot: 0,
   rtpLostFromBot: 0,
+  rtpLostToBot: 0,
   rtpLateFromBot: 0,
   rtpLateToBot: 0,
   callerSpeechLost: 0,
@@ -61,6 +66,8 @@ const NOTHING_CARRIED: Carried = {
   droppedSrtp: 0,
   wsFramesIn: 0,
   wsFramesOut: 0,
+  rtcpToBot: 0,
+  rtcpFromBot: 0,
 };
 
 function addCarried(into: Carried, talkdesk: TalkdeskStream['stats'], legs: readonly RtpSessionStats[]): void {
@@ -75,6 +82,10 @@ function addLeg(into: Carried, rtp: RtpSessionStats): void {
   into.rtpPacketsFromBot += rtp.packetsReceived;
   into.rtpBytesFromBot += rtp.bytesReceived;
   into.rtpLostFromBot += rtp.packetsLost;
+  // RFC 3550 lets a cumulative loss go negative (duplicates); as a counter's share it is none
+  into.rtpLostToBot += Math.max(0, rtp.rtcp.bot?.cumulativeLost ?? 0);
+  into.rtcpToBot += rtp.rtcp.sent;
+  into.rtcpFromBot += rtp.rtcp.received;
   into.rtpLateFromBot += rtp.packetsLate;
   into.rtpLateToBot += rtp.playoutUnderruns;
   into.callerSpeechLost += rtp.callerSpeechLostFrames;
@@ -116,6 +127,8 @@ export class GatewayMetrics {
   private readonly setupSeconds: Histogram;
   private readonly durationSeconds: Histogram;
   private readonly jitterSeconds: Histogram;
+  private readonly botJitterSeconds: Histogram;
+  private readonly rttSeconds: Histogram;
   private readonly byeToStopSeconds: Histogram;
 
   constructor(private readonly sources: MetricsSources) {
@@ -206,6 +219,18 @@ export class GatewayMetrics {
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
       registers,
     });
+    this.botJitterSeconds = new Histogram({
+      name: 'talkdesk_gw_call_bot_reported_jitter_seconds',
+      help: "Interarrival jitter of our audio at the bot, from its last RTCP report in a call",
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
+      registers,
+    });
+    this.rttSeconds = new Histogram({
+      name: 'talkdesk_gw_call_rtt_seconds',
+      help: "Round trip to the bot's media, from its RTCP reports (RFC 3550 §6.4.1), the last of a call",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1],
+      registers,
+    });
     this.byeToStopSeconds = new Histogram({
       name: 'talkdesk_gw_bot_bye_to_stop_seconds',
       help: "From the bot's BYE (or REFER) to our stop to Talkdesk, farewell drain included",
@@ -238,10 +263,17 @@ export class GatewayMetrics {
     ]);
     carried(
       'talkdesk_gw_rtp_lost_packets_total',
-      "The bot's packets lost on the way (RFC 3550 A.3); loss toward the bot is not measured (no RTCP)",
+      "RTP packets lost on the way: from_bot as we count them (RFC 3550 A.3), to_bot as the bot's RTCP reports say (the last report of each call)",
       'direction',
-      [['from_bot', 'rtpLostFromBot']],
+      [
+        ['from_bot', 'rtpLostFromBot'],
+        ['to_bot', 'rtpLostToBot'],
+      ],
     );
+    carried('talkdesk_gw_rtcp_packets_total', 'RTCP compound packets: our reports to the bot, and its reports taken', 'direction', [
+      ['to_bot', 'rtcpToBot'],
+      ['from_bot', 'rtcpFromBot'],
+    ]);
     carried(
       'talkdesk_gw_rtp_late_frames_total',
       "to_bot: times the caller's audio came too late for its 20 ms frame (silence went instead; the audio played when it came); from_bot: packets behind a later one",
@@ -397,7 +429,12 @@ export class GatewayMetrics {
     addCarried(this.finished, summary.talkdesk, legs);
     if (summary.setupMs !== undefined) this.setupSeconds.observe(summary.setupMs / 1000);
     this.durationSeconds.observe(summary.durationMs / 1000);
-    for (const rtp of legs) if (rtp.packetsReceived > 0) this.jitterSeconds.observe(rtp.maxJitterMs / 1000);
+    for (const rtp of legs) {
+      if (rtp.packetsReceived > 0) this.jitterSeconds.observe(rtp.maxJitterMs / 1000);
+      const bot = rtp.rtcp.bot;
+      if (bot !== undefined) this.botJitterSeconds.observe(bot.jitterMs / 1000);
+      if (bot?.rttMs !== undefined) this.rttSeconds.observe(bot.rttMs / 1000);
+    }
     if (summary.byeToStopMs !== undefined) this.byeToStopSeconds.observe(summary.byeToStopMs / 1000);
     for (const step of summary.teardownFailures ?? []) this.teardownFailures.inc({ step });
   }

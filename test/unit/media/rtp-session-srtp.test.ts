@@ -152,7 +152,7 @@ describe('RtpSession with SDES-SRTP', () => {
     expect(drops[0]).toMatchObject({ reason: 'srtp-unauthenticated-or-replayed' });
   });
 
-  it('counts RTCP on the RTP port and junk as before, without spending an HMAC on them', async () => {
+  it('refuses plain RTCP on the RTP port of a secure call (not SRTCP), and counts junk without spending an HMAC on it', async () => {
     const { session, peer, remote } = await setup();
     session.start(remote);
     const rtcp = Buffer.alloc(28);
@@ -161,8 +161,8 @@ describe('RtpSession with SDES-SRTP', () => {
     await peer.sendRaw(rtcp, session.localPort);
     await peer.sendRaw(Buffer.from([0x00, 0x01, 0x02]), session.localPort);
     await peer.sendRaw(Buffer.alloc(40, 0x40), session.localPort); // version 1
-    await waitFor(() => session.stats.packetsReceived === 3);
-    expect(session.stats).toMatchObject({ droppedUnknownPt: 1, droppedMalformed: 2, droppedSrtp: 0 });
+    await waitFor(() => session.stats.packetsReceived === 2 && session.stats.rtcp.dropped === 1);
+    expect(session.stats).toMatchObject({ droppedUnknownPt: 0, droppedMalformed: 2, droppedSrtp: 0, rtcp: { received: 0, dropped: 1 } });
   });
 
   it('re-keys what it receives when a re-INVITE brings a new bot key; packets in flight under the old key still play', async () => {

@@ -169,7 +169,7 @@ describe('RtpSession', () => {
     expect(many.session.stats).toMatchObject({ packetsReceived: 20, droppedForeign: 4 });
   });
 
-  it('drops malformed packets and unknown payload types (CN, RTCP on the RTP port), counting each', async () => {
+  it('drops malformed packets and unknown payload types (CN, PCMA), counting each; RTCP on the RTP port goes to RTCP', async () => {
     const { session, peer, audio } = await setup();
     session.start(remoteOf(peer));
     const payload = Buffer.alloc(160, 2);
@@ -189,7 +189,8 @@ describe('RtpSession', () => {
     await peer.send(pcmu(5, payload), session.localPort);
     await waitFor(() => audio.length === 1);
 
-    expect(session.stats).toMatchObject({ packetsReceived: 7, droppedMalformed: 3, droppedUnknownPt: 3, droppedForeign: 0 });
+    // RFC 5761 §4: the SR is told from RTP by its type and read as the bot's report, not counted as RTP
+    expect(session.stats).toMatchObject({ packetsReceived: 6, droppedMalformed: 3, droppedUnknownPt: 2, droppedForeign: 0, rtcp: { received: 1, dropped: 0 } });
   });
 
   it('drops a PCMU payload longer than 200 ms (1,600 bytes, RFC 3551 §4.2) as malformed, with one log line: it never reaches Talkdesk', async () => {

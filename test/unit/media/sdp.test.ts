@@ -34,7 +34,8 @@ describe('buildOffer', () => {
         'a=rtpmap:101 telephone-event/8000\r\n' +
         'a=fmtp:101 0-16\r\n' +
         'a=ptime:20\r\n' +
-        'a=sendrecv\r\n',
+        'a=sendrecv\r\n' +
+        'a=rtcp-mux\r\n',
     );
   });
 
@@ -49,7 +50,7 @@ describe('buildOffer', () => {
     const parsed = parseAnswer(buildOffer({ address: '192.0.2.7', port: 40010, sessionId: '1' }));
     expect(parsed).toEqual({
       ok: true,
-      value: { address: '192.0.2.7', port: 40010, audioPayloadType: 0, dtmfPayloadType: 101, direction: 'sendrecv' },
+      value: { address: '192.0.2.7', port: 40010, audioPayloadType: 0, dtmfPayloadType: 101, direction: 'sendrecv', rtcpMux: true },
     });
   });
 
@@ -105,6 +106,20 @@ describe('parseAnswer', () => {
     expect(parsed).toEqual({ ok: true, value: { address: '10.0.0.1', port: 5004, audioPayloadType: 0, direction: 'sendonly' } });
   });
 
+  it.each([
+    ['a=rtcp-mux (RFC 5761)', ['a=rtcp-mux', 'a=rtcp:7000'], { rtcpMux: true }],
+    ['a=rtcp with a port (RFC 3605)', ['a=rtcp:7001'], { rtcpPort: 7001 }],
+    ['a=rtcp at the stream\'s own address', ['a=rtcp:7001 IN IP4 127.0.0.1'], { rtcpPort: 7001 }],
+    ['a=rtcp at another address: ignored, RTCP goes where RTP comes from', ['a=rtcp:7001 IN IP4 192.0.2.9'], {}],
+    ['a malformed a=rtcp: ignored, not worth failing the call', ['a=rtcp:seven'], {}],
+    ['a=rtcp at session level: ignored', [], {}],
+  ])('reads %s', (_name, attributes, expected) => {
+    const parsed = parseAnswer(answer('v=0', 'o=- 1 2 IN IP4 127.0.0.1', 's=-', 'c=IN IP4 127.0.0.1', 't=0 0', 'a=rtcp:9999', 'm=audio 6000 RTP/AVP 0', ...attributes));
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect({ rtcpMux: parsed.value.rtcpMux, rtcpPort: parsed.value.rtcpPort }).toEqual({ rtcpMux: undefined, rtcpPort: undefined, ...expected });
+  });
+
   it('takes the media-level direction over the session-level one', () => {
     const parsed = parseAnswer(
       answer('v=0', 'o=- 1 1 IN IP4 10.0.0.1', 's=-', 'c=IN IP4 10.0.0.1', 't=0 0', 'a=inactive', 'm=audio 5004 RTP/AVP 0', 'a=recvonly'),
@@ -158,6 +173,7 @@ describe('SDES-SRTP in the offer and the answer', () => {
         'a=fmtp:101 0-16\r\n' +
         'a=ptime:20\r\n' +
         'a=sendrecv\r\n' +
+        'a=rtcp-mux\r\n' +
         `a=crypto:${CRYPTO}\r\n`,
     );
   });
