@@ -10,7 +10,7 @@ import { gatewayPerTest } from './gateway-per-test.js';
 // RTCP (RFC 3550 §6) between the gateway and a bot: the gateway's reports seen at the bot, on the port its answer
 // names or muxed on RTP, and the bot's reports in the call's summary and the metrics.
 const startGateway = gatewayPerTest();
-const RTP_RANGE = { RTP_PORT_MIN: '34000', RTP_PORT_MAX: '34098' };
+const RTP_RANGE = { RTP_PORT_MIN: '35000', RTP_PORT_MAX: '35098' };
 const BOT_SSRC = 0xb0b;
 
 const cleanup: Array<() => unknown> = [];
