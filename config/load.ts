@@ -137,7 +137,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
   };
   const trustedProxies = ipRanges('TRUSTED_PROXIES');
   const bots = json('BOTS', parseBots) ?? [];
-  const usesExampleSecret = bots.some((b) => b.clientSecret === EXAMPLE_CLIENT_SECRET);
+  const usesExampleSecret = bots.some((b) => b.clientSecrets.includes(EXAMPLE_CLIENT_SECRET));
   if (usesExampleSecret && listenHost !== '' && !isLoopback(listenHost)) {
     r.fail(
       'LISTEN_HOST',

@@ -7,8 +7,11 @@ export interface BotCredentials {
   botId: string;
   /** Kore client id, `cs-…`: the JWT's `appId` must equal it */
   clientId: string;
-  /** Kore client secret: the HS256 key of the JWT */
-  clientSecret: string;
+  /**
+   * Kore client secrets, the HS256 keys a JWT may be signed with: the first is current, the others are accepted
+   * while a rotation is under way (at most MAX_SECRETS_PER_BOT, as each costs an HMAC per refused token)
+   */
+  clientSecrets: readonly string[];
 }
 
 /** Talkdesk values a SIP header can carry to the bot */
