@@ -53,7 +53,7 @@ export function parseBots(text: string): Parsed<BotCredentials[]> {
  * One secret (`"…"`), or while rotating several, current first (`["new…", "old…"]`). Messages give positions only:
  * the values are secrets.
  */
-function parseSecrets(at: string, value: string | unknown[]): Parsed<string[]> {
+function parseSecrets(at: string, value: string | unknown[]): Parsed<BotCredentials['clientSecrets']> {
   if (!Array.isArray(value)) return { ok: true, value: [value] };
   const rotation = `a string, or while rotating an array of up to ${MAX_SECRETS_PER_BOT}, current first: ["new…","old…"]`;
   if (value.length === 0 || value.length > MAX_SECRETS_PER_BOT) {
@@ -64,7 +64,7 @@ function parseSecrets(at: string, value: string | unknown[]): Parsed<string[]> {
     if (!isFilled(secret)) errors.push(`${at}[${j}]: must be a non-empty string`);
     else if (value.indexOf(secret) !== j) errors.push(`${at}[${j}]: the same secret as ${at}[${value.indexOf(secret)}]; list each once`);
   });
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, value: value as string[] };
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, value: value as [string, ...string[]] };
 }
 
 /**

@@ -90,6 +90,14 @@ export function authenticateUpgrade(
 }
 
 /**
+ * The token of a Voice Stream URL, as Kore makes it: HS256 over `{"appId":"<clientId>"}` and nothing else, with the
+ * bot's current (first) secret. No `iat` or `exp`: Studio keeps the URL and sends the same token on every call.
+ */
+export function signToken(bot: BotCredentials): string {
+  return jwt.sign({ appId: bot.clientId }, bot.clientSecrets[0], { algorithm: 'HS256', noTimestamp: true });
+}
+
+/**
  * The token checked against each secret in turn, at most MAX_SECRETS_PER_BOT HMACs. jsonwebtoken checks the
  * signature before any claim, so only its 'invalid signature' means "try the next secret": a malformed or expired
  * token is refused as it is, whichever secret signed it.

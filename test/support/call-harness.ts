@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { loadConfig } from '../../config/load.js';
+import type { BotCredentials } from '../../config/schema.js';
 import { MediaClock } from '../../media/clock.js';
 import { RtpPortPool } from '../../media/port-pool.js';
 import { Call } from '../../plugin/call/call.js';
@@ -123,7 +124,7 @@ export async function harness(opts: { teardownDeadlineMs?: number } = {}): Promi
   await once(wss, 'listening');
   cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
   const deps = { config, backend, clock, ports, escalation, watchdog, log, teardownDeadlineMs: opts.teardownDeadlineMs };
-  const bot = { botId: 'st-test', clientId: 'cs-test', clientSecrets: ['secret'] };
+  const bot: BotCredentials = { botId: 'st-test', clientId: 'cs-test', clientSecrets: ['secret'] };
 
   return {
     backend,

@@ -173,6 +173,15 @@ describe('where a value comes from', () => {
     expect(config.listen.host).toBe('0.0.0.0');
   });
 
+  it.each([
+    ['', undefined],
+    ['gw.example.com', 'gw.example.com'],
+    ['gw.example.com:8443', 'gw.example.com:8443'],
+    ['203.0.113.7:443', '203.0.113.7:443'],
+  ])('PUBLIC_HOST %j is the Voice Stream URL\'s host: %j', (value, publicHost) => {
+    expect(configFor({ PUBLIC_HOST: value }).listen.publicHost).toBe(publicHost);
+  });
+
   it('the plain environment variable wins over <NAME>_FILE', () => {
     const config = configFor({ SIP_FROM_USER: 'direct', SIP_FROM_USER_FILE: writeTemp('from-file') });
     expect(config.sip.fromUser).toBe('direct');
@@ -256,6 +265,11 @@ describe('each kind of bad value is an error naming the setting and what is allo
     ['CCAI_SIP_TRANSPORT', 'UDP', /^CCAI_SIP_TRANSPORT: must be one of udp, tcp, tls/],
     ['LOG_LEVEL', 'verbose', /^LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent/],
     ['LISTEN_HOST', 'localhost', /^LISTEN_HOST: must be an IP address/],
+    ['PUBLIC_HOST', 'wss://gw.example.com', /^PUBLIC_HOST: must be a host name or IPv4 address with an optional :port, such as gw\.example\.com or gw\.example\.com:8443, or empty \(got "wss:/],
+    ['PUBLIC_HOST', 'gw.example.com/talkdesk', /^PUBLIC_HOST: must be a host name/],
+    ['PUBLIC_HOST', 'gw.example.com:0', /^PUBLIC_HOST: must be a host name/],
+    ['PUBLIC_HOST', 'gw.example.com:65536', /^PUBLIC_HOST: must be a host name/],
+    ['PUBLIC_HOST', 'gw_1.example.com', /^PUBLIC_HOST: must be a host name/],
     ['SIP_BIND_ADDRESS', '10.0.0.256', /^SIP_BIND_ADDRESS: must be an IPv4 address such as 127.0.0.1 \(got "10.0.0.256"/],
     ['SIP_BIND_ADDRESS', '', /^SIP_BIND_ADDRESS: must not be empty/],
     ['RTP_ADVERTISED_ADDRESS', 'gw.example.com', /^RTP_ADVERTISED_ADDRESS: must be an IPv4 address such as 127.0.0.1, or empty/],

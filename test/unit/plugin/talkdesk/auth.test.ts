@@ -8,7 +8,7 @@ const bot: BotCredentials = { botId: 'st-1111', clientId: 'cs-aaaa', clientSecre
 const other: BotCredentials = { botId: 'st-2222', clientId: 'cs-bbbb', clientSecrets: ['bot-two-secret'] };
 const bots = [bot, other];
 
-const sign = (payload: object, secret = bot.clientSecrets[0]!, options: jwt.SignOptions = {}) =>
+const sign = (payload: object, secret = bot.clientSecrets[0], options: jwt.SignOptions = {}) =>
   jwt.sign(payload, secret, { algorithm: 'HS256', ...options });
 const b64url = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
@@ -108,7 +108,7 @@ describe('authenticateUpgrade', () => {
 
   it('refuses a token whose header claims RS256, even when HMAC-signed with the secret (key confusion)', () => {
     const head = `${b64url({ alg: 'RS256', typ: 'JWT' })}.${b64url({ appId: bot.clientId })}`;
-    const token = `${head}.${createHmac('sha256', bot.clientSecrets[0]!).update(head).digest('base64url')}`;
+    const token = `${head}.${createHmac('sha256', bot.clientSecrets[0]).update(head).digest('base64url')}`;
     expect(refused({ token })).toMatchObject({ ok: false, status: 401, reason: 'token rejected: invalid algorithm' });
   });
 
@@ -202,7 +202,7 @@ describe('accountAllowed', () => {
 });
 
 describe('the cause of every refusal auth.ts makes: its metric label, apart from the sentence', () => {
-  const bot1 = { botId: 'st-1', clientId: 'cs-1', clientSecrets: ['secret', 'old-secret'] };
+  const bot1: BotCredentials = { botId: 'st-1', clientId: 'cs-1', clientSecrets: ['secret', 'old-secret'] };
   const good = { sipuri: '+1555', token: jwt.sign({ appId: 'cs-1' }, 'secret'), botId: 'st-1' };
   const cases: Array<[string, Record<string, string>, string]> = [
     ['no sipuri', { ...good, sipuri: '' }, 'missing-sipuri'],
