@@ -8,6 +8,11 @@ import { SIP_TOKEN } from './sip-grammar.js';
 export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: string[] };
 
 const BOTS_EXAMPLE = '[{"botId":"st-…","clientId":"cs-…","clientSecret":"…"}]';
+/**
+ * A rotation needs two secrets at once (the new one and the one Kore still signs with); a third leaves room for a
+ * rotation begun before the last one ended. Each costs an HMAC on every token that matches none, so no more.
+ */
+export const MAX_SECRETS_PER_BOT = 3;
 
 export function parseBots(text: string): Parsed<BotCredentials[]> {
   // JSON.parse's message quotes the text around the error, and this text holds client secrets: say only "invalid"
@@ -24,17 +29,42 @@ export function parseBots(text: string): Parsed<BotCredentials[]> {
       return;
     }
     const { botId, clientId, clientSecret } = item;
-    if (!isFilled(botId) || !isFilled(clientId) || !isFilled(clientSecret)) {
-      const missing = Object.entries({ botId, clientId, clientSecret }).filter(([, v]) => !isFilled(v));
-      errors.push(`BOTS[${i}]: ${missing.map(([k]) => k).join(', ')} must be non-empty strings`);
+    const secretGiven = isFilled(clientSecret) || Array.isArray(clientSecret);
+    if (!isFilled(botId) || !isFilled(clientId) || !secretGiven) {
+      const missing = Object.entries({ botId, clientId }).filter(([, v]) => !isFilled(v)).map(([k]) => k);
+      if (!secretGiven) missing.push('clientSecret');
+      errors.push(`BOTS[${i}]: ${missing.join(', ')} must be non-empty strings`);
       return;
     }
-    const bot = { botId, clientId, clientSecret };
+    const secrets = parseSecrets(`BOTS[${i}].clientSecret`, clientSecret as string | unknown[]);
+    if (!secrets.ok) {
+      errors.push(...secrets.errors);
+      return;
+    }
+    const bot = { botId, clientId, clientSecrets: secrets.value };
     if (seen.has(botId)) errors.push(`BOTS[${i}]: botId ${JSON.stringify(botId)} is listed twice; each bot once`);
     seen.add(bot.botId);
     bots.push(bot);
   });
   return errors.length > 0 ? { ok: false, errors } : { ok: true, value: bots };
+}
+
+/**
+ * One secret (`"…"`), or while rotating several, current first (`["new…", "old…"]`). Messages give positions only:
+ * the values are secrets.
+ */
+function parseSecrets(at: string, value: string | unknown[]): Parsed<BotCredentials['clientSecrets']> {
+  if (!Array.isArray(value)) return { ok: true, value: [value] };
+  const rotation = `a string, or while rotating an array of up to ${MAX_SECRETS_PER_BOT}, current first: ["new…","old…"]`;
+  if (value.length === 0 || value.length > MAX_SECRETS_PER_BOT) {
+    return { ok: false, errors: [`${at}: ${value.length} secrets; must be ${rotation}`] };
+  }
+  const errors: string[] = [];
+  value.forEach((secret, j) => {
+    if (!isFilled(secret)) errors.push(`${at}[${j}]: must be a non-empty string`);
+    else if (value.indexOf(secret) !== j) errors.push(`${at}[${j}]: the same secret as ${at}[${value.indexOf(secret)}]; list each once`);
+  });
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, value: value as [string, ...string[]] };
 }
 
 /**

@@ -17,6 +17,7 @@ const SETTINGS = {
   LISTEN_PORT: 'number',
   TLS_CERT_FILE: 'string',
   TLS_KEY_FILE: 'string',
+  PUBLIC_HOST: 'string',
   BOTS: 'string',
   TALKDESK_ACCOUNT_ALLOWLIST: 'string',
   TRUSTED_PROXIES: 'string',
@@ -93,6 +94,11 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const SIP_USER_RULE = "must be a SIP user part: letters, digits and -_.!~*'()&=+$,;?/ only";
 const MAX_PLAYOUT_RULE = 'must be an integer number of milliseconds between 100 and 5000 (the longest Talkdesk stall to ride out without losing speech)';
 
+/** The settings file `npm start` and the operator's commands read: APP_CONFIG, else jambonz-app.json here. */
+export function appConfigFile(env: NodeJS.ProcessEnv): string {
+  return env.APP_CONFIG ?? 'jambonz-app.json';
+}
+
 export type LoadResult =
   /** warnings: to log at start, e.g. a secret file others can read */
   | { ok: true; config: PluginConfig; appJson: Record<string, unknown>; warnings: string[] }
@@ -137,7 +143,7 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
   };
   const trustedProxies = ipRanges('TRUSTED_PROXIES');
   const bots = json('BOTS', parseBots) ?? [];
-  const usesExampleSecret = bots.some((b) => b.clientSecret === EXAMPLE_CLIENT_SECRET);
+  const usesExampleSecret = bots.some((b) => b.clientSecrets.includes(EXAMPLE_CLIENT_SECRET));
   if (usesExampleSecret && listenHost !== '' && !isLoopback(listenHost)) {
     r.fail(
       'LISTEN_HOST',
@@ -272,6 +278,8 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
     },
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS),
   };
+  const publicHost = r.authority('PUBLIC_HOST', { allowEmpty: true });
+  if (publicHost !== '') config.listen.publicHost = publicHost;
   if (tlsCertFile !== '') {
     config.listen.tlsCertFile = tlsCertFile;
     config.listen.tlsKeyFile = tlsKeyFile;

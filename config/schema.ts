@@ -7,8 +7,11 @@ export interface BotCredentials {
   botId: string;
   /** Kore client id, `cs-…`: the JWT's `appId` must equal it */
   clientId: string;
-  /** Kore client secret: the HS256 key of the JWT */
-  clientSecret: string;
+  /**
+   * Kore client secrets, the HS256 keys a JWT may be signed with: the first is current, the others are accepted
+   * while a rotation is under way (at most MAX_SECRETS_PER_BOT, as each costs an HMAC per refused token)
+   */
+  clientSecrets: readonly [current: string, ...previous: string[]];
 }
 
 /** Talkdesk values a SIP header can carry to the bot */
@@ -48,8 +51,11 @@ export interface SipTlsConfig {
 }
 
 export interface PluginConfig {
-  /** `trustedProxies`: addresses and CIDR ranges whose X-Forwarded-For names the client (plugin/talkdesk/client-address.ts) */
-  listen: { host: string; port: number; trustedProxies: string[]; tlsCertFile?: string; tlsKeyFile?: string };
+  /**
+   * `trustedProxies`: addresses and CIDR ranges whose X-Forwarded-For names the client (plugin/talkdesk/client-address.ts).
+   * `publicHost`: `host[:port]` Talkdesk reaches the listener at, for the Voice Stream URL (`npm run studio-url`).
+   */
+  listen: { host: string; port: number; trustedProxies: string[]; tlsCertFile?: string; tlsKeyFile?: string; publicHost?: string };
   bots: BotCredentials[];
   /** true while a bot still uses the shipped example secret: then only loopback listening is allowed */
   usesExampleSecret: boolean;

@@ -122,6 +122,12 @@ export class SettingsReader<Name extends string> {
     return this.checked(name, (v) => isIP(v) === 4 || HOST_NAME.test(v), rule, opts);
   }
 
+  /** A URL's host and optional port, `host[:port]`: an IPv4 address or a DNS host name, a port from 1 to 65535. */
+  authority(name: Name, opts: { allowEmpty?: boolean } = {}): string {
+    const rule = `must be a host name or IPv4 address with an optional :port, such as gw.example.com or gw.example.com:8443${opts.allowEmpty ? ', or empty' : ''}`;
+    return this.checked(name, isAuthority, rule, opts);
+  }
+
   /** A non-empty string that must also pass `test`. */
   checked(name: Name, test: (value: string) => boolean, rule: string, opts: { allowEmpty?: boolean } = {}): string {
     const { value, raw } = this.text(name, opts);
@@ -223,6 +229,11 @@ export class SettingsReader<Name extends string> {
     const shown = text.length > 80 ? `${text.slice(0, 80)}…` : text;
     return `got ${JSON.stringify(shown)} from ${raw.from}`;
   }
+}
+
+function isAuthority(value: string): boolean {
+  const [, host = '', port] = /^([^:]*)(?::(\d{1,5}))?$/.exec(value) ?? [];
+  return (isIP(host) === 4 || HOST_NAME.test(host)) && (port === undefined || (Number(port) >= 1 && Number(port) <= 65535));
 }
 
 function toInteger(value: unknown): number | undefined {

@@ -1,11 +1,11 @@
 import { pino } from 'pino';
-import { loadConfig } from '../config/load.js';
+import { appConfigFile, loadConfig } from '../config/load.js';
 import { startApp } from './app.js';
 import { exitOnShutdownSignals } from './operations/shutdown.js';
 
 /** `npm start`: load jambonz-app.json (or APP_CONFIG), start, and shut down cleanly on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  const file = process.env.APP_CONFIG ?? 'jambonz-app.json';
+  const file = appConfigFile(process.env);
   const loaded = loadConfig({ file, env: process.env });
   if (!loaded.ok) {
     process.stderr.write(`${file}: the gateway cannot start:\n${loaded.errors.map((e) => `  - ${e}`).join('\n')}\n`);

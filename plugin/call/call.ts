@@ -131,7 +131,8 @@ export class Call {
       const end = liveness.check(now, this.activity());
       if (end) void this.end(end);
     });
-    this.log.info({ sipuri: upgrade.params.sipuri, agentassist: upgrade.params.agentassist }, 'talkdesk stream accepted');
+    // secretIndex: while a secret is rotated, which one this token used (never the secret itself)
+    this.log.info({ sipuri: upgrade.params.sipuri, agentassist: upgrade.params.agentassist, secretIndex: upgrade.secretIndex }, 'talkdesk stream accepted');
   }
 
   private onTalkdeskFrame(frame: Exclude<TalkdeskFrame, { kind: 'ignored' | 'malformed' | 'mark' }>): void {

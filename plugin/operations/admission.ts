@@ -34,6 +34,11 @@ export class Admission {
     return this.opts.maxCalls;
   }
 
+  /** the SIP backend the calls go through, and whether it can place them now */
+  get backend(): Pick<SipBackend, 'name' | 'ready'> {
+    return this.opts.backend;
+  }
+
   get draining(): boolean {
     return this.drainingSince !== undefined;
   }

@@ -154,6 +154,16 @@ export class GatewayMetrics {
       },
     });
     new Gauge({
+      name: 'talkdesk_gw_sip_backend_up',
+      help: '1 while the SIP backend can place calls (drachtio: connected to drachtio-server), 0 while not: /ready then says 503',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        this.reset();
+        this.set({ backend: admission.backend.name }, admission.backend.ready ? 1 : 0);
+      },
+    });
+    new Gauge({
       name: 'talkdesk_gw_draining',
       help: '1 after SIGTERM/SIGINT: no new calls, live ones finishing',
       registers,

@@ -8,6 +8,9 @@ import { idProblem } from './codec.js';
  * `?sipuri=…&token=<JWT>&botId=st-…&accountId=…&agentassist=false` (§6). The token is an HS256 JWT signed with the
  * bot's client secret, payload `{"appId":"<clientId>"}`. Checked before the WebSocket upgrade completes, so a
  * refused caller costs one HTTP response. Reasons never contain the token or the secret: they end up in logs.
+ *
+ * While a secret is rotated the bot lists several, current first, and a token signed with any of them is accepted:
+ * `secretIndex` says which, so the operator sees when Kore has stopped signing with the old one.
  */
 
 export interface UpgradeParams {
@@ -20,7 +23,13 @@ export interface UpgradeParams {
   agentassist: boolean;
 }
 
-export type AuthenticatedUpgrade = { ok: true; bot: BotCredentials; params: UpgradeParams };
+export type AuthenticatedUpgrade = {
+  ok: true;
+  bot: BotCredentials;
+  /** the position in `bot.clientSecrets` of the secret the token was signed with: 0 is the current one */
+  secretIndex: number;
+  params: UpgradeParams;
+};
 /**
  * Why an upgrade was refused, as the metric label (`talkdesk_gw_auth_failures_total{reason}`) and the log's `cause`;
  * the sentence in `reason` is for the log and the HTTP body, and may be reworded freely.
@@ -71,18 +80,44 @@ export function authenticateUpgrade(
   if (bot === undefined) return refuse(401, 'unknown-bot', 'unknown botId');
   if (token.length > MAX_TOKEN_CHARS) return refuse(401, 'token-too-long', `token longer than ${MAX_TOKEN_CHARS} characters`);
 
-  let payload: string | JwtPayload;
-  try {
-    // Pinning the algorithm rejects `alg: none` and RS256-header tokens (the key confusion attack) outright.
-    payload = jwt.verify(token, bot.clientSecret, { algorithms: ['HS256'] });
-  } catch (err) {
-    const cause = err instanceof jwt.TokenExpiredError ? 'token-expired' : 'token-invalid';
-    return refuse(401, cause, `token rejected: ${(err as Error).message}`);
-  }
+  const verified = verifyToken(token, bot.clientSecrets);
+  if (!verified.ok) return verified;
+  const { payload, secretIndex } = verified;
   if (typeof payload === 'string' || payload['appId'] !== bot.clientId) {
     return refuse(401, 'token-wrong-app', "token appId does not match the bot's clientId");
   }
-  return { ok: true, bot, params: { sipuri, botId, accountId, agentassist } };
+  return { ok: true, bot, secretIndex, params: { sipuri, botId, accountId, agentassist } };
+}
+
+/**
+ * The token of a Voice Stream URL, as Kore makes it: HS256 over `{"appId":"<clientId>"}` and nothing else, with the
+ * bot's current (first) secret. No `iat` or `exp`: Studio keeps the URL and sends the same token on every call.
+ */
+export function signToken(bot: BotCredentials): string {
+  return jwt.sign({ appId: bot.clientId }, bot.clientSecrets[0], { algorithm: 'HS256', noTimestamp: true });
+}
+
+/**
+ * The token checked against each secret in turn, at most MAX_SECRETS_PER_BOT HMACs. jsonwebtoken checks the
+ * signature before any claim, so only its 'invalid signature' means "try the next secret": a malformed or expired
+ * token is refused as it is, whichever secret signed it.
+ */
+function verifyToken(
+  token: string,
+  secrets: readonly string[],
+): { ok: true; payload: string | JwtPayload; secretIndex: number } | RefusedUpgrade {
+  let why = '';
+  for (const [secretIndex, secret] of secrets.entries()) {
+    try {
+      // Pinning the algorithm rejects `alg: none` and RS256-header tokens (the key confusion attack) outright.
+      return { ok: true, payload: jwt.verify(token, secret, { algorithms: ['HS256'] }), secretIndex };
+    } catch (err) {
+      why = (err as Error).message;
+      if (err instanceof jwt.TokenExpiredError) return refuse(401, 'token-expired', `token rejected: ${why}`);
+      if (why !== 'invalid signature') break;
+    }
+  }
+  return refuse(401, 'token-invalid', `token rejected: ${why}`);
 }
 
 /**

@@ -12,8 +12,10 @@ import { listenOn } from '../operations/listen.js';
 import { CERT_RELOAD_DEBOUNCE_MS, CertificateReloader, readCertificatePair, type CertificateReload } from './tls-reload.js';
 import { pathnameOf, rejectUpgrade } from './upgrade-refusal.js';
 
-/** Kore's docs use the trailing slash, its flow export does not (protocol notes §1): both are the same route. */
-const TALKDESK_PATHS = ['/audiosocket/talkdesk', '/audiosocket/talkdesk/'];
+/** The Voice Stream URL's path as Kore's docs write it (protocol notes §1, §6) */
+export const TALKDESK_PATH = '/audiosocket/talkdesk/';
+/** its flow export leaves the trailing slash out: both are the same route */
+const TALKDESK_PATHS = [TALKDESK_PATH.slice(0, -1), TALKDESK_PATH];
 
 /**
  * How long a client may take over one HTTP request on the internet-facing port, upgrades included. Constants, not

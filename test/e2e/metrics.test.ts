@@ -208,10 +208,13 @@ describe('admission: MAX_CALLS', () => {
   it('/ready says 503 while the drachtio-server connection is down, and upgrades are refused', async () => {
     const { gw, drachtio } = await gatewayWithBot();
     // a drachtio-server restart: srf reconnects at once (its first retry is 150 ms)
+    expect((await scrape(gw)).value('talkdesk_gw_sip_backend_up', { backend: 'drachtio' })).toBe(1);
     drachtio.dropClients();
     await expect.poll(async () => (await ready(gw.app.port)).status).toBe(503);
+    expect((await scrape(gw)).value('talkdesk_gw_sip_backend_up', { backend: 'drachtio' })).toBe(0);
     await expect(dialGateway(gw.app.port)).rejects.toMatchObject({ status: 503 });
     await expect.poll(async () => (await ready(gw.app.port)).status, { timeout: 5_000 }).toBe(200);
+    expect((await scrape(gw)).value('talkdesk_gw_sip_backend_up', { backend: 'drachtio' })).toBe(1);
   });
 });
 

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { loadConfig } from '../../config/load.js';
+import type { BotCredentials } from '../../config/schema.js';
 import { MediaClock } from '../../media/clock.js';
 import { RtpPortPool } from '../../media/port-pool.js';
 import { Call } from '../../plugin/call/call.js';
@@ -123,7 +124,7 @@ export async function harness(opts: { teardownDeadlineMs?: number } = {}): Promi
   await once(wss, 'listening');
   cleanups.push(() => new Promise<void>((resolve) => wss.close(() => resolve())));
   const deps = { config, backend, clock, ports, escalation, watchdog, log, teardownDeadlineMs: opts.teardownDeadlineMs };
-  const bot = { botId: 'st-test', clientId: 'cs-test', clientSecret: 'secret' };
+  const bot: BotCredentials = { botId: 'st-test', clientId: 'cs-test', clientSecrets: ['secret'] };
 
   return {
     backend,
@@ -136,7 +137,7 @@ export async function harness(opts: { teardownDeadlineMs?: number } = {}): Promi
       client.on('message', (data) => received.push(JSON.parse(data.toString()) as Record<string, unknown>));
       cleanups.push(() => client.terminate());
       const [server] = await accepted;
-      const call = new Call(deps, server, { ok: true, bot, params: { sipuri: `+1555${n}`, botId: bot.botId, accountId: 'a', agentassist: false } }, `call-${n}`);
+      const call = new Call(deps, server, { ok: true, bot, secretIndex: 0, params: { sipuri: `+1555${n}`, botId: bot.botId, accountId: 'a', agentassist: false } }, `call-${n}`);
       cleanups.push(async () => {
         await call.end({ outcome: 'error', cause: 'test-over' });
       });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EXAMPLE_CLIENT_SECRET, loadConfig, maskObscure } from '../../../config/load.js';
+import { MAX_SECRETS_PER_BOT } from '../../../config/json-settings.js';
 
 const SHIPPED = join(import.meta.dirname, '../../../jambonz-app.json');
 const shipped = (): Record<string, Record<string, unknown>> => JSON.parse(readFileSync(SHIPPED, 'utf8'));
@@ -77,7 +78,7 @@ describe('the shipped jambonz-app.json', () => {
 
   it('ships a clearly marked example bot whose secret is the one the loader watches for', () => {
     const [bot] = configFor({}).bots;
-    expect(bot).toEqual({ botId: 'st-00000000-0000-0000-0000-000000000000', clientId: 'cs-example-client-id', clientSecret: EXAMPLE_CLIENT_SECRET });
+    expect(bot).toEqual({ botId: 'st-00000000-0000-0000-0000-000000000000', clientId: 'cs-example-client-id', clientSecrets: [EXAMPLE_CLIENT_SECRET] });
     expect(shipped()['BOTS']!['obscure']).toBe(true);
   });
 
@@ -167,9 +168,18 @@ describe('where a value comes from', () => {
   it('<NAME>_FILE supplies a secret from a file, trimmed, and the example secret is then no longer in use', () => {
     const bots = writeTemp('[{"botId":"st-1","clientId":"cs-1","clientSecret":"s3cret"}]\n');
     const config = configFor({ BOTS_FILE: bots, LISTEN_HOST: '0.0.0.0' });
-    expect(config.bots).toEqual([{ botId: 'st-1', clientId: 'cs-1', clientSecret: 's3cret' }]);
+    expect(config.bots).toEqual([{ botId: 'st-1', clientId: 'cs-1', clientSecrets: ['s3cret'] }]);
     expect(config.usesExampleSecret).toBe(false);
     expect(config.listen.host).toBe('0.0.0.0');
+  });
+
+  it.each([
+    ['', undefined],
+    ['gw.example.com', 'gw.example.com'],
+    ['gw.example.com:8443', 'gw.example.com:8443'],
+    ['203.0.113.7:443', '203.0.113.7:443'],
+  ])('PUBLIC_HOST %j is the Voice Stream URL\'s host: %j', (value, publicHost) => {
+    expect(configFor({ PUBLIC_HOST: value }).listen.publicHost).toBe(publicHost);
   });
 
   it('the plain environment variable wins over <NAME>_FILE', () => {
@@ -255,6 +265,11 @@ describe('each kind of bad value is an error naming the setting and what is allo
     ['CCAI_SIP_TRANSPORT', 'UDP', /^CCAI_SIP_TRANSPORT: must be one of udp, tcp, tls/],
     ['LOG_LEVEL', 'verbose', /^LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent/],
     ['LISTEN_HOST', 'localhost', /^LISTEN_HOST: must be an IP address/],
+    ['PUBLIC_HOST', 'wss://gw.example.com', /^PUBLIC_HOST: must be a host name or IPv4 address with an optional :port, such as gw\.example\.com or gw\.example\.com:8443, or empty \(got "wss:/],
+    ['PUBLIC_HOST', 'gw.example.com/talkdesk', /^PUBLIC_HOST: must be a host name/],
+    ['PUBLIC_HOST', 'gw.example.com:0', /^PUBLIC_HOST: must be a host name/],
+    ['PUBLIC_HOST', 'gw.example.com:65536', /^PUBLIC_HOST: must be a host name/],
+    ['PUBLIC_HOST', 'gw_1.example.com', /^PUBLIC_HOST: must be a host name/],
     ['SIP_BIND_ADDRESS', '10.0.0.256', /^SIP_BIND_ADDRESS: must be an IPv4 address such as 127.0.0.1 \(got "10.0.0.256"/],
     ['SIP_BIND_ADDRESS', '', /^SIP_BIND_ADDRESS: must not be empty/],
     ['RTP_ADVERTISED_ADDRESS', 'gw.example.com', /^RTP_ADVERTISED_ADDRESS: must be an IPv4 address such as 127.0.0.1, or empty/],
@@ -358,6 +373,38 @@ describe('JSON settings', () => {
       'BOTS[3]: must be an object with botId, clientId and clientSecret',
     ]);
     expect(errors.join()).not.toMatch(/hunter2|other/);
+  });
+
+  it('BOTS may list several secrets for a bot while one is rotated, current first, read from BOTS_FILE like one', () => {
+    const bots = writeTemp(JSON.stringify([{ botId: 'st-1', clientId: 'cs-1', clientSecret: ['new-secret', 'old-secret'] }, { botId: 'st-2', clientId: 'cs-2', clientSecret: 'only' }]));
+    expect(configFor({ BOTS_FILE: bots }).bots).toEqual([
+      { botId: 'st-1', clientId: 'cs-1', clientSecrets: ['new-secret', 'old-secret'] },
+      { botId: 'st-2', clientId: 'cs-2', clientSecrets: ['only'] },
+    ]);
+  });
+
+  it(`BOTS: a bot's secrets are 1 to ${MAX_SECRETS_PER_BOT} distinct non-empty strings, each fault named by position, never by value`, () => {
+    const bot = (clientSecret: unknown) => ({ botId: 'st-1', clientId: 'cs-1', clientSecret });
+    const errors = errorsFor({
+      BOTS: JSON.stringify([
+        bot([]),
+        { ...bot(['hunter2', 'hunter3', 'hunter4', 'hunter5']), botId: 'st-2' },
+        { ...bot(['hunter2', 7, 'hunter2']), botId: 'st-3' },
+      ]),
+    });
+    const rule = `must be a string, or while rotating an array of up to ${MAX_SECRETS_PER_BOT}, current first: ["new…","old…"]`;
+    expect(errors).toEqual([
+      `BOTS[0].clientSecret: 0 secrets; ${rule}`,
+      `BOTS[1].clientSecret: 4 secrets; ${rule}`,
+      'BOTS[2].clientSecret[1]: must be a non-empty string',
+      'BOTS[2].clientSecret[2]: the same secret as BOTS[2].clientSecret[0]; list each once',
+    ]);
+    expect(errors.join()).not.toContain('hunter');
+  });
+
+  it('the example secret is noticed among a rotating bot\'s secrets too', () => {
+    const bots = JSON.stringify([{ botId: 'st-1', clientId: 'cs-1', clientSecret: ['real', EXAMPLE_CLIENT_SECRET] }]);
+    expect(errorsFor({ BOTS: bots, LISTEN_HOST: '192.0.2.1' })[0]).toMatch(/^LISTEN_HOST: .*example client secret/);
   });
 
   it('SIP_HEADERS checks names as SIP tokens and values against the Talkdesk fields', () => {

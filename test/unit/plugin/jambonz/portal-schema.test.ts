@@ -21,6 +21,7 @@ describe('portalSchema (what OPTIONS on the jambonz service path answers)', () =
     const app = shipped() as Entries;
     app['DRACHTIO_SECRET']!['default'] = 'drachtio-admin-secret';
     app['LISTEN_PORT']!['value'] = 9443;
+    app['BOTS']!['value'] = JSON.stringify([{ botId: 'st-1', clientId: 'cs-1', clientSecret: ['rotated-new-secret', 'rotated-old-secret'] }]);
     const schema = portalSchema(app, '/ccai').schema as Entries;
     for (const entry of Object.values(schema)) expect(entry).not.toHaveProperty('value');
     expect(schema['BOTS']).toEqual({
@@ -34,6 +35,7 @@ describe('portalSchema (what OPTIONS on the jambonz service path answers)', () =
     const text = JSON.stringify(schema);
     expect(text).not.toContain('EXAMPLE-SECRET');
     expect(text).not.toContain('drachtio-admin-secret');
+    expect(text).not.toContain('rotated-');
     // what is not secret is shown as is: the portal renders defaults and enums
     expect(schema['LISTEN_PORT']).toMatchObject({ type: 'number', default: 8080 });
     expect(schema['SIP_BACKEND']).toMatchObject({ enum: ['embedded', 'drachtio'], default: 'embedded' });

@@ -1,14 +1,14 @@
-import { createHmac } from 'node:crypto';
+import crypto, { createHmac } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { BotCredentials } from '../../../../config/schema.js';
 import { accountAllowed, authenticateUpgrade } from '../../../../plugin/talkdesk/auth.js';
 
-const bot: BotCredentials = { botId: 'st-1111', clientId: 'cs-aaaa', clientSecret: 'bot-one-secret' };
-const other: BotCredentials = { botId: 'st-2222', clientId: 'cs-bbbb', clientSecret: 'bot-two-secret' };
+const bot: BotCredentials = { botId: 'st-1111', clientId: 'cs-aaaa', clientSecrets: ['bot-one-secret'] };
+const other: BotCredentials = { botId: 'st-2222', clientId: 'cs-bbbb', clientSecrets: ['bot-two-secret'] };
 const bots = [bot, other];
 
-const sign = (payload: object, secret = bot.clientSecret, options: jwt.SignOptions = {}) =>
+const sign = (payload: object, secret = bot.clientSecrets[0], options: jwt.SignOptions = {}) =>
   jwt.sign(payload, secret, { algorithm: 'HS256', ...options });
 const b64url = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
 
@@ -31,6 +31,7 @@ describe('authenticateUpgrade', () => {
     expect(result).toEqual({
       ok: true,
       bot,
+      secretIndex: 0,
       params: { sipuri: '+17345551234', botId: 'st-1111', accountId: '5f0c0a0b0c0d0e0f10111213', agentassist: false },
     });
   });
@@ -41,7 +42,7 @@ describe('authenticateUpgrade', () => {
   });
 
   it('accepts a token that is not expired yet', () => {
-    expect(authenticateUpgrade(query({ token: sign({ appId: bot.clientId }, bot.clientSecret, { expiresIn: 60 }) }), bots).ok).toBe(true);
+    expect(authenticateUpgrade(query({ token: sign({ appId: bot.clientId }, undefined, { expiresIn: 60 }) }), bots).ok).toBe(true);
   });
 
   it('picks the bot by botId, each with its own secret', () => {
@@ -107,7 +108,7 @@ describe('authenticateUpgrade', () => {
 
   it('refuses a token whose header claims RS256, even when HMAC-signed with the secret (key confusion)', () => {
     const head = `${b64url({ alg: 'RS256', typ: 'JWT' })}.${b64url({ appId: bot.clientId })}`;
-    const token = `${head}.${createHmac('sha256', bot.clientSecret).update(head).digest('base64url')}`;
+    const token = `${head}.${createHmac('sha256', bot.clientSecrets[0]).update(head).digest('base64url')}`;
     expect(refused({ token })).toMatchObject({ ok: false, status: 401, reason: 'token rejected: invalid algorithm' });
   });
 
@@ -139,6 +140,45 @@ describe('authenticateUpgrade', () => {
   });
 });
 
+describe('authenticateUpgrade while a secret is rotated', () => {
+  const rotating: BotCredentials = { botId: 'st-1111', clientId: 'cs-aaaa', clientSecrets: ['new-secret', 'old-secret', 'older-secret'] };
+  const auth = (secret: string, payload: object = { appId: rotating.clientId }) =>
+    authenticateUpgrade(query({ token: sign(payload, secret) }), [rotating, other]);
+
+  it.each([
+    ['the current secret', 'new-secret', 0],
+    ['the previous one', 'old-secret', 1],
+    ['the one before', 'older-secret', 2],
+  ])('accepts a token signed with %s and says which by position', (_, secret, secretIndex) => {
+    expect(auth(secret)).toMatchObject({ ok: true, bot: rotating, secretIndex });
+  });
+
+  it("refuses a token signed with none of them, nor with another bot's secret", () => {
+    expect(auth('retired-secret')).toMatchObject({ ok: false, status: 401, cause: 'token-invalid', reason: 'token rejected: invalid signature' });
+    expect(auth('bot-two-secret')).toMatchObject({ ok: false, cause: 'token-invalid' });
+  });
+
+  it('judges the claims of a token signed with an old secret as strictly as with the current one', () => {
+    expect(auth('old-secret', { appId: 'cs-bbbb' })).toMatchObject({ ok: false, cause: 'token-wrong-app' });
+    expect(auth('older-secret', { appId: rotating.clientId, exp: 1 })).toMatchObject({ ok: false, cause: 'token-expired' });
+  });
+
+  it('spends one HMAC per secret on a token none signed, and none past the first on a malformed one', () => {
+    const unsigned = query({ token: sign({ appId: rotating.clientId }, 'retired-secret') });
+    const malformed = query({ token: 'not-a-jwt' });
+    const hmacs = vi.spyOn(crypto, 'createHmac');
+    try {
+      expect(authenticateUpgrade(unsigned, [rotating]).ok).toBe(false);
+      expect(hmacs).toHaveBeenCalledTimes(rotating.clientSecrets.length);
+      hmacs.mockClear();
+      expect(authenticateUpgrade(malformed, [rotating]).ok).toBe(false);
+      expect(hmacs).not.toHaveBeenCalled();
+    } finally {
+      hmacs.mockRestore();
+    }
+  });
+});
+
 describe('accountAllowed', () => {
   it('allows any account when the list is empty', () => {
     expect(accountAllowed([], undefined, undefined)).toBe(true);
@@ -162,7 +202,7 @@ describe('accountAllowed', () => {
 });
 
 describe('the cause of every refusal auth.ts makes: its metric label, apart from the sentence', () => {
-  const bot1 = { botId: 'st-1', clientId: 'cs-1', clientSecret: 'secret' };
+  const bot1: BotCredentials = { botId: 'st-1', clientId: 'cs-1', clientSecrets: ['secret', 'old-secret'] };
   const good = { sipuri: '+1555', token: jwt.sign({ appId: 'cs-1' }, 'secret'), botId: 'st-1' };
   const cases: Array<[string, Record<string, string>, string]> = [
     ['no sipuri', { ...good, sipuri: '' }, 'missing-sipuri'],
@@ -177,6 +217,8 @@ describe('the cause of every refusal auth.ts makes: its metric label, apart from
     ['expired', { ...good, token: jwt.sign({ appId: 'cs-1', exp: 1 }, 'secret') }, 'token-expired'],
     ['wrong secret', { ...good, token: jwt.sign({ appId: 'cs-1' }, 'other') }, 'token-invalid'],
     ['wrong appId', { ...good, token: jwt.sign({ appId: 'cs-2' }, 'secret') }, 'token-wrong-app'],
+    ['wrong appId, old secret', { ...good, token: jwt.sign({ appId: 'cs-2' }, 'old-secret') }, 'token-wrong-app'],
+    ['expired, old secret', { ...good, token: jwt.sign({ appId: 'cs-1', exp: 1 }, 'old-secret') }, 'token-expired'],
   ];
   it.each(cases.map(([name, params, kind]) => [name, kind, params] as const))('%s → %s', (_name, kind, params) => {
     const result = authenticateUpgrade(new URLSearchParams(params), [bot1]);
