@@ -5,6 +5,7 @@ import { SipFailure } from '../errors.js';
 import { ccaiSourcesOf } from '../dialog-peer.js';
 import { InviteSession } from './invite-session.js';
 import { SipStack } from './stack.js';
+import { TargetResolver } from './target-resolver.js';
 import { resolveSipTimers, type SipTimers } from './timers.js';
 import type { SipTransport } from './transport.js';
 import { StreamTransport } from './transport-stream.js';
@@ -33,6 +34,12 @@ export interface EmbeddedSipBackendOptions {
   userAgent?: string;
   /** CCAI_SOURCE_ADDRESSES: addresses and CIDR ranges that may act in any dialog besides its own peer (../dialog-peer.ts) */
   ccaiSourceAddresses?: readonly string[];
+  /** CCAI_DNS_SERVERS: `ip[:port]` entries for the RFC 3263 lookups; empty or unset: the system's resolvers */
+  dnsServers?: readonly string[];
+  /** CCAI_TARGET_TIMEOUT_MS: how long one target may stay silent before the INVITE goes to the next */
+  targetTimeoutMs?: number;
+  /** for tests: the RFC 3263 lookups (default: node:dns on dnsServers) */
+  targets?: TargetResolver;
 }
 
 const DEFAULT_USER_AGENT = 'talkdesk-ccai-gateway';
@@ -81,6 +88,8 @@ export class EmbeddedSipBackend implements SipBackend {
       userAgent: this.opts.userAgent ?? DEFAULT_USER_AGENT,
       ...(this.opts.sessionSecondMs === undefined ? {} : { sessionSecondMs: this.opts.sessionSecondMs }),
       ccaiSources: ccaiSourcesOf(this.opts.ccaiSourceAddresses ?? []),
+      targets: this.opts.targets ?? new TargetResolver({ servers: this.opts.dnsServers ?? [] }),
+      ...(this.opts.targetTimeoutMs === undefined ? {} : { targetTimeoutMs: this.opts.targetTimeoutMs }),
     });
     const { protocol } = this.transport;
     const [port, portSetting] = protocol === 'TLS' ? [this.opts.tls?.port, 'SIP_TLS_PORT'] : [this.opts.port, 'SIP_PORT'];
