@@ -4,7 +4,8 @@
  * never land in another file's call):
  *
  * - bots (UAS):  SIP 5070–5089, media 16000–16190; slots: calls 0, 2, 3; refer 4; caller-audio 5; early-media 6;
- *   robustness 7; unit sipp.test 8; sipp-scenarios 9; support/sipp.test 10–12; digest 13; proxy 14 (kamailio on 5110); 19 is the gateways' default
+ *   robustness 7; unit sipp.test 8; sipp-scenarios 9; support/sipp.test 10–12; digest 13; proxy 14 (kamailio on 5110);
+ *   srv-failover 15–17 (16: a target where nothing listens); 19 is the gateways' default
  *   CCAI_SIP_PORT, where nothing listens
  * - probes (UAC, harness self-tests): SIP 5090–5099, media 16500–16590; slots: sipp-scenarios 0, support/sipp.test 3
  *
