@@ -17,7 +17,7 @@ import { headerValue, serializeRequest, serializeResponse, type OutgoingRequest 
 import { InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction } from './server-transactions.js';
 import { PerSourceInterval } from './source-rate.js';
 import type { SipTimers } from './timers.js';
-import { TargetResolver, type Target } from './target-resolver.js';
+import type { Target, TargetResolver } from './target-resolver.js';
 import { transactionKey, type TransactionContext } from './transaction.js';
 import type { Destination, SipTransport, TransportUser } from './transport.js';
 
@@ -49,14 +49,11 @@ export interface SipStackOptions {
   sessionSecondMs?: number;
   /** CCAI_SOURCE_ADDRESSES: who may act in any dialog besides its own peer hosts (../dialog-peer.ts) */
   ccaiSources?: CcaiSources;
-  /** where an INVITE's request-URI leads (RFC 3263); default: the system's DNS */
-  targets?: TargetResolver;
+  /** where an INVITE's request-URI leads (RFC 3263) */
+  targets: TargetResolver;
   /** CCAI_TARGET_TIMEOUT_MS: how long a target may stay silent before the INVITE goes to the next */
-  targetTimeoutMs?: number;
+  targetTimeoutMs: number;
 }
-
-/** CCAI_TARGET_TIMEOUT_MS's shipped default */
-const DEFAULT_TARGET_TIMEOUT_MS = 4_000;
 
 /**
  * The transaction layer and dialog table of one transport (RFC 3261 §17, §12): creates client transactions,
@@ -73,10 +70,8 @@ export class SipStack implements TransportUser {
   private readonly refused: DropLog;
   private readonly inviteRefusals = new PerSourceInterval(REFUSAL_INTERVAL_MS);
   private disposed = false;
-  private readonly targetResolver: TargetResolver;
 
   constructor(private readonly opts: SipStackOptions) {
-    this.targetResolver = opts.targets ?? new TargetResolver();
     this.malformed = new DropLog(opts.log, 'malformed SIP message dropped');
     this.stray = new DropLog(opts.log, 'SIP message for no transaction or dialog dropped');
     this.refused = new DropLog(opts.log, 'incoming INVITE refused: the embedded SIP backend only places calls');
@@ -123,11 +118,11 @@ export class SipStack implements TransportUser {
 
   /** where an INVITE's request-URI leads, in the order to try (RFC 3263 §4) */
   resolveTargets(uri: string): Promise<Target[]> {
-    return this.targetResolver.targets(uri, this.opts.transport);
+    return this.opts.targets.targets(uri, this.opts.transport);
   }
 
   get targetTimeoutMs(): number {
-    return this.opts.targetTimeoutMs ?? DEFAULT_TARGET_TIMEOUT_MS;
+    return this.opts.targetTimeoutMs;
   }
 
   /** the address of a URI's host, looked up as resolve() does (a dialog's Contact and Record-Route hosts) */

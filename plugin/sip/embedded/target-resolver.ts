@@ -31,6 +31,8 @@ const MAX_TTL_MS = 3_600_000;
 const MAX_CACHE_ENTRIES = 256;
 /** the most targets tried, whatever DNS publishes: each costs up to CCAI_TARGET_TIMEOUT_MS of the INVITE's time */
 const MAX_TARGETS = 8;
+/** the most SRV names a NAPTR answer may have us ask, one query each */
+const MAX_SRV_NAMES = 4;
 /** c-ares per query: one retry, 2 s each, so an unreachable DNS server fails a call within INVITE_TIMEOUT_MS */
 const QUERY_TIMEOUT_MS = 2_000;
 const QUERY_TRIES = 2;
@@ -83,7 +85,7 @@ export class TargetResolver {
 
   private async bySrv(host: string, transport: Pick<SipTransport, 'protocol' | 'family'>): Promise<Target[]> {
     const naptr = await this.cached('NAPTR', host, () => this.queries.naptr(host)).catch((): NaptrRecord[] => []);
-    const names = srvNamesFromNaptr(naptr, transport.protocol);
+    const names = srvNamesFromNaptr(naptr, transport.protocol).slice(0, MAX_SRV_NAMES);
     for (const name of names.length > 0 ? names : [defaultSrvName(host, transport.protocol)]) {
       const records = await this.cached('SRV', name, () => this.queries.srv(name));
       if (records.length === 0) continue;

@@ -109,6 +109,14 @@ describe('TargetResolver: where the INVITE\'s request-URI leads (RFC 3263 §4)',
     expect(dns.asked.filter((q) => q.startsWith('A '))).toHaveLength(8);
   });
 
+  it('at most 4 SRV names from NAPTR are asked, then the name\'s own addresses', async () => {
+    const naptrs = Array.from({ length: 10 }, (_, i) => naptr('SIP+D2U', `_sip._udp.n${i}.ccai.test`, i));
+    const dns = fakeDns({ naptr: { 'ccai.test': naptrs }, a: { 'ccai.test': { addresses: ['10.0.0.1'], ttlMs: 60_000 } } });
+    const targets = await new TargetResolver({ queries: dns.queries }).targets('sip:u@ccai.test;transport=udp', UDP);
+    expect(targets).toEqual([{ host: '10.0.0.1', port: 5060, name: 'ccai.test' }]);
+    expect(dns.asked.filter((q) => q.startsWith('SRV '))).toEqual([0, 1, 2, 3].map((i) => `SRV _sip._udp.n${i}.ccai.test`));
+  });
+
   it('a failed NAPTR query counts as none; a failed SRV query fails the lookup, naming it', async () => {
     const dns = fakeDns({});
     dns.queries.naptr = () => Promise.reject(Object.assign(new Error('refused'), { code: 'ENOTIMP' }));
