@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { readAppJson } from './app-json.js';
 import { parseIpRange } from './ip-range.js';
 import { parseBots, parseEscalationRules, parseSipHeaders, type Parsed } from './json-settings.js';
@@ -31,6 +32,8 @@ const SETTINGS = {
   CCAI_SIP_TRANSPORT: 'string',
   CCAI_SIP_SCHEME: 'string',
   CCAI_SOURCE_ADDRESSES: 'string',
+  CCAI_DNS_SERVERS: 'string',
+  CCAI_TARGET_TIMEOUT_MS: 'number',
   SIP_TLS_PORT: 'number',
   SIP_TLS_CERT_FILE: 'string',
   SIP_TLS_KEY_FILE: 'string',
@@ -200,6 +203,13 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
     r.fail(missing, 'set CCAI_SIP_AUTH_USERNAME and CCAI_SIP_AUTH_PASSWORD (or CCAI_SIP_AUTH_PASSWORD_FILE) together, or neither');
   }
 
+  const inviteTimeoutMs = timeout('INVITE_TIMEOUT_MS');
+  const targetTimeout = timeout('CCAI_TARGET_TIMEOUT_MS');
+  // a NaN (either already reported) compares false
+  if (targetTimeout >= inviteTimeoutMs) {
+    r.fail('CCAI_TARGET_TIMEOUT_MS', `must be shorter than INVITE_TIMEOUT_MS (${inviteTimeoutMs}), or no second CCAI target would ever be tried (got ${targetTimeout})`);
+  }
+
   const config: PluginConfig = {
     listen: { host: listenHost, port: listenPort, trustedProxies },
     bots,
@@ -211,13 +221,15 @@ export function loadConfig(opts: { file: string; env?: NodeJS.ProcessEnv }): Loa
       port: r.integer('SIP_PORT', 0, 65535, 'must be an integer between 0 (any free port) and 65535'),
       advertisedAddress: advertised(r, 'SIP_ADVERTISED_ADDRESS', 'SIP_BIND_ADDRESS', sipBind),
       ccaiHost: r.host('CCAI_SIP_HOST'),
-      ccaiPort: r.integer('CCAI_SIP_PORT', 1, 65535),
+      ...optionalPort(r.optionalInteger('CCAI_SIP_PORT', 1, 65535, 'must be an integer between 1 and 65535, or empty to find the port by DNS (RFC 3263 SRV)')),
+      dnsServers: dnsServers(r),
+      targetTimeoutMs: targetTimeout,
       ccaiTransport,
       ccaiScheme,
       ccaiSourceAddresses: ipRanges('CCAI_SOURCE_ADDRESSES'),
       fromUser: r.checked('SIP_FROM_USER', (v) => SIP_USER.test(v), SIP_USER_RULE),
       headers: json('SIP_HEADERS', parseSipHeaders) ?? {},
-      inviteTimeoutMs: timeout('INVITE_TIMEOUT_MS'),
+      inviteTimeoutMs,
       ...(authUsername === '' ? {} : { auth: { username: authUsername, password: authPassword, ...optional('realm', authRealm) } }),
       tls: {
         port: r.integer('SIP_TLS_PORT', 0, 65535, 'must be an integer between 0 (any free port) and 65535'),
@@ -300,6 +312,33 @@ function advertised(r: SettingsReader<SettingName>, name: SettingName, bindName:
     r.fail(name, `required while ${bindName} is 0.0.0.0: give the IPv4 address the CCAI side can reach`);
   }
   return bind;
+}
+
+/** CCAI_SIP_PORT: absent from the config when unset, so the request-URI carries none */
+function optionalPort(port: number | undefined): { ccaiPort?: number } {
+  return port === undefined ? {} : { ccaiPort: port };
+}
+
+/**
+ * CCAI_DNS_SERVERS: `ip`, `ip:port`, `[ipv6]` or `[ipv6]:port` entries, the forms node's dns.Resolver#setServers takes
+ * (checked here so a typo fails at start, not at the first call). Empty: the system's resolver configuration.
+ */
+function dnsServers(r: SettingsReader<SettingName>): string[] {
+  const entries = r.list('CCAI_DNS_SERVERS');
+  const wrong = entries.filter((entry) => !isDnsServer(entry));
+  if (wrong.length > 0) {
+    r.fail('CCAI_DNS_SERVERS', `${wrong.map((e) => `'${e}'`).join(', ')}: not an IP address with an optional port, such as 10.0.0.2, 10.0.0.2:5353 or [fd00::2]:53 (comma-separated)`);
+  }
+  return entries;
+}
+
+function isDnsServer(entry: string): boolean {
+  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(entry);
+  const withPort = /^([^:]+):(\d{1,5})$/.exec(entry);
+  const [host, port] = bracketed ? [bracketed[1]!, bracketed[2]] : withPort ? [withPort[1]!, withPort[2]] : [entry, undefined];
+  const family = isIP(host);
+  const portOk = port === undefined || (Number(port) >= 1 && Number(port) <= 65535);
+  return portOk && (bracketed ? family === 6 : withPort ? family === 4 : family !== 0);
 }
 
 /** `{ [key]: value }` for a non-empty value, `{}` for an empty one: unset optional settings stay absent */

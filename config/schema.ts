@@ -69,7 +69,12 @@ export interface PluginConfig {
     /** address put in Via/Contact (NAT); defaults to bindAddress */
     advertisedAddress: string;
     ccaiHost: string;
-    ccaiPort: number;
+    /** CCAI_SIP_PORT; absent: the request-URI names none, and the embedded backend finds targets by NAPTR/SRV (RFC 3263) */
+    ccaiPort?: number;
+    /** CCAI_DNS_SERVERS: `ip[:port]` entries for the embedded backend's lookups; empty: the system's resolvers */
+    dnsServers: string[];
+    /** CCAI_TARGET_TIMEOUT_MS: how long a CCAI target may stay silent before the INVITE goes to the next (embedded) */
+    targetTimeoutMs: number;
     ccaiTransport: SipTransport;
     /** user part of From/Contact */
     fromUser: string;

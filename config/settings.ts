@@ -84,6 +84,13 @@ export class SettingsReader<Name extends string> {
     return n;
   }
 
+  /** An integer in [min, max], or undefined when unset or empty: for a setting whose absence means something. */
+  optionalInteger(name: Name, min: number, max: number, rule = `must be an integer between ${min} and ${max}, or empty`): number | undefined {
+    const raw = this.raw(name);
+    if (raw === undefined || raw === null || raw.value === '') return undefined;
+    return this.integer(name, min, max, rule);
+  }
+
   /** A JSON boolean, or the strings `true`/`false` (environment variables are strings). Nothing else: no `1`, `yes`. */
   boolean(name: Name): boolean {
     const raw = this.raw(name);

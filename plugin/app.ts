@@ -17,6 +17,7 @@ import { createTalkdeskServer, type TalkdeskServer } from './talkdesk/server.js'
 import type { SipBackend } from './sip/backend.js';
 import { DrachtioSipBackend } from './sip/drachtio/backend.js';
 import { EmbeddedSipBackend } from './sip/embedded/backend.js';
+import { hostPort } from './sip/invite-target.js';
 
 export interface RunningApp {
   /** the Talkdesk-facing port actually bound (LISTEN_PORT 0 picks one) */
@@ -56,6 +57,8 @@ function createBackend(config: PluginConfig, log: Logger): SipBackend {
         tls: config.sip.tls,
         ccaiHost: config.sip.ccaiHost,
         ccaiSourceAddresses: config.sip.ccaiSourceAddresses,
+        dnsServers: config.sip.dnsServers,
+        targetTimeoutMs: config.sip.targetTimeoutMs,
         log: log.child({ component: 'sip' }),
       });
     case 'drachtio':
@@ -132,7 +135,7 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
     throw err;
   }
   log.info(
-    { port, tls: Boolean(config.listen.tlsCertFile), sipBackend: backend.name, ccai: `${config.sip.ccaiHost}:${config.sip.ccaiPort}` },
+    { port, tls: Boolean(config.listen.tlsCertFile), sipBackend: backend.name, ccai: hostPort(config.sip.ccaiHost, config.sip.ccaiPort) },
     'talkdesk gateway listening',
   );
 

@@ -2,12 +2,18 @@ import type { PluginConfig, TalkdeskField } from '../../config/schema.js';
 
 /**
  * Where and with what the INVITE goes. The request-URI follows jambonz's carrier form
- * `<scheme>:<user>@<host>:<port>;transport=<t>` (sip-notes §1.4): an explicit transport parameter is what makes
- * drachtio-server pick the right transport, and it costs the embedded UAC nothing. `sips:` (CCAI_SIP_SCHEME) asks
- * for TLS on every hop (RFC 3261 §19.1.1); the config allows it only with the tls transport.
+ * `<scheme>:<user>@<host>[:<port>];transport=<t>` (sip-notes §1.4): an explicit transport parameter is what makes
+ * drachtio-server pick the right transport, and it costs the embedded UAC nothing. Without CCAI_SIP_PORT the URI names
+ * no port, so the host is looked up by NAPTR/SRV (RFC 3263 §4.2; a port would skip SRV). `sips:` (CCAI_SIP_SCHEME)
+ * asks for TLS on every hop (RFC 3261 §19.1.1); the config allows it only with the tls transport.
  */
 export function requestUri(sipuri: string, sip: PluginConfig['sip']): string {
-  return `${sip.ccaiScheme}:${escapeUser(sipuri)}@${sip.ccaiHost}:${sip.ccaiPort};transport=${sip.ccaiTransport}`;
+  return `${sip.ccaiScheme}:${escapeUser(sipuri)}@${hostPort(sip.ccaiHost, sip.ccaiPort)};transport=${sip.ccaiTransport}`;
+}
+
+/** `host:port`, or the host alone when no port is set */
+export function hostPort(host: string, port: number | undefined): string {
+  return port === undefined ? host : `${host}:${port}`;
 }
 
 /**

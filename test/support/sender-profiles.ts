@@ -142,7 +142,7 @@ export function senderChunks(pacing: SenderProfile | Pacing, totalBytes: number,
 }
 
 /** mulberry32: a small, fast 32-bit generator, good enough for jitter and reproducible from its seed. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

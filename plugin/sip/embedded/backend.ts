@@ -5,6 +5,7 @@ import { SipFailure } from '../errors.js';
 import { ccaiSourcesOf } from '../dialog-peer.js';
 import { InviteSession } from './invite-session.js';
 import { SipStack } from './stack.js';
+import { TargetResolver } from './target-resolver.js';
 import { resolveSipTimers, type SipTimers } from './timers.js';
 import type { SipTransport } from './transport.js';
 import { StreamTransport } from './transport-stream.js';
@@ -33,9 +34,17 @@ export interface EmbeddedSipBackendOptions {
   userAgent?: string;
   /** CCAI_SOURCE_ADDRESSES: addresses and CIDR ranges that may act in any dialog besides its own peer (../dialog-peer.ts) */
   ccaiSourceAddresses?: readonly string[];
+  /** CCAI_DNS_SERVERS: `ip[:port]` entries for the RFC 3263 lookups; empty or unset: the system's resolvers */
+  dnsServers?: readonly string[];
+  /** CCAI_TARGET_TIMEOUT_MS: how long one target may stay silent before the INVITE goes to the next (default 4 s, as shipped) */
+  targetTimeoutMs?: number;
+  /** for tests: the RFC 3263 lookups (default: node:dns on dnsServers) */
+  targets?: TargetResolver;
 }
 
 const DEFAULT_USER_AGENT = 'talkdesk-ccai-gateway';
+/** CCAI_TARGET_TIMEOUT_MS's shipped default, for a backend built without the config (tests) */
+const DEFAULT_TARGET_TIMEOUT_MS = 4_000;
 /** long enough for a call's last transactions to be retried on the same connection, short enough not to pile up */
 const DEFAULT_IDLE_CONNECTION_MS = 5_000;
 
@@ -81,6 +90,8 @@ export class EmbeddedSipBackend implements SipBackend {
       userAgent: this.opts.userAgent ?? DEFAULT_USER_AGENT,
       ...(this.opts.sessionSecondMs === undefined ? {} : { sessionSecondMs: this.opts.sessionSecondMs }),
       ccaiSources: ccaiSourcesOf(this.opts.ccaiSourceAddresses ?? []),
+      targets: this.opts.targets ?? new TargetResolver({ servers: this.opts.dnsServers ?? [] }),
+      targetTimeoutMs: this.opts.targetTimeoutMs ?? DEFAULT_TARGET_TIMEOUT_MS,
     });
     const { protocol } = this.transport;
     const [port, portSetting] = protocol === 'TLS' ? [this.opts.tls?.port, 'SIP_TLS_PORT'] : [this.opts.port, 'SIP_PORT'];

@@ -65,6 +65,14 @@ export class InviteClientTransaction extends Transaction<InviteClientState, 'A' 
     if (this.state === 'proceeding') this.timers.start('B', this.ctx.timers.B, () => this.timeOut());
   }
 
+  /**
+   * The UA moves on to another target (RFC 3263 §4.3) before this one answered anything: no more retransmissions, no
+   * Timer B, and the user hears nothing more. A response that still comes finds no transaction and is dropped.
+   */
+  abandon(): void {
+    if (this.state === 'calling') this.transition('terminated');
+  }
+
   receiveResponse(response: IncomingMessage): void {
     const status = response.sip.status!;
     switch (this.state) {

@@ -9,7 +9,7 @@ import { hasSdp, type IncomingMessage } from './message.js';
 import { extraHeaders, headerValue, requestInInviteTransaction, type OutgoingRequest } from './message-builder.js';
 import { EmbeddedLeg } from './leg.js';
 import type { SipStack } from './stack.js';
-import type { Destination } from './transport.js';
+import type { Target } from './target-resolver.js';
 import { readMinSe, termsFromAnswer, type SessionTerms } from './session-timer.js';
 import { parseSipUri, uriWithoutParams } from './uri.js';
 import { answerChallenge } from '../digest.js';
@@ -28,9 +28,19 @@ function sessionOf(response: IncomingMessage, asked: SessionTerms | undefined): 
  * One outgoing INVITE, as the UA core of RFC 3261 §13.2 sees it: builds and sends the INVITE, reports progress,
  * turns every 2xx into an ACKed leg, and handles CANCEL (§9.1). `answered` settles once; the transactions it
  * started finish on their own timers afterwards.
+ *
+ * The request-URI may lead to several targets (RFC 3263 §4, target-resolver.ts). A target that fails before any
+ * other final answer is left for the next (§4.3), each with its own transaction (same Call-ID and From tag, the next
+ * CSeq, a new branch, as a digest retry): no response at all within CCAI_TARGET_TIMEOUT_MS (its transaction is then
+ * abandoned: a late answer from it is dropped), a transport failure or Timer B, or a 503. A target that sent a 1xx is
+ * never left on time. Only when the last target fails does the call hear of it, as that target's failure.
  */
 export class InviteSession extends InviteAttempt implements ClientTransactionUser {
-  private sent: { invite: OutgoingRequest; destination: Destination; txn: InviteClientTransaction } | undefined;
+  private sent: { invite: OutgoingRequest; destination: Target; txn: InviteClientTransaction } | undefined;
+  /** where the request-URI leads, in order; `sent.destination` is the one tried now */
+  private targets: Target[] = [];
+  /** fires when the target tried now stays silent, while another is left */
+  private targetTimer: NodeJS.Timeout | undefined;
   /** the session timer we asked for after a 422 (RFC 4028 §7.4); none before */
   private asked: SessionTerms | undefined;
   /** the leg of every 2xx by its To tag: forks and retransmissions (§13.2.2.4) */
@@ -57,30 +67,79 @@ export class InviteSession extends InviteAttempt implements ClientTransactionUse
 
   onResponse(response: IncomingMessage): void {
     const status = response.sip.status!;
+    this.stopTargetTimer();
     if (status < 200) this.onProvisional(status, response.sip);
     else if (status < 300) this.onAnswer(response).catch((err: unknown) => this.log.error({ err }, '2xx handling failed'));
     else if (status === 422 && this.retryWithMinSe(response)) return;
     else if ((status === 401 || status === 407) && this.retryWithCredentials(response, status)) return;
     else if ((status === 401 || status === 407) && this.authAnswers > 0) this.fail(SipFailure.authFailed(status));
-    else this.fail(SipFailure.rejected(status, response.sip.reason ?? ''));
+    else if (status === 503 && this.tryNextTarget(`${status} ${response.sip.reason ?? ''}`.trim())) return;
+    else this.fail(this.lastTarget(SipFailure.rejected(status, response.sip.reason ?? '')));
   }
 
   onFailure(failure: SipFailure): void {
-    this.fail(failure);
+    this.stopTargetTimer();
+    if ((failure.kind === 'timeout' || failure.kind === 'transport') && this.tryNextTarget(failure.message)) return;
+    this.fail(this.lastTarget(failure));
   }
 
   private async send(request: InviteRequest): Promise<void> {
-    let destination: Destination;
     try {
-      destination = await this.stack.resolve(request.requestUri);
+      this.targets = await this.stack.resolveTargets(request.requestUri);
     } catch (err) {
       this.fail(isSipFailure(err) ? err : new SipFailure('transport', String(err)));
       return;
     }
     if (this.canceled) return; // canceled during the lookup: nothing was sent, nothing to cancel
     const invite = this.buildInvite(request);
-    request.log.info({ callId: headerValue(invite, 'Call-ID'), to: request.requestUri, destination }, 'sending INVITE');
+    const destination = this.targets[0]!;
+    const targets = this.targets.length > 1 ? { targets: this.targets.map(describe) } : {};
+    request.log.info({ callId: headerValue(invite, 'Call-ID'), to: request.requestUri, destination, ...targets }, 'sending INVITE');
     this.sent = { invite, destination, txn: this.stack.startInvite(invite, destination, request.log, this) };
+    this.startTargetTimer();
+  }
+
+  /**
+   * RFC 3263 §4.3: the INVITE to the next target, if one is left and the call still wants it. A challenge answered
+   * at the last target is not the next one's: its credentials header is left out, and the next may challenge anew.
+   */
+  private tryNextTarget(why: string): boolean {
+    if (this.canceled || this.settled || !this.sent) return false;
+    const from = this.sent.destination;
+    const next = this.targets[this.targets.indexOf(from) + 1];
+    if (next === undefined) return false;
+    this.log.warn({ target: describe(from), reason: why, next: describe(next) }, 'CCAI target failed: INVITE sent to the next one');
+    this.sent.txn.abandon();
+    this.authAnswers = 0;
+    this.resend([], /^(proxy-)?authorization$/i, next);
+    this.startTargetTimer();
+    return true;
+  }
+
+  /** the failure of the last target tried, saying so when there were others */
+  private lastTarget(failure: SipFailure): SipFailure {
+    if (this.targets.length < 2) return failure;
+    return new SipFailure(failure.kind, `${failure.message} (the last of ${this.targets.length} CCAI targets; each failed)`, failure.status, failure.reason);
+  }
+
+  /** a silent target is left after CCAI_TARGET_TIMEOUT_MS, while another is left to try */
+  private startTargetTimer(): void {
+    const sent = this.sent;
+    if (sent === undefined || sent.destination === this.targets[this.targets.length - 1]) return;
+    const ms = this.stack.targetTimeoutMs;
+    this.targetTimer = setTimeout(() => {
+      this.targetTimer = undefined;
+      if (this.sent === sent && sent.txn.state === 'calling') this.tryNextTarget(`no response within ${ms} ms`);
+    }, ms);
+  }
+
+  private stopTargetTimer(): void {
+    clearTimeout(this.targetTimer);
+    this.targetTimer = undefined;
+  }
+
+  protected override onSettled(): void {
+    this.stopTargetTimer();
   }
 
   /** §8.1.1 */
@@ -199,10 +258,10 @@ export class InviteSession extends InviteAttempt implements ClientTransactionUse
 
   /**
    * The INVITE again, in the same dialog-to-be (Call-ID, From tag), with a new branch and the next CSeq (§8.1.3.5),
-   * `add` before its body's Content-Type, and the headers `drop` names left out.
+   * `add` before its body's Content-Type, and the headers `drop` names left out; to the same target unless told.
    */
-  private resend(add: Array<readonly [string, string]>, drop?: RegExp): void {
-    const { invite, destination } = this.sent!;
+  private resend(add: Array<readonly [string, string]>, drop?: RegExp, destination = this.sent!.destination): void {
+    const { invite } = this.sent!;
     const seq = Number.parseInt(headerValue(invite, 'CSeq')!, 10) + 1;
     const retry: OutgoingRequest = {
       ...invite,
@@ -222,4 +281,9 @@ export class InviteSession extends InviteAttempt implements ClientTransactionUse
     };
     this.sent = { invite: retry, destination, txn: this.stack.startInvite(retry, destination, this.log, this) };
   }
+}
+
+/** a target as the call's logs show it: `address:port (name)` */
+function describe(target: Target): string {
+  return target.name === target.host ? `${target.host}:${target.port}` : `${target.host}:${target.port} (${target.name})`;
 }

@@ -17,6 +17,7 @@ import { headerValue, serializeRequest, serializeResponse, type OutgoingRequest 
 import { InviteServerTransaction, NonInviteServerTransaction, type ServerTransaction } from './server-transactions.js';
 import { PerSourceInterval } from './source-rate.js';
 import type { SipTimers } from './timers.js';
+import type { Target, TargetResolver } from './target-resolver.js';
 import { transactionKey, type TransactionContext } from './transaction.js';
 import type { Destination, SipTransport, TransportUser } from './transport.js';
 
@@ -48,6 +49,10 @@ export interface SipStackOptions {
   sessionSecondMs?: number;
   /** CCAI_SOURCE_ADDRESSES: who may act in any dialog besides its own peer hosts (../dialog-peer.ts) */
   ccaiSources?: CcaiSources;
+  /** where an INVITE's request-URI leads (RFC 3263) */
+  targets: TargetResolver;
+  /** CCAI_TARGET_TIMEOUT_MS: how long a target may stay silent before the INVITE goes to the next */
+  targetTimeoutMs: number;
 }
 
 /**
@@ -106,8 +111,18 @@ export class SipStack implements TransportUser {
     return `<${scheme}:${user}@${this.sentBy};transport=${this.opts.transport.protocol.toLowerCase()}>`;
   }
 
+  /** the next hop of an in-dialog request: its remote target or first Route, as the dialog gave it */
   resolve(uri: string): Promise<Destination> {
     return resolveDestination(uri, this.opts.transport);
+  }
+
+  /** where an INVITE's request-URI leads, in the order to try (RFC 3263 §4) */
+  resolveTargets(uri: string): Promise<Target[]> {
+    return this.opts.targets.targets(uri, this.opts.transport);
+  }
+
+  get targetTimeoutMs(): number {
+    return this.opts.targetTimeoutMs;
   }
 
   /** the address of a URI's host, looked up as resolve() does (a dialog's Contact and Record-Route hosts) */

@@ -60,7 +60,8 @@ describe('the shipped jambonz-app.json', () => {
       talkdeskAccountAllowlist: [],
       sip: {
         backend: 'embedded', bindAddress: '127.0.0.1', port: 5080, advertisedAddress: '127.0.0.1',
-        ccaiHost: '127.0.0.1', ccaiPort: 5070, ccaiTransport: 'udp', fromUser: 'talkdesk-gw', inviteTimeoutMs: 15000,
+        ccaiHost: '127.0.0.1', ccaiTransport: 'udp', fromUser: 'talkdesk-gw', inviteTimeoutMs: 15000,
+        dnsServers: [], targetTimeoutMs: 4000,
         headers: {
           'X-Talkdesk-Call-Sid': 'callSid', 'X-Talkdesk-Stream-Sid': 'streamSid',
           'X-Talkdesk-Interaction-Id': 'interactionId', 'X-Talkdesk-Account-Sid': 'accountSid',
@@ -73,6 +74,8 @@ describe('the shipped jambonz-app.json', () => {
       logLevel: 'info',
     });
     expect(result.config.listen.tlsCertFile).toBeUndefined();
+    // no port: the request-URI names none, and CCAI is found by NAPTR/SRV (RFC 3263)
+    expect(result.config.sip).not.toHaveProperty('ccaiPort');
     expect(result.config.escalation.rules.map((r) => r.header)).toEqual(['X-Escalation-Data', 'User-to-User', 'X-Escalate', 'Reason']);
   });
 
@@ -251,7 +254,11 @@ describe('each kind of bad value is an error naming the setting and what is allo
     ['LISTEN_PORT', ' 80', /^LISTEN_PORT: must be an integer/],
     ['LISTEN_PORT', '-1', /^LISTEN_PORT: must be an integer between 0 \(any free port\) and 65535/],
     ['SIP_PORT', '65536', /^SIP_PORT: must be an integer between 0 \(any free port\) and 65535/],
-    ['CCAI_SIP_PORT', '', /^CCAI_SIP_PORT: must be an integer between 1 and 65535 \(got ""/],
+    ['CCAI_SIP_PORT', '0', /^CCAI_SIP_PORT: must be an integer between 1 and 65535, or empty to find the port by DNS \(RFC 3263 SRV\) \(got "0"/],
+    ['CCAI_DNS_SERVERS', '10.0.0.2,dns.example.com', /^CCAI_DNS_SERVERS: 'dns.example.com': not an IP address with an optional port/],
+    ['CCAI_DNS_SERVERS', '10.0.0.2:70000', /^CCAI_DNS_SERVERS: '10.0.0.2:70000': not an IP address/],
+    ['CCAI_DNS_SERVERS', '[10.0.0.2]:53', /^CCAI_DNS_SERVERS: '\[10.0.0.2\]:53'/],
+    ['CCAI_TARGET_TIMEOUT_MS', '15000', /^CCAI_TARGET_TIMEOUT_MS: must be shorter than INVITE_TIMEOUT_MS \(15000\), or no second CCAI target would ever be tried \(got 15000\)$/],
     ['RTP_PORT_MIN', '2001', /^RTP_PORT_MIN: must be an even integer between 1024 and 65534 \(got "2001"/],
     ['RTP_PORT_MIN', '80', /^RTP_PORT_MIN: must be an even integer between 1024 and 65534/],
     ['RTP_PORT_MAX', '20000', /^RTP_PORT_MAX: must be greater than RTP_PORT_MIN \(20000\)/],
@@ -296,6 +303,14 @@ describe('each kind of bad value is an error naming the setting and what is allo
     expect(errorsFor({}, withEntries((app) => { app['SIP_FROM_USER']!['value'] = 1234; }))).toEqual([
       expect.stringMatching(/^SIP_FROM_USER: must be a string \(got "1234"/),
     ]);
+  });
+
+  it('CCAI_SIP_PORT may be unset (DNS finds CCAI), CCAI_DNS_SERVERS takes ip and ip:port entries (none: the system\'s)', () => {
+    expect(configFor({ CCAI_SIP_PORT: '5061' }).sip.ccaiPort).toBe(5061);
+    expect(configFor({ CCAI_SIP_PORT: '' }).sip.ccaiPort).toBeUndefined();
+    const servers = ['127.0.0.1:5353', '10.0.0.2', '[fd00::2]:53', '[::1]', 'fd00::3'];
+    expect(configFor({ CCAI_DNS_SERVERS: servers.join(', ') }).sip.dnsServers).toEqual(servers);
+    expect(configFor({ CCAI_TARGET_TIMEOUT_MS: '1500' }).sip.targetTimeoutMs).toBe(1500);
   });
 
   it('CCAI_SOURCE_ADDRESSES takes addresses and CIDR ranges (none by default); anything else fails naming it', () => {

@@ -18,7 +18,7 @@ describe('resolveCcaiTarget: a jambonz call to the CCAI bot', () => {
   it('with no env_vars (or none that apply) dials the instance target with the jambonz ids', () => {
     for (const envVars of [undefined, null, [], {}, { BOTS: 'x', LISTEN_PORT: 1 }, { CCAI_SIP_HOST: '', CCAI_SIP_PORT: null }]) {
       expect(resolveCcaiTarget(shippedSip(), envVars, CALL, SOURCE)).toEqual({
-        target: { sipUri: 'sip:+15550002222@127.0.0.1:5070;transport=udp', headers: IDS },
+        target: { sipUri: 'sip:+15550002222@127.0.0.1;transport=udp', headers: IDS },
         applied: [],
         rejected: [],
       });
@@ -48,7 +48,7 @@ describe('resolveCcaiTarget: a jambonz call to the CCAI bot', () => {
       CALL,
       SOURCE,
     );
-    expect(r.target?.sipUri).toBe('sip:+15550002222@127.0.0.1:5070;transport=udp');
+    expect(r.target?.sipUri).toBe('sip:+15550002222@127.0.0.1;transport=udp');
     expect(r.applied).toEqual([]);
     expect(r.rejected).toEqual([
       `CCAI_SIP_HOST: must be a string (got "5" from "value" in ${SOURCE})`,
@@ -61,7 +61,7 @@ describe('resolveCcaiTarget: a jambonz call to the CCAI bot', () => {
 
   it('keeps sips with tls only: an env scheme the transport cannot carry is dropped, then an env transport', () => {
     const udp = resolveCcaiTarget(shippedSip(), { CCAI_SIP_SCHEME: 'sips' }, CALL, SOURCE);
-    expect(udp.target?.sipUri).toBe('sip:+15550002222@127.0.0.1:5070;transport=udp');
+    expect(udp.target?.sipUri).toBe('sip:+15550002222@127.0.0.1;transport=udp');
     expect(udp.rejected).toEqual([expect.stringMatching(/^CCAI_SIP_SCHEME: sips requires CCAI_SIP_TRANSPORT=tls/)]);
     expect(udp.applied).toEqual([]);
 

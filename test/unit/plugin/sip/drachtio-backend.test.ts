@@ -144,6 +144,17 @@ describe('DrachtioSipBackend INVITE', () => {
     outgoing.cancel();
   });
 
+  it('a request-URI without a port (CCAI_SIP_PORT unset) reaches drachtio-server as it is: sofia-sip finds the targets (NAPTR, SRV)', async () => {
+    const fake = await fakeDrachtio();
+    const backend = backendFor(fake);
+    await backend.start();
+    const outgoing = backend.invite({ ...inviteRequest(), requestUri: 'sip:+17345551234@ccai.example.com;transport=udp' });
+    // the fake resolves no names: the INVITE is sent, as asked, and lost on the way
+    await vi.waitFor(() => expect(fake.lost).toEqual([{ method: 'INVITE', why: expect.stringContaining('udp ccai.example.com') }]));
+    expect(fake.fromApp.join('\n')).toContain('sip:+17345551234@ccai.example.com;transport=udp');
+    outgoing.cancel();
+  });
+
   // A sip: Contact without a transport parameter means UDP to whoever opens a new connection to it (RFC 3263 §4.1):
   // a bot's BYE to it would never reach drachtio-server's TCP or TLS listener (issue 13).
   it.each([

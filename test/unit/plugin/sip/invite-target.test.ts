@@ -32,3 +32,15 @@ describe('requestUri: the sipuri from the Talkdesk URL (or a jambonz "to") as th
     expect(uri?.params).toEqual({ transport: 'udp' });
   });
 });
+
+describe('requestUri without CCAI_SIP_PORT: no port, so the host is found by NAPTR/SRV (RFC 3263 §4.2)', () => {
+  it.each([
+    ['udp', 'sip', {}, 'sip:+17345551234@ccai.example.com;transport=udp'],
+    ['tls', 'sips', { CCAI_SIP_TRANSPORT: 'tls', CCAI_SIP_SCHEME: 'sips' }, 'sips:+17345551234@ccai.example.com;transport=tls'],
+  ])('%s (%s): %s', (_transport, _scheme, env, expected) => {
+    const portless = shippedSip({ CCAI_SIP_HOST: 'ccai.example.com', CCAI_SIP_PORT: '', ...env });
+    expect(portless.ccaiPort).toBeUndefined();
+    expect(requestUri('+17345551234', portless)).toBe(expected);
+    expect(parseSipUri(requestUri('+17345551234', portless))).not.toHaveProperty('port');
+  });
+});
