@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   say('sipp bot', `listening on sip:127.0.0.1:${botPorts(0).sipPort} (answers, speaks, sends a digit, BYE with escalation headers)`);
 
   let callEnded: LogLine | undefined;
-  const gateway = await startGateway({}, (line) => {
+  const gateway = await startGateway({ CCAI_SIP_PORT: String(botPorts(0).sipPort) }, (line) => {
     const tell = STORY[line.msg];
     if (tell) say('gateway', tell(line));
     if (line.msg === 'call ended') callEnded = line;
