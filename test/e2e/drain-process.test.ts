@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DrachtioBot } from '../support/drachtio-bot.js';
-import { FakeDrachtio } from '../support/fake-drachtio.js';
+import { BOT_PORT, FakeDrachtio } from '../support/fake-drachtio.js';
 import { buildPlugin, killPlugins, spawnPlugin } from '../support/plugin-process.js';
 import { dialGateway } from '../support/talkdesk-call.js';
 
@@ -20,6 +20,7 @@ describe('the built plugin on SIGTERM', () => {
         RTP_PORT_MIN: '26000',
         RTP_PORT_MAX: '26098',
         SIP_BACKEND: 'drachtio',
+        CCAI_SIP_PORT: BOT_PORT,
         DRACHTIO_PORT: String(drachtio.port),
         DRACHTIO_SECRET: drachtio.secret,
         SHUTDOWN_GRACE_MS: '1000',

@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DrachtioBot } from '../support/drachtio-bot.js';
-import { FakeDrachtio } from '../support/fake-drachtio.js';
+import { BOT_PORT, FakeDrachtio } from '../support/fake-drachtio.js';
 import type { FakeTalkdesk } from '../support/fake-talkdesk.js';
 import { Haproxy } from '../support/haproxy.js';
 import { buildPlugin, killPlugins, spawnPlugin, type PluginProcess } from '../support/plugin-process.js';
@@ -66,6 +66,7 @@ async function startCluster(): Promise<Cluster> {
     const plugin = spawnPlugin(main, {
       ...INSTANCES[name],
       SIP_BACKEND: 'drachtio',
+      CCAI_SIP_PORT: BOT_PORT,
       DRACHTIO_PORT: String(drachtio.port),
       DRACHTIO_SECRET: drachtio.secret,
       SHUTDOWN_GRACE_MS: String(GRACE_MS),
