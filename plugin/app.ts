@@ -81,8 +81,13 @@ async function startJambonz(config: PluginConfig, log: Logger, appJson: AppJson)
   return startJambonzService({ host, port, servicePath, sources, maxSockets: config.limits.maxCalls, portalBody, log, sip: config.sip });
 }
 
+export interface AppOptions {
+  /** wraps the SIP backend every call uses: `npm run probe` watches its call's SIP through it */
+  observeSip?: (backend: SipBackend) => SipBackend;
+}
+
 /** Wires one process: a shared media clock and port pool, a SIP backend, the registry and the Talkdesk server. */
-export async function startApp(config: PluginConfig, log: Logger, appJson: AppJson): Promise<RunningApp> {
+export async function startApp(config: PluginConfig, log: Logger, appJson: AppJson, options: AppOptions = {}): Promise<RunningApp> {
   const clock = new MediaClock({ log: log.child({ component: 'media-clock' }) });
   const ports = new RtpPortPool({ bindAddress: config.rtp.bindAddress, min: config.rtp.portMin, max: config.rtp.portMax });
   const escalation = compileRules(config.escalation.rules, config.escalation.defaultRingGroup);
@@ -99,7 +104,7 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
     watchdog,
     sipCounts: () => (backend instanceof EmbeddedSipBackend ? backend.activeCounts : undefined),
   });
-  const callBackend = metrics.instrument(backend);
+  const callBackend = metrics.instrument(options.observeSip?.(backend) ?? backend);
 
   const server = createTalkdeskServer(config, log, (ws, upgrade) => {
     const call = new Call({ config, backend: callBackend, clock, ports, escalation, watchdog, log }, ws, upgrade, registry.nextId());
