@@ -100,16 +100,7 @@ declare module 'rtp-packet' {
   /** SR without report blocks (28 bytes); the NTP time now when `ntpTimestamp` ([seconds, fraction]) is absent */
   export function buildSR(opts: { ssrc: number; ntpTimestamp?: [number, number]; rtpTimestamp: number; packetCount: number; octetCount: number }): Buffer;
   /** RR with exactly one report block (32 bytes) */
-  export function buildRR(opts: {
-    ssrc: number;
-    mediaSsrc: number;
-    fractionLost: number;
-    totalLost: number;
-    highestSeq: number;
-    jitter: number;
-    lastSR: number;
-    delaySinceLastSR: number;
-  }): Buffer;
+  export function buildRR(opts: { ssrc: number } & RtcpReportBlockFields): Buffer;
   /** Each packet of a compound datagram, parsed; stops at the first whose length overruns it. Never throws. */
   export function parseRTCPCompound(buf: Buffer): ParsedRtcpPacket[];
   /** SDES with one chunk holding one CNAME item; a new Buffer */
