@@ -219,7 +219,9 @@ function judge(expect: Expectation | undefined, result: CallerResult, ladder: Si
 }
 
 function notes(lines: Array<Record<string, unknown>>): string[] {
-  return lines.filter((l) => typeof l['level'] === 'number' && l['level'] >= 40).map((l) => String(l['msg']));
+  return lines
+    .filter((l) => typeof l['level'] === 'number' && l['level'] >= 40)
+    .map((l) => (l['reason'] === undefined ? String(l['msg']) : `${String(l['msg'])}: ${String(l['reason'])}${l['from'] === undefined ? '' : ` from ${String(l['from'])}`}`));
 }
 
 function pick(from: Record<string, unknown> | undefined, keys: string[]): Record<string, string> {

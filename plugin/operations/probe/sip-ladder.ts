@@ -57,8 +57,10 @@ export class SipLadder {
     this.requestUri = request.requestUri;
     this.add('→', `INVITE ${request.requestUri}`, request.headers);
     const outgoing = backend.invite({ ...request, delegate: this.delegate(request.delegate) });
+    let settled = false;
     const answered = outgoing.answered.then(
       (leg) => {
+        settled = true;
         this.answerSdp = leg.remoteSdp;
         this.answeredAtMs = this.now();
         this.add('←', '200 OK (the answer, SDP)');
@@ -67,6 +69,7 @@ export class SipLadder {
         return this.leg(leg);
       },
       (err: unknown) => {
+        settled = true;
         if (isSipFailure(err) && err.status !== undefined) this.add('←', `${err.status} ${err.reason ?? ''}`.trim());
         else this.add('✗', isSipFailure(err) ? `${err.kind}: ${err.message}` : String(err));
         throw err;
@@ -75,7 +78,8 @@ export class SipLadder {
     return {
       answered,
       cancel: () => {
-        this.add('→', 'CANCEL');
+        // after the final answer a cancel is a no-op (the port's contract): nothing goes out
+        if (!settled) this.add('→', 'CANCEL');
         outgoing.cancel();
       },
     };
