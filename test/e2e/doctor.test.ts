@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Check } from '../../plugin/operations/doctor/check.js';
+import { FakeDrachtio } from '../support/fake-drachtio.js';
 import { makeTestPki, type TestPki } from '../support/pki.js';
 import { buildPlugin } from '../support/plugin-process.js';
 import { botPorts } from '../support/ports.js';
@@ -123,6 +124,23 @@ describe('npm run doctor', () => {
       expect(status).toBe(1);
     } finally {
       await Promise.all(held.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    }
+  });
+
+  it('SIP_BACKEND=drachtio: ✓ with the right secret, ✗ naming DRACHTIO_SECRET with a wrong one', async () => {
+    const bot = await startSipp({ scenario: 'uas_options.xml', ...UDP_BOT });
+    const drachtio = await FakeDrachtio.start();
+    try {
+      const env = { ...GOOD, SIP_BACKEND: 'drachtio', DRACHTIO_PORT: String(drachtio.port) };
+      const good = await doctorJson({ ...env, DRACHTIO_SECRET: drachtio.secret });
+      expect(titled(good.checks, 'drachtio-server')).toMatchObject({ status: 'ok' });
+      expect(good.status).toBe(0);
+      expectSippSuccess(await bot.done);
+      const wrong = await doctorJson({ ...env, DRACHTIO_SECRET: 'not-the-secret', CCAI_SIP_PORT: String(NOTHING_THERE) });
+      expect(titled(wrong.checks, 'drachtio-server')).toMatchObject({ status: 'fail', detail: expect.stringContaining('refused our secret (check DRACHTIO_SECRET)') });
+      expect(wrong.status).toBe(1);
+    } finally {
+      await drachtio.close();
     }
   });
 
