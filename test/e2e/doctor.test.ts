@@ -149,4 +149,11 @@ describe('npm run doctor', () => {
     expect(run.stdout).toMatch(/^✗ RTP_PORT_MIN: must be an even integer between 1024 and 65534 \(got "36001" from environment variable RTP_PORT_MIN\)\n✗ CCAI_SIP_TRANSPORT: must be one of udp, tcp, tls .*\n0 ✓ {2}0 ⚠ {2}2 ✗\n$/);
     expect(run.status).toBe(1);
   });
+
+  it('a bad --timeout-ms: exit 2 with the usage, no check run', async () => {
+    const run = await doctor(GOOD, ['--timeout-ms', '5s']);
+    expect(run.stderr).toBe('--timeout-ms must be an integer number of milliseconds from 1 to 60000\nusage: npm run doctor -- [--json] [--timeout-ms <ms, default 5000>]\n');
+    expect(run.stdout).toBe('');
+    expect(run.status).toBe(2);
+  });
 });
