@@ -47,7 +47,7 @@ export class RtpPortPool {
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
       throw new RangeError(`RtpPortPool: need integers 1 <= min <= max <= 65535, got min=${min} max=${max}`);
     }
-    for (let p = min % 2 === 0 ? min : min + 1; p + 1 <= max; p += 2) this.free.push(p);
+    this.free.push(...rtpPairPorts(min, max));
     if (this.free.length === 0) throw new RangeError(`RtpPortPool: range ${min}-${max} holds no RTP/RTCP port pair`);
     this.bindAddress = bindAddress;
     this.min = min;
@@ -115,22 +115,34 @@ export class RtpPortPool {
   }
 
   private bind(port: number): Promise<Socket> {
-    return new Promise((resolve, reject) => {
-      const socket = createSocket({ type: 'udp4', lookup: numericAddress });
-      const onError = (err: Error): void => {
-        try {
-          socket.close();
-        } catch {
-          // already closed by dgram after the failed bind: nothing left to release
-        }
-        reject(err);
-      };
-      socket.once('error', onError);
-      // exclusive: under cluster, workers would otherwise share the primary's handle and bind the same port twice.
-      socket.bind({ port, address: this.bindAddress, exclusive: true }, () => {
-        socket.off('error', onError);
-        resolve(socket);
-      });
-    });
+    return bindRtpSocket(this.bindAddress, port);
   }
+}
+
+/** The RTP ports of a range's RTP/RTCP pairs: each even port whose odd neighbour is in the range too (RFC 3550 §11). */
+export function rtpPairPorts(min: number, max: number): number[] {
+  const ports: number[] = [];
+  for (let p = min % 2 === 0 ? min : min + 1; p + 1 <= max; p += 2) ports.push(p);
+  return ports;
+}
+
+/** One UDP socket bound as the pool binds its RTP and RTCP sockets; rejects with the bind error (EADDRINUSE …). */
+export function bindRtpSocket(address: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket({ type: 'udp4', lookup: numericAddress });
+    const onError = (err: Error): void => {
+      try {
+        socket.close();
+      } catch {
+        // already closed by dgram after the failed bind: nothing left to release
+      }
+      reject(err);
+    };
+    socket.once('error', onError);
+    // exclusive: under cluster, workers would otherwise share the primary's handle and bind the same port twice.
+    socket.bind({ port, address, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
 }

@@ -4,6 +4,7 @@ import type { InviteRequest, OutgoingInvite, SipBackend } from '../backend.js';
 import { SipFailure } from '../errors.js';
 import { ccaiSourcesOf } from '../dialog-peer.js';
 import { InviteSession } from './invite-session.js';
+import { sendOptions, type OptionsAnswer } from './options-ping.js';
 import { SipStack } from './stack.js';
 import { TargetResolver } from './target-resolver.js';
 import { resolveSipTimers, type SipTimers } from './timers.js';
@@ -120,6 +121,12 @@ export class EmbeddedSipBackend implements SipBackend {
     const answered = Promise.reject(new SipFailure('unavailable', 'embedded SIP backend is not started'));
     answered.catch(() => undefined);
     return { answered, cancel: () => undefined };
+  }
+
+  /** One out-of-dialog OPTIONS (`npm run doctor`): the final answer and its round trip, or a SipFailure saying why none came. */
+  options(requestUri: string, fromUser: string): Promise<OptionsAnswer> {
+    if (!this.stack) return Promise.reject(new SipFailure('unavailable', 'embedded SIP backend is not started'));
+    return sendOptions(this.stack, requestUri, fromUser, this.opts.log);
   }
 }
 
