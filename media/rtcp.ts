@@ -48,6 +48,9 @@ export interface PeerReport {
 
 export type RtcpResult = { ok: true; value: PeerReport } | { ok: false; error: string };
 
+/** RFC 5761 §4: RTCP's packet types are 192-223 (200-204 in use) */
+const PT_FIRST = 192;
+const PT_LAST = 223;
 const PT_SR = 200;
 const PT_RR = 201;
 const PT_BYE = 203;
@@ -108,18 +111,21 @@ export function buildCompound(opts: { ssrc: number; sender?: SenderInfo; block?:
 }
 
 /**
- * One of the bot's datagrams, checked as RFC 3550 A.2 does (version 2, an SR or RR first, the packets' lengths
- * adding up to the datagram's) and read for the block about `ourSsrc`. Never throws.
+ * One of the bot's datagrams, checked as RFC 3550 A.2 does (version 2, RTCP packet types, the packets' lengths
+ * adding up to the datagram's) and read for the block about `ourSsrc`. A.2 also wants an SR or RR first; that is not
+ * asked: peers send lone APP packets (baresip's "PING", every few seconds) and RFC 5506 reduced-size RTCP, which hold
+ * nothing for us but are not anyone's mistake. Never throws.
  */
 export function readCompound(buf: Buffer, ourSsrc: number): RtcpResult {
   if (buf.length < 8) return fail(`RTCP packet of ${buf.length} bytes`);
-  if (buf[1] !== PT_SR && buf[1] !== PT_RR) return fail(`RTCP compound packet begins with packet type ${buf[1]}, not SR or RR`);
+  if (buf[1]! < PT_FIRST || buf[1]! > PT_LAST) return fail(`packet type ${buf[1]} is not RTCP`);
   for (let at = 0; at < buf.length; ) {
     if (buf.length - at < 4 || buf[at]! >> 6 !== 2) return fail('RTCP packet is not version 2 or is truncated');
     at += (buf.readUInt16BE(at + 2) + 1) * 4;
     if (at > buf.length) return fail('RTCP packet lengths overrun the datagram');
   }
   const value: PeerReport = { senderSsrc: buf.readUInt32BE(4), bye: false };
+  // (rtp-packet names only the types it knows; the rest are skipped)
   for (const p of parseRTCPCompound(buf)) {
     if (p.type === PT_SR || p.type === PT_RR) {
       if (p.type === PT_SR && p.ntpTimestampMsw !== undefined && p.ntpTimestampLsw !== undefined) {

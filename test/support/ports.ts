@@ -7,7 +7,7 @@
  *   (5090–5099 are the probes', 5110 kamailio's). Slots: calls 0, 2, 3; refer 4; caller-audio 5; early-media 6;
  *   robustness 7; unit sipp.test 8; sipp-scenarios 9; support/sipp.test 10–12; digest 13; proxy 14 (kamailio on
  *   5110); srv-failover 15–17 (16: a target where nothing listens); grafana-dashboard 18; doctor 1, 20, 21 (socat's
- *   TLS port); probe 22–24; 19 is the gateways' default CCAI_SIP_PORT, where nothing listens
+ *   TLS port); probe 22–24; baresip 25; 19 is the gateways' default CCAI_SIP_PORT, where nothing listens
  * - probes (UAC, harness self-tests): SIP 5090–5099, media 16500–16590; slots: sipp-scenarios 0, support/sipp.test 3
  *
  * Media ports step by 10 because sipp also binds mediaPort + 2 (video) and pcap play sends from mediaPort + offset.

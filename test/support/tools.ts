@@ -10,6 +10,7 @@ const DEBIAN_PACKAGE = {
   openssl: 'openssl',
   haproxy: 'haproxy',
   kamailio: 'kamailio',
+  baresip: 'baresip-core',
 } as const;
 
 export type Tool = keyof typeof DEBIAN_PACKAGE;

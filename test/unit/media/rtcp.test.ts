@@ -57,13 +57,18 @@ describe('RTCP packets (RFC 3550 §6.4)', () => {
 
   it.each([
     ['a short datagram', Buffer.from([0x80, 200, 0, 0])],
-    ['an SDES first (A.2: SR or RR first)', buildSDES(BOTS, 'bot')],
     ['a length past the datagram', Buffer.from([0x80, 201, 0, 9, 0, 0, 0, 1])],
     ['version 1 in a later packet', Buffer.concat([Buffer.from([0x80, 201, 0, 1, 0, 0, 0, 1]), Buffer.from([0x40, 202, 0, 0])])],
     ['RTP', Buffer.from([0x80, 0, 0, 1, 0, 0, 0, 160, 0, 0, 0, 1])],
   ])('refuses %s, never throwing', (_name, buf) => {
     const r = readCompound(buf, OURS);
     expect(r.ok).toBe(false);
+  });
+
+  it("takes a lone APP packet (baresip's PING) or SDES as RTCP with nothing in it for us, not as an error", () => {
+    const ping = Buffer.from('80cc0003e26458ea50494e47504f4e47', 'hex');
+    expect(readCompound(ping, OURS)).toEqual({ ok: true, value: { senderSsrc: 0xe26458ea, bye: false } });
+    expect(readCompound(buildSDES(BOTS, 'bot'), OURS)).toEqual({ ok: true, value: { senderSsrc: BOTS, bye: false } });
   });
 
   it('keeps NTP time on the wallclock, and its middle bits as LSR wants them', () => {
