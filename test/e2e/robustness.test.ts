@@ -159,6 +159,8 @@ describe('robustness of a real call', () => {
       // and it carried the caller's speech, frame for frame: the playout buffer loses none of it
       const callerFrames = new Set(frames(caller).map((f) => f.toString('hex')));
       const speech = rtp.filter(({ msg }) => callerFrames.has(msg.subarray(12).toString('hex')));
+      // the summary is logged once the end's last step is done, which may be after Talkdesk's socket closed
+      await expect.poll(() => linesWith(gw.logs, 'call ended').length).toBe(1);
       const ended = linesWith(gw.logs, 'call ended')[0] as unknown as { rtp: { callerSpeechLostFrames: number } };
       expect(ended.rtp.callerSpeechLostFrames).toBe(0);
       expect(speech.length).toBeGreaterThan(30);

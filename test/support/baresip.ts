@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onTestFinished } from 'vitest';
+import { startDaemon } from './daemon.js';
 import { requireTool } from './tools.js';
 
 const READY_TIMEOUT_MS = 10_000;
@@ -53,33 +52,19 @@ export async function startBaresip(opts: BaresipOptions): Promise<BaresipProcess
     ].join('\n'),
   );
   await writeFile(join(dir, 'accounts'), '<sip:bot@127.0.0.1>;regint=0;answermode=auto;audio_codecs=PCMU\n');
-  const proc = spawn(requireTool('baresip'), ['-f', dir, '-n', '127.0.0.1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let onLine: (() => void) | undefined;
-  const collect = (chunk: string): void => {
-    out += chunk;
-    onLine?.();
-  };
-  proc.stdout.setEncoding('utf8').on('data', collect);
-  proc.stderr.setEncoding('utf8').on('data', collect);
-  const exited = new Promise<void>((resolve) => proc.once('close', () => resolve()));
-  onTestFinished(async () => {
-    proc.kill('SIGTERM');
-    await exited;
-    await rm(dir, { recursive: true, force: true });
+  const baresip = await startDaemon(requireTool('baresip'), ['-f', dir, '-n', '127.0.0.1'], {
+    name: `baresip on ${opts.sipPort}`,
+    dir,
+    ready: (out) => out.includes('baresip is ready.'),
+    timeoutMs: READY_TIMEOUT_MS,
   });
-  const deadline = performance.now() + READY_TIMEOUT_MS;
-  while (!out.includes('baresip is ready.')) {
-    if (proc.exitCode !== null || performance.now() > deadline) throw new Error(`baresip did not start on ${opts.sipPort}:\n${out}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
   const summary = new Promise<Record<string, string>>((resolve) => {
-    onLine = () => {
-      const line = /EX=BareSip;[^\n]*/.exec(out)?.[0];
+    baresip.onOutput = () => {
+      const line = /EX=BareSip;[^\n]*/.exec(baresip.output())?.[0];
       if (line === undefined) return;
-      onLine = undefined;
+      baresip.onOutput = undefined;
       resolve(Object.fromEntries(line.split(';').filter((kv) => kv.includes('=')).map((kv) => kv.split('=', 2) as [string, string])));
     };
   });
-  return { output: () => out, summary };
+  return { output: baresip.output, summary };
 }
