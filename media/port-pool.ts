@@ -47,7 +47,8 @@ export class RtpPortPool {
     if (!Number.isInteger(min) || !Number.isInteger(max) || min < 1 || max > 65535 || min > max) {
       throw new RangeError(`RtpPortPool: need integers 1 <= min <= max <= 65535, got min=${min} max=${max}`);
     }
-    this.free.push(...rtpPairPorts(min, max));
+    // not push(...ports): a 64,000-port range would be 32,000 call arguments
+    for (const port of rtpPairPorts(min, max)) this.free.push(port);
     if (this.free.length === 0) throw new RangeError(`RtpPortPool: range ${min}-${max} holds no RTP/RTCP port pair`);
     this.bindAddress = bindAddress;
     this.min = min;
