@@ -6,7 +6,7 @@ import type { Admission } from './admission.js';
 import type { AuthFailureCause } from '../talkdesk/auth.js';
 import { legStats, type CallSummary } from '../call/call.js';
 import type { CallRegistry } from './registry.js';
-import type { InviteRequest, OutgoingInvite, SipBackend } from '../sip/backend.js';
+import { watchInvites, type SipBackend } from '../sip/backend.js';
 import { isSipFailure } from '../sip/errors.js';
 import type { TalkdeskStream } from '../talkdesk/stream.js';
 import type { CertificateReload } from '../talkdesk/tls-reload.js';
@@ -468,8 +468,16 @@ export class GatewayMetrics {
   }
 
   /** The backend the calls use, with every INVITE's result counted when it settles. */
+  /** `backend` with each INVITE's result counted once */
   instrument(backend: SipBackend): SipBackend {
-    return new InviteCounting(backend, (result) => this.inviteResults.inc({ result }));
+    return watchInvites(backend, (request) => {
+      const outgoing = backend.invite(request);
+      outgoing.answered.then(
+        () => this.inviteResults.inc({ result: '2xx' }),
+        (err: unknown) => this.inviteResults.inc({ result: inviteResultOf(err) }),
+      );
+      return outgoing;
+    });
   }
 
   private sumCarried(): Carried {
@@ -479,39 +487,6 @@ export class GatewayMetrics {
       addCarried(sum, talkdesk, rtp);
     }
     return sum;
-  }
-}
-
-/** A SipBackend that passes everything through and reports each INVITE's result once. */
-class InviteCounting implements SipBackend {
-  constructor(
-    private readonly inner: SipBackend,
-    private readonly onResult: (result: string) => void,
-  ) {}
-
-  get name(): SipBackend['name'] {
-    return this.inner.name;
-  }
-
-  get ready(): boolean {
-    return this.inner.ready;
-  }
-
-  start(): Promise<void> {
-    return this.inner.start();
-  }
-
-  stop(): Promise<void> {
-    return this.inner.stop();
-  }
-
-  invite(request: InviteRequest): OutgoingInvite {
-    const outgoing = this.inner.invite(request);
-    outgoing.answered.then(
-      () => this.onResult('2xx'),
-      (err: unknown) => this.onResult(inviteResultOf(err)),
-    );
-    return outgoing;
   }
 }
 

@@ -105,3 +105,21 @@ export interface SipLeg {
   /** Send BYE (with optional headers) and resolve when it is answered or timed out. Idempotent. Never rejects. */
   hangup(headers?: Record<string, string>): Promise<void>;
 }
+
+/**
+ * `inner` with its INVITEs watched: everything else passes straight through. The metrics count each INVITE's result
+ * this way, and `npm run probe` writes its call's ladder.
+ */
+export function watchInvites(inner: SipBackend, invite: (request: InviteRequest) => OutgoingInvite): SipBackend {
+  return {
+    get name() {
+      return inner.name;
+    },
+    get ready() {
+      return inner.ready;
+    },
+    start: () => inner.start(),
+    stop: () => inner.stop(),
+    invite,
+  };
+}

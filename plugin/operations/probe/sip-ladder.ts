@@ -1,4 +1,4 @@
-import type { InviteRequest, LegDelegate, OutgoingInvite, SipBackend, SipLeg, SipMessageView } from '../../sip/backend.js';
+import { watchInvites, type InviteRequest, type LegDelegate, type OutgoingInvite, type SipBackend, type SipLeg, type SipMessageView } from '../../sip/backend.js';
 import { isSipFailure } from '../../sip/errors.js';
 
 /** One line of the ladder: what went which way, when (ms after the INVITE), and the headers that matter. */
@@ -31,20 +31,7 @@ export class SipLadder {
 
   /** The backend every call uses, watched: the probe's one call is the only one. */
   watch(backend: SipBackend): SipBackend {
-    const ladder = this;
-    return {
-      get name() {
-        return backend.name;
-      },
-      get ready() {
-        return backend.ready;
-      },
-      start: () => backend.start(),
-      stop: () => backend.stop(),
-      invite(request: InviteRequest): OutgoingInvite {
-        return ladder.invite(backend, request);
-      },
-    };
+    return watchInvites(backend, (request) => this.invite(backend, request));
   }
 
   /** Runs once the bot has answered (2xx). */
