@@ -16,6 +16,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { MediaClock, type ClockSubscription, type FrameSink } from '../media/clock.js';
+import { isRtcp } from '../media/rtcp.js';
 import { isSilentFrame } from '../media/silence.js';
 import { LatencyHistogram } from '../media/stats.js';
 import { parseSipMessage, type IncomingMessage } from '../plugin/sip/embedded/message.js';
@@ -450,8 +451,8 @@ class BenchCall implements PacedSender {
   }
 
   private onRtp(msg: Buffer, t: number): void {
-    // RTCP (RFC 5761 §4: types 200-204 read as PT 72-76) is not audio
-    if (msg.length < 12 + 6 || ((msg[1]! & 0x7f) >= 64 && (msg[1]! & 0x7f) <= 95)) return;
+    // RTCP (muxed: our answer says a=rtcp-mux) is not audio
+    if (msg.length < 12 + 6 || isRtcp(msg)) return;
     let idx = readMarker(msg, 12);
     if (idx < 0) {
       // not at the frame's start: look further in (the plugin re-chunks caller audio; it should stay aligned)

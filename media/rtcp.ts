@@ -60,6 +60,17 @@ const BLOCK_BYTES = 24;
 const NTP_UNIX_OFFSET = 2_208_988_800;
 
 /**
+ * RFC 5761 §4: an RTCP packet on a port RTP shares (a=rtcp-mux) is told apart by its second byte: RTCP's packet types
+ * 192-223 read as RTP payload types 64-95 with either marker bit, which no audio uses. Version 2 first, so junk is
+ * left to the RTP path's checks.
+ */
+export function isRtcp(msg: Uint8Array): boolean {
+  if (msg.length < 2 || msg[0]! >> 6 !== 2) return false;
+  const pt = msg[1]! & 0x7f;
+  return pt >= 64 && pt <= 95;
+}
+
+/**
  * The wallclock of an SR, from the monotonic clock anchored once at process start (performance.timeOrigin): an SR's
  * NTP time is echoed back to us as LSR, and round-trip times are the difference of two of ours, so it must never
  * step the way Date.now() can.

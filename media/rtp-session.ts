@@ -6,6 +6,7 @@ import { DtmfReceiver, DtmfSender } from './dtmf.js';
 import { LogLimiter } from './log-limiter.js';
 import { PlayoutBuffer } from './playout.js';
 import { Reception, type ReceptionStats } from './reception.js';
+import { isRtcp } from './rtcp.js';
 import { RtcpReporter, type RtcpStats } from './rtcp-reporter.js';
 import { RTP_HEADER_BYTES, RtpSequencer } from './rtp-sequencer.js';
 import type { RtpPortPool } from './port-pool.js';
@@ -451,8 +452,8 @@ export class RtpSession {
   private readonly onMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
     this.clock.poll();
     if (this.closed) return;
-    // RFC 5761 §4: RTCP on the RTP port (a=rtcp-mux) has packet types 200-204, which read as RTP PT 72-76
-    if (msg.length >= 2 && isRtcp(msg)) {
+    // RTCP on the RTP port (a=rtcp-mux)
+    if (isRtcp(msg)) {
       this.takeRtcp(msg, rinfo);
       return;
     }
@@ -580,10 +581,4 @@ export class RtpSession {
       'dropping RTP packets (logged at most every 10 s)',
     );
   }
-}
-
-/** RFC 5761 §4: version 2, and a type (200-204 in use) that would be RTP's PT 64-95 with either marker bit */
-function isRtcp(msg: Buffer): boolean {
-  const pt = msg[1]! & 0x7f;
-  return msg[0]! >> 6 === 2 && pt >= 64 && pt <= 95;
 }

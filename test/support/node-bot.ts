@@ -1,5 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { parse, serialize, type ParsedRtpPacket } from 'rtp-packet';
+import { isRtcp } from '../../media/rtcp.js';
 import { FakeUas, type Received } from '../unit/plugin/sip/fake-uas.js';
 
 /**
@@ -95,11 +96,6 @@ export class NodeBot {
     await new Promise<void>((resolve) => this.media.close(() => resolve()));
     await new Promise<void>((resolve) => this.control.close(() => resolve()));
   }
-}
-
-function isRtcp(msg: Buffer): boolean {
-  const pt = (msg[1] ?? 0) & 0x7f;
-  return msg.length >= 8 && pt >= 64 && pt <= 95;
 }
 
 export function botSdp(port: number, dtmfPayloadType: number | null, direction = 'sendrecv', attributes: string[] = []): string {

@@ -4,7 +4,7 @@ import { buildRR, buildSDES, buildSR, parse, parseRTCPCompound, serialize, SrtpS
 import { afterEach, describe, expect, it } from 'vitest';
 import { MediaClock } from '../../../media/clock.js';
 import { RtpPortPool } from '../../../media/port-pool.js';
-import { ntpMiddle } from '../../../media/rtcp.js';
+import { isRtcp, ntpMiddle } from '../../../media/rtcp.js';
 import { RtpSession } from '../../../media/rtp-session.js';
 import { newMasterKey } from '../../../media/sdes.js';
 import type { RemoteMedia } from '../../../media/sdp.js';
@@ -22,8 +22,7 @@ class Bot {
     readonly control: Socket,
   ) {
     const take = (on: 'rtp' | 'rtcp') => (msg: Buffer) => {
-      const pt = msg[1]! & 0x7f;
-      if (pt >= 64 && pt <= 95) this.rtcp.push({ on, pkt: msg });
+      if (isRtcp(msg)) this.rtcp.push({ on, pkt: msg });
       else if (parse(msg)) this.rtp.push(parse(msg)!.ssrc);
     };
     media.on('message', take('rtp'));
