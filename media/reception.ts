@@ -119,6 +119,7 @@ export class Reception {
   }
 }
 
-function round2(ms: number): number {
+/** ms to the hundredth, as the summaries and the RTCP figures show them */
+export function round2(ms: number): number {
   return Math.round(ms * 100) / 100;
 }

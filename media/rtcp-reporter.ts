@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { buildSDES } from 'rtp-packet';
 import { buildCompound, ntpMiddle, ntpNow, readCompound, type ReportBlock, type RtcpResult } from './rtcp.js';
 import { rtcpIntervalMs } from './rtcp-interval.js';
+import { round2 } from './reception.js';
 
 /** What the RTP session tells the reporter when a report is due: read then, never per packet. */
 export interface RtcpSource {
@@ -204,8 +205,4 @@ export class RtcpReporter {
     });
     return Math.max(1, Math.round(ms / FRAME_MS));
   }
-}
-
-function round2(ms: number): number {
-  return Math.round(ms * 100) / 100;
 }
