@@ -136,7 +136,7 @@ export function readCompound(buf: Buffer, ourSsrc: number): RtcpResult {
     if (at > buf.length) return fail('RTCP packet lengths overrun the datagram');
   }
   const value: PeerReport = { senderSsrc: buf.readUInt32BE(4), bye: false };
-  // (rtp-packet names only the types it knows; the rest are skipped)
+  // SDES, APP and feedback packets say nothing a call's figures need
   for (const p of parseRTCPCompound(buf)) {
     if (p.type === PT_SR || p.type === PT_RR) {
       if (p.type === PT_SR && p.ntpTimestampMsw !== undefined && p.ntpTimestampLsw !== undefined) {
