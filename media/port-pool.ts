@@ -76,13 +76,7 @@ export class RtpPortPool {
       const port = this.takeFree();
       this.busy.add(port);
       try {
-        const socket = await this.bind(port);
-        try {
-          return { socket, rtcpSocket: await this.bind(port + 1), port };
-        } catch (err) {
-          socket.close();
-          throw err;
-        }
+        return { ...(await bindRtpPair(this.bindAddress, port)), port };
       } catch (err) {
         this.busy.delete(port);
         this.free.push(port);
@@ -115,9 +109,6 @@ export class RtpPortPool {
     return port;
   }
 
-  private bind(port: number): Promise<Socket> {
-    return bindRtpSocket(this.bindAddress, port);
-  }
 }
 
 /** The RTP ports of a range's RTP/RTCP pairs: each even port whose odd neighbour is in the range too (RFC 3550 §11). */
@@ -127,8 +118,22 @@ export function rtpPairPorts(min: number, max: number): number[] {
   return ports;
 }
 
-/** One UDP socket bound as the pool binds its RTP and RTCP sockets; rejects with the bind error (EADDRINUSE …). */
-export function bindRtpSocket(address: string, port: number): Promise<Socket> {
+/**
+ * A call's pair as the pool binds it: RTP on `port`, RTCP on the next. Rejects with the first bind error (EADDRINUSE …),
+ * the half already bound closed again.
+ */
+export async function bindRtpPair(address: string, port: number): Promise<{ socket: Socket; rtcpSocket: Socket }> {
+  const socket = await bindRtpSocket(address, port);
+  try {
+    return { socket, rtcpSocket: await bindRtpSocket(address, port + 1) };
+  } catch (err) {
+    socket.close();
+    throw err;
+  }
+}
+
+/** One UDP socket bound for RTP or RTCP; rejects with the bind error. */
+function bindRtpSocket(address: string, port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const socket = createSocket({ type: 'udp4', lookup: numericAddress });
     const onError = (err: Error): void => {

@@ -1,6 +1,5 @@
-import type { Socket } from 'node:dgram';
 import type { PluginConfig } from '../../../config/schema.js';
-import { bindRtpSocket, rtpPairPorts } from '../../../media/port-pool.js';
+import { bindRtpPair, rtpPairPorts } from '../../../media/port-pool.js';
 import { fail, ok, warn, type Check } from './check.js';
 
 /** pairs bound at once: fast on a 10,000-port range, and far below a 1024-descriptor ulimit */
@@ -47,14 +46,11 @@ export async function rtpPortChecks(config: PluginConfig): Promise<Check[]> {
 }
 
 async function tryPair(address: string, port: number): Promise<PairOutcome> {
-  const sockets: Socket[] = [];
   try {
-    sockets.push(await bindRtpSocket(address, port));
-    sockets.push(await bindRtpSocket(address, port + 1));
+    const { socket, rtcpSocket } = await bindRtpPair(address, port);
+    await Promise.all([socket, rtcpSocket].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     return { bound: true };
   } catch (err) {
     return { bound: false, code: (err as NodeJS.ErrnoException).code ?? String(err) };
-  } finally {
-    await Promise.all(sockets.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 }
