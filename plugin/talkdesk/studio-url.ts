@@ -1,5 +1,5 @@
 import { EXAMPLE_CLIENT_SECRET } from '../../config/load.js';
-import type { PluginConfig } from '../../config/schema.js';
+import type { BotCredentials, PluginConfig } from '../../config/schema.js';
 import { authenticateUpgrade, signToken } from './auth.js';
 import { TALKDESK_PATH } from './server.js';
 
@@ -36,10 +36,7 @@ export function studioUrl(config: PluginConfig, request: StudioUrlRequest): Stud
     const known = config.bots.map((b) => b.botId).join(', ');
     return { ok: false, error: `no bot ${JSON.stringify(request.botId)} in BOTS (it lists ${known}); give one of those with --bot` };
   }
-  const query = new URLSearchParams({ sipuri: request.sipuri, token: signToken(bot), botId: bot.botId });
-  if (request.accountId !== undefined) query.set('accountId', request.accountId);
-  query.set('agentassist', String(request.agentassist ?? false));
-  const url = `wss://${host}${TALKDESK_PATH}?${query.toString()}`;
+  const url = `wss://${host}${TALKDESK_PATH}?${voiceStreamQuery(bot, request)}`;
 
   const check = authenticateUpgrade(new URL(url).searchParams, config.bots);
   if (!check.ok) return { ok: false, error: `the gateway would refuse this URL: ${check.reason}` };
@@ -52,4 +49,12 @@ export function studioUrl(config: PluginConfig, request: StudioUrlRequest): Stud
     notes.push(`${bot.botId} holds the shipped EXAMPLE secret: anyone can sign this token; put your Kore bot's credentials in BOTS`);
   }
   return { ok: true, url, notes };
+}
+
+/** The Voice Stream URL's query for one bot and number (protocol notes §6), its token signed with the current secret. */
+export function voiceStreamQuery(bot: BotCredentials, request: Omit<StudioUrlRequest, 'botId'>): string {
+  const query = new URLSearchParams({ sipuri: request.sipuri, token: signToken(bot), botId: bot.botId });
+  if (request.accountId !== undefined) query.set('accountId', request.accountId);
+  query.set('agentassist', String(request.agentassist ?? false));
+  return query.toString();
 }

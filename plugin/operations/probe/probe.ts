@@ -6,8 +6,8 @@ import { parseAnswer } from '../../../media/sdp.js';
 import { startApp, type RunningApp } from '../../app.js';
 import type { CallSummary } from '../../call/call.js';
 import { parseSipUri } from '../../sip/embedded/uri.js';
-import { signToken } from '../../talkdesk/auth.js';
 import { TALKDESK_PATH } from '../../talkdesk/server.js';
+import { voiceStreamQuery } from '../../talkdesk/studio-url.js';
 import { ProbeCaller, type CallerResult } from './caller.js';
 import type { Expectation, ProbeOptions } from './options.js';
 import { SipLadder, type LadderStep } from './sip-ladder.js';
@@ -91,8 +91,7 @@ export async function runProbe(base: PluginConfig, appJson: AppJson, opts: Probe
     return failed(`the gateway could not start: ${(err as Error).message}`);
   }
 
-  const query = new URLSearchParams({ sipuri: setup.sipuri, token: signToken(setup.bot), botId: setup.bot.botId, agentassist: 'false' });
-  const caller = new ProbeCaller(`ws://127.0.0.1:${app.port}${TALKDESK_PATH}?${query.toString()}`, prompt, {
+  const caller = new ProbeCaller(`ws://127.0.0.1:${app.port}${TALKDESK_PATH}?${voiceStreamQuery(setup.bot, { sipuri: setup.sipuri })}`, prompt, {
     accountSid: base.talkdeskAccountAllowlist[0] ?? 'probe',
     callSid: `CAprobe${Date.now()}`,
   });
