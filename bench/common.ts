@@ -173,7 +173,13 @@ export interface WindowReport {
   /** largest |packets received − window/20 ms| over the calls (1 is the edge effect) */
   packetCountErrorMax: number;
   /** the load generator's own state: if it is saturated, the numbers above are its, not the plugin's */
-  loadgen: { cpuPercent: number; loopDelayP99Ms: number; loopDelayMaxMs: number };
+  loadgen: {
+    cpuPercent: number;
+    loopDelayP99Ms: number;
+    loopDelayMaxMs: number;
+    /** how late the callers' chunks left the load generator against their schedule (part of the caller delay) */
+    callerSendLateness: Percentiles;
+  };
 }
 
 export interface EndReport {

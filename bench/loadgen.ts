@@ -55,8 +55,12 @@ const END_TIMEOUT_MS = 5_000;
  * 500 ms and more for a while before it has shortened enough pauses. A frame later than this is lost to a bot anyway.
  */
 const DRAIN_MAX_MS = 3_000;
-/** The bots' RTP senders, on the project's clock as the plugin's are. */
-const botClock = new MediaClock();
+/**
+ * The bots' RTP senders, on the project's clock as the plugin's are, but a late step runs at once and is polled from
+ * every packet the load generator reads (pollClocks): what they send is on a schedule, and waiting for a batch of
+ * this process's I/O only made the far end see the load generator's own stalls.
+ */
+const botClock = new MediaClock({ deferLateSteps: false });
 
 /**
  * The caller's speech pattern: one entry per 20 ms of a real espeak-ng utterance with pauses, 1 where it is speech
@@ -93,7 +97,7 @@ interface PacedSender {
  */
 const PACER_STEP_MS = 2;
 class SenderPacer implements FrameSink {
-  private readonly clock = new MediaClock({ frameMs: PACER_STEP_MS, slots: 1 });
+  readonly clock = new MediaClock({ frameMs: PACER_STEP_MS, slots: 1, deferLateSteps: false });
   private readonly senders = new Set<PacedSender>();
   private subscription: ClockSubscription | undefined;
   /** the first tick's time, from which the grid counts; the clock starts a fresh grid each time it has been idle */
@@ -120,6 +124,12 @@ class SenderPacer implements FrameSink {
   }
 }
 const pacer = new SenderPacer();
+
+/** Sends what is due of both kinds, from inside a batch of I/O (MediaClock.poll): the senders' time, not the batch's end. */
+function pollClocks(): void {
+  pacer.clock.poll();
+  botClock.poll();
+}
 
 /**
  * One call's caller audio as its Talkdesk side sends it: the speech pattern, on a sender profile's schedule. Steady
@@ -156,7 +166,10 @@ class CallerStream {
         this.base += c.offset;
         this.schedule = senderSchedule(this.pending, { seed: this.n });
         this.pending = undefined;
-      } else this.sendChunk(c, now);
+      } else {
+        if (recording) histograms.sendLateness.record(now - (this.t0 + c.atMs));
+        this.sendChunk(c, now);
+      }
       this.nextChunk = this.schedule.next().value ?? undefined;
     }
   }
@@ -189,11 +202,13 @@ class CallerStream {
  * window's end sorts nothing. A report that blocked this event loop for a second stalled every call's frames, and
  * the burst after it was measured in the next window as the plugin's overflow and loss.
  */
-const windowHistograms = (): { toBot: LatencyHistogram; toTalkdesk: LatencyHistogram; lateness: LatencyHistogram } => ({
+const windowHistograms = (): { toBot: LatencyHistogram; toTalkdesk: LatencyHistogram; lateness: LatencyHistogram; sendLateness: LatencyHistogram } => ({
   // a jittered frame may leave up to 40 ms before its nominal time: if the plugin passed it on at once, say so
   toBot: new LatencyHistogram(-100, 2000, 0.1),
   toTalkdesk: new LatencyHistogram(0, 2000, 0.1),
   lateness: new LatencyHistogram(0, 2000, 0.1),
+  // how late the callers' chunks left against their schedule: the load generator's own lateness, in the caller delay
+  sendLateness: new LatencyHistogram(-2, 2000, 0.1),
 });
 let histograms = windowHistograms();
 /** Frames are measured from window-start until window-report starts reading. */
@@ -314,7 +329,10 @@ class BenchCall implements PacedSender {
     const rtp = createSocket('udp4');
     this.rtp = rtp;
     await new Promise<void>((resolve) => rtp.bind(0, HOST, () => resolve()));
-    rtp.on('message', (msg) => this.onRtp(msg, performance.now()));
+    rtp.on('message', (msg) => {
+      this.onRtp(msg, performance.now());
+      pollClocks();
+    });
     this.rtpPort = rtp.address().port;
     const timer = setTimeout(() => this.fail('setup-timeout'), SETUP_TIMEOUT_MS);
     void this.up.then(() => clearTimeout(timer));
@@ -335,7 +353,10 @@ class BenchCall implements PacedSender {
     this.ws = ws;
     ws.on('error', () => undefined);
     ws.once('unexpected-response', (_req, res) => this.fail(`upgrade-${res.statusCode ?? 0}`));
-    ws.on('message', (data) => this.onTalkdesk(data as Buffer, performance.now()));
+    ws.on('message', (data) => {
+      this.onTalkdesk(data as Buffer, performance.now());
+      pollClocks();
+    });
     ws.once('close', () => {
       this.end.wsClosedAt = performance.now();
       this.removeTalkdeskSink?.();
@@ -837,6 +858,7 @@ async function windowReport(): Promise<WindowReport> {
       cpuPercent: round(((cpu.user + cpu.system) / 1000 / (seconds * 1000)) * 100, 1),
       loopDelayP99Ms: round(closed.loopDelayP99Ms),
       loopDelayMaxMs: round(closed.loopDelayMaxMs),
+      callerSendLateness: histogramPercentiles(histograms.sendLateness),
     },
   };
 }

@@ -9,7 +9,7 @@ export function markdown(run: RunResult): string {
   lines.push(`# Benchmark ${run.label}`, '');
   lines.push(`${run.startedAt} · ${run.machine} · ${run.command}`, '');
   lines.push(
-    '| sender | N | plugin CPU % (per call) | RSS MB | µs/pkt plugin / floor (ratio) | speech lost →bot / loss →TD | silence inserted / removed | clock p99 (plugin) | event-loop delay p99 / max ms | scavenges /s (mean ms) | lateness at bot p50/p99/max ms | drift ms | caller delay →bot p50/p95/max ms | latency →TD p50/p95/p99 ms | WS→RTP buffer max ms | stale after BYE max ms | BYE→stop p99 ms | loadgen CPU % (loop delay p99 ms) |',
+    '| sender | N | plugin CPU % (per call) | RSS MB | µs/pkt plugin / floor (ratio) | speech lost →bot / loss →TD | silence inserted / removed | clock p99 (plugin) | event-loop delay p99 / max ms | scavenges /s (mean ms) | lateness at bot p50/p99/max ms | drift ms | caller delay →bot p50/p95/max ms | latency →TD p50/p95/p99 ms | WS→RTP buffer max ms | stale after BYE max ms | BYE→stop p99 ms | loadgen CPU % (loop delay p99 ms; caller frames sent late p99 / max ms) |',
   );
   lines.push('|---|---:|---|---:|---|---|---|---|---|---|---|---:|---|---|---:|---:|---:|---:|');
   for (const s of run.steps) lines.push(row(s));
@@ -81,7 +81,7 @@ function row(s: StepResult): string {
     fmt(s.playoutMaxMs, 0),
     fmt(s.ends.staleAfterByeMs.max, 1),
     fmt(s.ends.byeToStop.p99, 0),
-    `${fmt(w.loadgen.cpuPercent, 0)} (${fmt(w.loadgen.loopDelayP99Ms, 1)})`,
+    `${fmt(w.loadgen.cpuPercent, 0)} (${fmt(w.loadgen.loopDelayP99Ms, 1)}; ${fmt(w.loadgen.callerSendLateness?.p99, 1)} / ${fmt(w.loadgen.callerSendLateness?.max, 1)})`,
   ].join(' | ').replace(/^/, '| ').replace(/$/, ' |');
 }
 

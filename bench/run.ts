@@ -611,7 +611,7 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
       `speech lost ${window.toBot.lost} of ${window.toBot.sent} (plugin: ${caller.pluginSpeechLost}), loss →TD ${window.toTalkdesk.lost}, UDP receive-buffer drops ${udpDrops}, silence inserted ${caller.silenceInserted} / removed ${caller.silenceRemoved}, ` +
       `clock p99 ≤ ${clock.p99BoundMs} ms (${clock.over2msPercent}% > 2 ms), loop busy ${step.plugin.loop.utilizationPercent}%, loop delay p99/max ${step.plugin.loop.delayP99Ms}/${step.plugin.loop.delayMaxMs} ms, ` +
       `scavenges ${step.plugin.loop.minorGcPerSecond}/s of ${step.plugin.loop.minorGcMeanMs} ms, major GCs ${step.plugin.loop.majorGcs}, busiest step ${step.plugin.loop.busiestStep} sinks (even ${step.plugin.loop.evenStep}), at bot p99 ${window.lateness.p99} ms (phase shifts: ${window.phaseShifts} seen at the bots in the window, ${step.plugin.phaseShiftsPerCall} per call made), ` +
-      `caller delay p50/p95/max ${window.toBot.latency.p50}/${window.toBot.latency.p95}/${window.toBot.latency.max} ms, latency →TD p95 ${window.toTalkdesk.latency.p95} ms, buffer max ${playoutMaxMs} ms (${playoutOver60Calls} of ${ended.length} calls over 60), loadgen ${window.loadgen.cpuPercent}%` +
+      `caller delay p50/p95/max ${window.toBot.latency.p50}/${window.toBot.latency.p95}/${window.toBot.latency.max} ms, latency →TD p95 ${window.toTalkdesk.latency.p95} ms, buffer max ${playoutMaxMs} ms (${playoutOver60Calls} of ${ended.length} calls over 60), loadgen ${window.loadgen.cpuPercent}% (caller frames sent late p99/max ${window.loadgen.callerSendLateness.p99}/${window.loadgen.callerSendLateness.max} ms)` +
       (b.length ? ` — SLO: ${b.join('; ')}` : ''),
   );
   return step;

@@ -16,6 +16,13 @@ export interface MediaClockOptions {
   now?: () => number;
   /** Where sink errors and resyncs are reported (rate-limited); silent without one. */
   log?: Logger;
+  /**
+   * Whether a step found more than DEFER_AFTER_MS late waits for the I/O that came meanwhile (default true): right for
+   * sinks that send what that I/O brings (the playout buffers). A clock whose sinks only send, on a schedule of their
+   * own (a load generator's callers and bots), gains nothing by waiting and would send a whole I/O batch later; with
+   * false its late steps run at once, and poll() runs a due step however late it is.
+   */
+  deferLateSteps?: boolean;
 }
 
 export interface MediaClockStats {
@@ -90,6 +97,8 @@ export class MediaClock {
   private readonly slotCount: number;
   private readonly now: () => number;
   private readonly log: Logger | undefined;
+  /** DEFER_AFTER_MS, or Infinity when late steps are not deferred (deferLateSteps false) */
+  private readonly deferAfterMs: number;
   private readonly logLimit: LogLimiter;
   /** Copy-on-write per slot, so add/remove/shift from inside onFrame never disturbs the iteration in progress. */
   private readonly slots: Entry[][];
@@ -119,6 +128,7 @@ export class MediaClock {
     this.stepMs = this.frameMs / this.slotCount;
     this.now = opts.now ?? (() => performance.now());
     this.log = opts.log;
+    this.deferAfterMs = opts.deferLateSteps === false ? Infinity : DEFER_AFTER_MS;
     this.logLimit = new LogLimiter(10_000, this.now);
     this.slots = Array.from({ length: this.slotCount }, () => []);
   }
@@ -256,7 +266,7 @@ export class MediaClock {
   poll(): void {
     if (this.timer === null || this.ticking) return;
     const lateMs = this.now() - this.scheduledAtMs;
-    if (lateMs < 0 || lateMs > DEFER_AFTER_MS) return;
+    if (lateMs < 0 || lateMs > this.deferAfterMs) return;
     clearTimeout(this.timer);
     this.timer = null;
     this.tick();
@@ -264,7 +274,7 @@ export class MediaClock {
 
   private readonly onTimer = (): void => {
     this.timer = null;
-    if (this.now() - this.scheduledAtMs > DEFER_AFTER_MS) {
+    if (this.now() - this.scheduledAtMs > this.deferAfterMs) {
       this.immediate = setImmediate(this.onImmediate);
       return;
     }

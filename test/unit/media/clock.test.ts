@@ -236,6 +236,23 @@ describe('MediaClock (fake time)', () => {
     expect(s.times[1]).toBeGreaterThanOrEqual(t0 + 43);
   });
 
+  it('with deferLateSteps false, runs a late step at once, from its timer or from poll(): senders on a schedule', () => {
+    const c = new MediaClock({ now: () => Date.now(), deferLateSteps: false });
+    const t0 = Date.now();
+    const s = recorder();
+    c.add(s);
+    vi.advanceTimersByTime(20);
+    vi.setSystemTime(t0 + 45); // the step due at t0 + 40 is 5 ms late
+    c.poll();
+    expect(s.times).toEqual([t0 + 20, t0 + 45]);
+    // its timer (armed for t0 + 60, 15 ms ahead) held up 22 ms: fake timers fire it 15 ms after t0 + 67
+    vi.setSystemTime(t0 + 67);
+    vi.advanceTimersToNextTimer();
+    // both overdue steps ran from the timer itself, with no setImmediate (the default clock's) in between
+    expect(s.times).toEqual([t0 + 20, t0 + 45, t0 + 82, t0 + 82]);
+    expect(c.behindMs).toBe(0);
+  });
+
   it('keeps a sink that keeps moving earlier within half a frame of the grid it was added on', () => {
     const c = clock();
     const times: number[] = [];
