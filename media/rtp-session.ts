@@ -229,12 +229,7 @@ export class RtpSession {
     if (this.closed) return;
     this.setRemote(remote);
     this.startReceiving();
-    if (this.clockSlot === null) {
-      // Caller audio from before the answer was spoken to nobody; kept, it would sit in front of every later frame
-      // as delay toward the bot until the playout buffer trimmed it.
-      this.playout.clear();
-      this.clockSlot = this.clock.add(this.sink);
-    }
+    if (this.clockSlot === null) this.clockSlot = this.clock.add(this.sink);
   }
 
   /**
@@ -287,9 +282,13 @@ export class RtpSession {
     return this.srtp.on;
   }
 
-  /** Caller audio (μ-law, any chunk size) for the bot. Ignored after close(). */
+  /**
+   * Caller audio (μ-law, any chunk size) for the bot. Ignored before start() and after close(): audio from before the
+   * answer is spoken to nobody, and held while the bot rings it would fill the playout buffer to its cap, count as
+   * speech lost there and as the call's deepest playout delay.
+   */
   write(mulaw: Uint8Array): void {
-    if (this.closed) return;
+    if (this.closed || this.clockSlot === null) return;
     this.playout.push(mulaw);
     this.applyPhaseShift();
     // after the push, so that a frame due now takes this audio

@@ -413,7 +413,7 @@ export class GatewayMetrics {
     );
     playoutGauge(
       'talkdesk_gw_playout_delay_max_seconds',
-      'Most caller audio that waited in the WS→RTP playout buffer of any live call since it connected; finished calls log theirs (rtp.maxPlayoutDelayMs)',
+      'Most caller audio that waited in the WS→RTP playout buffer of any live call since the bot answered; finished calls log theirs (rtp.maxPlayoutDelayMs)',
       'maxPlayoutDelayMs',
     );
   }

@@ -77,6 +77,19 @@ describe('RtpSession', () => {
     expect(session.stats).toMatchObject({ packetsSent: got.length, bytesSent: got.length * 172, callerSilenceInsertedFrames: got.length - 3 });
   });
 
+  it('holds no caller audio before the answer: a bot that rings for 1.5 s costs no delay, no cap drop, no "speech lost"', async () => {
+    const { session, peer } = await setup();
+    // 1.5 s of speech (0x11 is loud μ-law) while the INVITE rings: more than the playout buffer's 1 s cap
+    for (let i = 0; i < 75; i++) session.write(Buffer.alloc(160, 0x11));
+    expect(session.stats).toMatchObject({ playoutDelayMs: 0, maxPlayoutDelayMs: 0, callerSpeechLostFrames: 0 });
+    session.start(remoteOf(peer));
+    const spoken = Buffer.from(Array.from({ length: 160 }, (_, i) => i % 120));
+    session.write(spoken);
+    await waitFor(() => peer.received.length >= 1);
+    expect(peer.received[0]!.payload.equals(spoken)).toBe(true);
+    expect(session.stats).toMatchObject({ maxPlayoutDelayMs: 20, callerSpeechLostFrames: 0 });
+  });
+
   it('looks at the media clock as each packet arrives, caller audio or bot RTP, so a frame due then need not wait for the batch', async () => {
     const { session, peer, clock, audio } = await setup();
     session.start(remoteOf(peer));
