@@ -39,8 +39,13 @@ export interface PlayoutStats {
   speechLostFrames: number;
   /** Times a pull found too little audio while the caller's audio was flowing: it came late. */
   underruns: number;
-  /** Deepest the buffer has been right after a push. */
+  /**
+   * Most audio a pull found waiting, and when (the `now` option's time; -1 before any pull found audio): the delay
+   * audio that was sent had in this buffer. Audio dropped unsent (clear(): the call's end, hold) never counts: pushed
+   * in the moment a call ends, before the BYE behind it in the same batch of I/O is read, it was delay to nobody.
+   */
   maxDepthBytes: number;
+  maxDepthAt: number;
   /** Times the pulls were asked to move (see takePhaseShift). */
   phaseShifts: number;
 }
@@ -119,6 +124,7 @@ export class PlayoutBuffer {
     speechLostFrames: 0,
     underruns: 0,
     maxDepthBytes: 0,
+    maxDepthAt: -1,
     phaseShifts: 0,
   };
   private readonly frameBytes: number;
@@ -239,7 +245,6 @@ export class PlayoutBuffer {
       this.ring.set(src.subarray(firstPart), 0);
     }
     this.depth += src.length;
-    if (this.depth > this.stats.maxDepthBytes) this.stats.maxDepthBytes = this.depth;
 
     this.bytesIn += src.length;
     if (this.arrivalCount === ARRIVALS) {
@@ -267,6 +272,10 @@ export class PlayoutBuffer {
   pullInto(target: Uint8Array, offset: number): void {
     const now = this.now();
     const F = this.frameBytes;
+    if (this.depth > this.stats.maxDepthBytes) {
+      this.stats.maxDepthBytes = this.depth;
+      this.stats.maxDepthAt = now;
+    }
     if ((this.removableBytes >= F || this.unplannedBytes >= F) && this.depth - 2 * F >= this.cushionBytes && this.headIsSilent()) {
       // delay nothing needed for a window, or that no move asked for, taken back in silence: a pause gets 20 ms shorter
       this.skip(F);

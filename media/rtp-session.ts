@@ -66,9 +66,10 @@ export interface RtpSessionStats extends ReceptionStats {
   playoutUnderruns: number;
   /** Times the frames toward the bot were moved closer to the caller's. */
   playoutPhaseShifts: number;
-  /** Caller audio waiting in the playout buffer now, and at most since the call began. */
+  /** Caller audio waiting in the playout buffer now, and at most since the bot answered, and when (ms after the answer). */
   playoutDelayMs: number;
   maxPlayoutDelayMs: number;
+  maxPlayoutDelayAtMs: number;
   /** Socket 'error' events (e.g. send to an unreachable network). */
   socketErrors: number;
   /** Delegate callbacks that threw. */
@@ -86,6 +87,7 @@ type Counters = Omit<
   | 'playoutPhaseShifts'
   | 'playoutDelayMs'
   | 'maxPlayoutDelayMs'
+  | 'maxPlayoutDelayAtMs'
   | 'rtcp'
   | keyof ReceptionStats
 >;
@@ -162,6 +164,8 @@ export class RtpSession {
   /** packets that came before the answer named their source (EARLY_HOLD_MS) */
   private held: Array<{ msg: Buffer; rinfo: RemoteInfo; at: number }> = [];
   private clockSlot: ClockSubscription | null = null;
+  /** performance.now() at start(): the answer */
+  private startedAt = 0;
   private closed = false;
 
   /** SSRC, sequence numbers, timestamps and markers of what we send: audio and digits alike. */
@@ -229,7 +233,10 @@ export class RtpSession {
     if (this.closed) return;
     this.setRemote(remote);
     this.startReceiving();
-    if (this.clockSlot === null) this.clockSlot = this.clock.add(this.sink);
+    if (this.clockSlot === null) {
+      this.startedAt = performance.now();
+      this.clockSlot = this.clock.add(this.sink);
+    }
   }
 
   /**
@@ -372,6 +379,7 @@ export class RtpSession {
       playoutPhaseShifts: p.phaseShifts,
       playoutDelayMs: this.playout.depthBytes / BYTES_PER_MS,
       maxPlayoutDelayMs: p.maxDepthBytes / BYTES_PER_MS,
+      maxPlayoutDelayAtMs: p.maxDepthAt < 0 ? 0 : Math.round(p.maxDepthAt - this.startedAt),
       rtcp: this.rtcp.stats,
     };
   }

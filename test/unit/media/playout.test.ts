@@ -337,6 +337,23 @@ describe('PlayoutBuffer', () => {
     expect(b.stats.silenceInsertedFrames).toBeGreaterThan(0.06 * 9000 * 0.9); // the 6 % the sender is short
   });
 
+  it('counts as its deepest only audio a pull found waiting: a backlog cleared unsent (the call ended) is no delay', () => {
+    let t = 0;
+    const b = new PlayoutBuffer({ now: () => t });
+    b.push(frame(0, true));
+    t = 4;
+    b.pull();
+    t = 20;
+    b.push(frame(1, true));
+    b.push(frame(2, true)); // a burst: two frames for the next pull
+    t = 24;
+    b.pull();
+    expect(b.stats).toMatchObject({ maxDepthBytes: 320, maxDepthAt: 24 });
+    for (let k = 3; k < 8; k++) b.push(frame(k, true)); // the caller's last 100 ms, read before the BYE behind it
+    b.clear();
+    expect(b.stats).toMatchObject({ maxDepthBytes: 320, maxDepthAt: 24 });
+  });
+
   it('shortens pauses for a sender 2 % fast, and its delay stays bounded', () => {
     const pushAt = (k: number): number => (k * 20) / 1.02;
     const { b, heard, waited } = run({ pushAt, speech: talkAndPause, firstPull: 3, pulls: 3000, frames: 3060 });
