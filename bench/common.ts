@@ -179,6 +179,9 @@ export interface WindowReport {
     loopDelayMaxMs: number;
     /** how late the callers' chunks left the load generator against their schedule (part of the caller delay) */
     callerSendLateness: Percentiles;
+    /** its GC pauses in the window, and the longest */
+    gcs: number;
+    gcMaxMs: number;
   };
 }
 

@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { MediaClock, type ClockSubscription, type FrameSink } from '../media/clock.js';
 import { isRtcp } from '../media/rtcp.js';
@@ -700,9 +700,17 @@ let callCounter = 0;
 let windowAt = 0;
 let windowCpu = process.cpuUsage();
 /** What window-end froze: the window's calls, length and the load generator's own CPU and loop delay in it. */
-let closed = { calls: [] as BenchCall[], seconds: 0, cpu: process.cpuUsage(), loopDelayP99Ms: 0, loopDelayMaxMs: 0 };
+let closed = { calls: [] as BenchCall[], seconds: 0, cpu: process.cpuUsage(), loopDelayP99Ms: 0, loopDelayMaxMs: 0, gc: { count: 0, maxMs: 0 } };
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 loopDelay.enable();
+/** The load generator's own GC pauses in the window: a long one holds every caller's next frame back at once. */
+let gc = { count: 0, maxMs: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.count++;
+    if (e.duration > gc.maxMs) gc.maxMs = e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
 
 async function startCall(target: Target, sender: SenderProfile): Promise<{ call: BenchCall; failure: Failure | undefined }> {
   const call = new BenchCall(++callCounter, target, sender, uas);
@@ -732,6 +740,7 @@ function windowStart(): void {
   windowAt = performance.now();
   windowCpu = process.cpuUsage();
   loopDelay.reset();
+  gc = { count: 0, maxMs: 0 };
   histograms = windowHistograms();
   recording = true;
   for (const call of live) call.openWindow();
@@ -745,6 +754,7 @@ function windowEnd(): void {
     cpu: process.cpuUsage(windowCpu),
     loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
     loopDelayMaxMs: loopDelay.max / 1e6,
+    gc,
   };
   for (const call of closed.calls) call.closeWindow();
 }
@@ -859,6 +869,8 @@ async function windowReport(): Promise<WindowReport> {
       loopDelayP99Ms: round(closed.loopDelayP99Ms),
       loopDelayMaxMs: round(closed.loopDelayMaxMs),
       callerSendLateness: histogramPercentiles(histograms.sendLateness),
+      gcs: closed.gc.count,
+      gcMaxMs: round(closed.gc.maxMs),
     },
   };
 }

@@ -537,9 +537,14 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   if (withFloor) log(`${name}: floor, before`);
   const floorBefore = withFloor ? await measureFloor(lg, floor, metricsPort, n, opts) : undefined;
   log(`${name}: starting ${n} calls at ${opts.startRate}/s`);
+  const mSetup = await scrape(metricsPort);
   const start = await lg.call<StartReport>({ op: 'start-calls', n, target: { kind: 'plugin', wsPort }, rate: opts.startRate, sender });
   if (start.failed > 0) log(`${name}: ${start.failed} calls failed to come up: ${JSON.stringify(start.failures)}`);
   await sleep(opts.settleSeconds * 1000);
+  const setupScrape = await scrape(metricsPort);
+  const setupClock = clockDelta(mSetup, setupScrape);
+  const setupLoop = loopDelta(mSetup, setupScrape, 1);
+  log(`${name}: setup and settle: clock p99 ≤ ${setupClock.p99BoundMs} ms (${setupClock.over2msPercent}% > 2 ms), loop delay p99/max ${setupLoop.delayP99Ms}/${setupLoop.delayMaxMs} ms, major GCs ${setupLoop.majorGcs}, WS→RTP buffer max ${round(setupScrape.value('talkdesk_gw_playout_delay_max_seconds') * 1000)} ms`);
   await probe?.startAllocationSampling();
   const { window, caller, cpu, secs, m0, m1, scrapeSecs, udpDrops } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
   const allocated = await probe?.stopAllocationSampling();
@@ -548,9 +553,12 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   const packets = window.rtpIn + window.rtpOut;
   // the profile spans the window and the wait for its last frames: per packet, against the plugin's own count of both
   const allocPackets = m1.value('talkdesk_gw_rtp_packets_total') - m0.value('talkdesk_gw_rtp_packets_total');
+  const mEnd = await scrape(metricsPort);
   const ends = await lg.call<EndReport>({ op: 'end-calls', botEnds: 'half' });
   if (!(await waitForIdle(metricsPort, 10_000))) log(`${name}: the plugin still has calls 10 s after the end`);
-  const ended = (await callEndedLines(plugin, logFrom, start.up)).map((l) => (l.rtp ?? {}) as { maxPlayoutDelayMs?: number; playoutPhaseShifts?: number });
+  const endLoop = loopDelta(mEnd, await scrape(metricsPort), 1);
+  log(`${name}: through the window WS→RTP buffer max ${round(mEnd.value('talkdesk_gw_playout_delay_max_seconds') * 1000)} ms (${mEnd.value('talkdesk_gw_playout_delay_max_seconds')}); the ends: loop delay max ${endLoop.delayMaxMs} ms, major GCs ${endLoop.majorGcs}`);
+  const ended = (await callEndedLines(plugin, logFrom, start.up)).map((l) => (l.rtp ?? {}) as { maxPlayoutDelayMs?: number; maxPlayoutDelayAtMs?: number; playoutPhaseShifts?: number });
   const playoutMaxMs = Math.max(0, ...ended.map((rtp) => rtp.maxPlayoutDelayMs ?? 0));
   const playoutOver60Calls = ended.filter((rtp) => (rtp.maxPlayoutDelayMs ?? 0) > 60).length;
   const phaseShiftsPerCall = ended.reduce((sum, rtp) => sum + (rtp.playoutPhaseShifts ?? 0), 0) / Math.max(1, ended.length);
@@ -611,7 +619,7 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
       `speech lost ${window.toBot.lost} of ${window.toBot.sent} (plugin: ${caller.pluginSpeechLost}), loss →TD ${window.toTalkdesk.lost}, UDP receive-buffer drops ${udpDrops}, silence inserted ${caller.silenceInserted} / removed ${caller.silenceRemoved}, ` +
       `clock p99 ≤ ${clock.p99BoundMs} ms (${clock.over2msPercent}% > 2 ms), loop busy ${step.plugin.loop.utilizationPercent}%, loop delay p99/max ${step.plugin.loop.delayP99Ms}/${step.plugin.loop.delayMaxMs} ms, ` +
       `scavenges ${step.plugin.loop.minorGcPerSecond}/s of ${step.plugin.loop.minorGcMeanMs} ms, major GCs ${step.plugin.loop.majorGcs}, busiest step ${step.plugin.loop.busiestStep} sinks (even ${step.plugin.loop.evenStep}), at bot p99 ${window.lateness.p99} ms (phase shifts: ${window.phaseShifts} seen at the bots in the window, ${step.plugin.phaseShiftsPerCall} per call made), ` +
-      `caller delay p50/p95/max ${window.toBot.latency.p50}/${window.toBot.latency.p95}/${window.toBot.latency.max} ms, latency →TD p95 ${window.toTalkdesk.latency.p95} ms, buffer max ${playoutMaxMs} ms (${playoutOver60Calls} of ${ended.length} calls over 60), loadgen ${window.loadgen.cpuPercent}% (caller frames sent late p99/max ${window.loadgen.callerSendLateness.p99}/${window.loadgen.callerSendLateness.max} ms)` +
+      `caller delay p50/p95/max ${window.toBot.latency.p50}/${window.toBot.latency.p95}/${window.toBot.latency.max} ms, latency →TD p95 ${window.toTalkdesk.latency.p95} ms, buffer max ${playoutMaxMs} ms (${playoutOver60Calls} of ${ended.length} calls over 60${playoutOver60Calls > 0 ? `, deepest at ${ended.filter((rtp) => (rtp.maxPlayoutDelayMs ?? 0) > 60).map((rtp) => round((rtp.maxPlayoutDelayAtMs ?? 0) / 1000, 1)).sort((a, b) => a - b).join('/')} s after the answer` : ''}), loadgen ${window.loadgen.cpuPercent}% (caller frames sent late p99/max ${window.loadgen.callerSendLateness.p99}/${window.loadgen.callerSendLateness.max} ms, loop delay max ${window.loadgen.loopDelayMaxMs} ms, ${window.loadgen.gcs} GCs, longest ${window.loadgen.gcMaxMs} ms)` +
       (b.length ? ` — SLO: ${b.join('; ')}` : ''),
   );
   return step;
