@@ -84,6 +84,8 @@ async function startJambonz(config: PluginConfig, log: Logger, appJson: AppJson)
 export interface AppOptions {
   /** wraps the SIP backend every call uses: `npm run probe` watches its call's SIP through it */
   observeSip?: (backend: SipBackend) => SipBackend;
+  /** log lines the log's destination dropped (plugin/operations/log-destination.ts), for the metrics */
+  droppedLogLines?: () => number;
 }
 
 /** Wires one process: a shared media clock and port pool, a SIP backend, the registry and the Talkdesk server. */
@@ -103,6 +105,7 @@ export async function startApp(config: PluginConfig, log: Logger, appJson: AppJs
     ports,
     watchdog,
     sipCounts: () => (backend instanceof EmbeddedSipBackend ? backend.activeCounts : undefined),
+    droppedLogLines: options.droppedLogLines,
   });
   const callBackend = metrics.instrument(options.observeSip?.(backend) ?? backend);
 

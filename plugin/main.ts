@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { appConfigFile, loadConfig } from '../config/load.js';
 import { startApp } from './app.js';
+import { logDestination } from './operations/log-destination.js';
 import { exitOnShutdownSignals } from './operations/shutdown.js';
 
 /** `npm start`: load jambonz-app.json (or APP_CONFIG), start, and shut down cleanly on SIGTERM/SIGINT. */
@@ -12,13 +13,14 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const { config } = loaded;
-  const log = pino({ level: config.logLevel, base: { service: 'talkdesk-ccai-gateway' } });
+  const logs = logDestination();
+  const log = pino({ level: config.logLevel, base: { service: 'talkdesk-ccai-gateway' } }, logs.stream);
   if (config.usesExampleSecret) {
     log.warn('BOTS still holds the shipped EXAMPLE bot secret: listening on loopback only until you set your own');
   }
   for (const warning of loaded.warnings) log.warn(warning);
 
-  const app = await startApp(config, log, loaded.appJson).catch((err: Error) => {
+  const app = await startApp(config, log, loaded.appJson, { droppedLogLines: logs.droppedLines }).catch((err: Error) => {
     log.fatal(err.message);
     process.exit(1);
   });

@@ -20,6 +20,8 @@ export interface MetricsSources {
   watchdog?: { readonly size: number };
   /** the embedded SIP stack's live transactions and dialogs; undefined for a backend that does not count them */
   sipCounts?: () => { transactions: number; dialogs: number } | undefined;
+  /** log lines dropped because the log's reader was too far behind (plugin/operations/log-destination.ts) */
+  droppedLogLines?: () => number;
 }
 
 /** What calls carried, summed: the finished ones when they finish, the live ones at each scrape. */
@@ -171,6 +173,19 @@ export class GatewayMetrics {
         this.set(admission.draining ? 1 : 0);
       },
     });
+
+    const { droppedLogLines } = sources;
+    if (droppedLogLines !== undefined) {
+      new Counter({
+        name: 'talkdesk_gw_log_lines_dropped_total',
+        help: 'Log lines dropped unwritten: stdout\'s reader fell 4 MB behind (the gateway never waits for it)',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(droppedLogLines());
+        },
+      });
+    }
 
     this.callsTotal = new Counter({
       name: 'talkdesk_gw_calls_total',
