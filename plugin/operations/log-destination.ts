@@ -7,7 +7,7 @@ import { pino } from 'pino';
 const LOG_BUFFER_BYTES = 4 * 1024 * 1024;
 
 export interface LogDestination {
-  stream: pino.DestinationStream;
+  stream: ReturnType<typeof pino.destination>;
   /** lines dropped because the reader was this far behind */
   droppedLines(): number;
 }

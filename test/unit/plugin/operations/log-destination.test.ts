@@ -61,6 +61,6 @@ describe('logDestination', () => {
     expect(got.length + dest.droppedLines()).toBe(lines);
     expect(got).toEqual([...got].sort((a, b) => a - b));
     expect(got[0]).toBe(0);
-    dest.stream.end?.();
+    dest.stream.end();
   });
 });
