@@ -14,10 +14,9 @@ export interface LogDestination {
 
 /**
  * Where pino writes (stdout by default): asynchronously, from a bounded buffer. pino's default writes each line with
- * a blocking write(2); when stdout is a pipe whose reader falls behind (a log shipper, journald under load, the
- * bench's orchestrator), that write waits, and with it every call's media on this event loop: measured during the
- * setup of 200 calls at 100 a second, 327 ms of the plugin's 2 s went to those writes and the media clock ran up to
- * 20 ms late (docs/benchmarks/clock-under-load.md §12). pino flushes what is buffered when the process exits.
+ * a blocking write(2): when stdout is a pipe whose reader stops (a log shipper that hangs, a full pipe to journald),
+ * that write waits for it, and with it every call's media on this event loop, for as long as the reader takes.
+ * pino flushes what is buffered when the process exits.
  */
 export function logDestination(dest: number | string = 1, maxBytes = LOG_BUFFER_BYTES): LogDestination {
   let dropped = 0;
