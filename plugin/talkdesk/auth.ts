@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt, { type JwtPayload } from 'jsonwebtoken';
 import type { BotCredentials } from '../../config/schema.js';
 import { SIP_USER } from '../../config/sip-grammar.js';
@@ -80,7 +81,7 @@ export function authenticateUpgrade(
   if (bot === undefined) return refuse(401, 'unknown-bot', 'unknown botId');
   if (token.length > MAX_TOKEN_CHARS) return refuse(401, 'token-too-long', `token longer than ${MAX_TOKEN_CHARS} characters`);
 
-  const verified = verifyToken(token, bot.clientSecrets);
+  const verified = verifyToken(token, secretKeysOf(bot));
   if (!verified.ok) return verified;
   const { payload, secretIndex } = verified;
   if (typeof payload === 'string' || payload['appId'] !== bot.clientId) {
@@ -98,13 +99,29 @@ export function signToken(bot: BotCredentials): string {
 }
 
 /**
+ * Each bot's secrets as HMAC keys, made once. Given a string, jsonwebtoken first tries it as a PEM public key
+ * (createPublicKey, which fails) on every verify: 0.3 ms of the event loop per token and secret, against 10 µs with
+ * a KeyObject, paid by every call set up. Keyed by the bot's object, so a new configuration gets its own.
+ */
+const secretKeys = new WeakMap<BotCredentials, KeyObject[]>();
+function secretKeysOf(bot: BotCredentials): KeyObject[] {
+  let keys = secretKeys.get(bot);
+  if (keys === undefined) {
+    // the bytes jsonwebtoken itself would make of the string (UTF-8)
+    keys = bot.clientSecrets.map((secret) => createSecretKey(Buffer.from(secret)));
+    secretKeys.set(bot, keys);
+  }
+  return keys;
+}
+
+/**
  * The token checked against each secret in turn, at most MAX_SECRETS_PER_BOT HMACs. jsonwebtoken checks the
  * signature before any claim, so only its 'invalid signature' means "try the next secret": a malformed or expired
  * token is refused as it is, whichever secret signed it.
  */
 function verifyToken(
   token: string,
-  secrets: readonly string[],
+  secrets: readonly KeyObject[],
 ): { ok: true; payload: string | JwtPayload; secretIndex: number } | RefusedUpgrade {
   let why = '';
   for (const [secretIndex, secret] of secrets.entries()) {
