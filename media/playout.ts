@@ -295,10 +295,6 @@ export class PlayoutBuffer {
       const n = Math.min(this.depth, F);
       this.copyOut(target, offset, n);
       if (n < F) target.fill(MULAW_SILENCE, offset + n, offset + F);
-      // The first audio since the start: the clock put this pull where a slot had room, a frame or two after the
-      // answer (MediaClock.add), not where the audio comes. What stands behind this frame waited for that, as after a
-      // move the clock made otherwise than asked: it goes at the next silence, not a window later.
-      if (!this.flowing) this.unplannedBytes = Math.floor(this.depth / F) * F;
       this.flowing = true;
       this.starved = false;
     } else {

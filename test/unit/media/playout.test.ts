@@ -337,25 +337,6 @@ describe('PlayoutBuffer', () => {
     expect(b.stats.silenceInsertedFrames).toBeGreaterThan(0.06 * 9000 * 0.9); // the 6 % the sender is short
   });
 
-  it('takes back at the first pause the frame left standing by where the first pull fell, without waiting a window', () => {
-    let t = 0;
-    const b = new PlayoutBuffer({ now: () => t });
-    // the caller's frames every 20 ms from t = 0, speech for 200 ms then a pause; the first pull came at t = 30
-    // (the clock places a new call's pulls a frame or two after the answer), so frame 1 stands behind frame 0
-    const sent: number[] = [];
-    let next = 0;
-    for (let pull = 0; pull < 20; pull++) {
-      t = 30 + pull * 20;
-      for (; next * 20 <= t; next++) b.push(frame(next, next < 10));
-      const f = which(b.pull());
-      sent.push(f.k);
-    }
-    // every speech frame once and in order; one silent frame of the pause is left out, well inside the first window
-    expect(sent.slice(0, 10)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-    expect(b.stats.silenceRemovedFrames).toBe(1);
-    expect(sent[sent.length - 1]).toBe(next - 1); // the last pull takes the frame that just came: nothing stands
-  });
-
   it('counts as its deepest only audio a pull found waiting: a backlog cleared unsent (the call ended) is no delay', () => {
     let t = 0;
     const b = new PlayoutBuffer({ now: () => t });
