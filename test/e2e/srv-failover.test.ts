@@ -72,6 +72,8 @@ describe('CCAI found by DNS SRV, CCAI_SIP_PORT unset (RFC 3263)', () => {
       }),
     ]);
     await td.closed;
+    // the client may see the close before the gateway has finished the call's teardown and logged it
+    await expect.poll(() => linesWith(gw.logs, 'call ended').length).toBe(1);
     expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['bot-bye']);
   });
 
@@ -95,6 +97,8 @@ describe('CCAI found by DNS SRV, CCAI_SIP_PORT unset (RFC 3263)', () => {
       expect.objectContaining({ target: `127.0.0.1:${unavailable.sipPort} (out-of-service.ccai.test)`, reason: '503 Service Unavailable' }),
     ]);
     await td.closed;
+    // the client may see the close before the gateway has finished the call's teardown and logged it
+    await expect.poll(() => linesWith(gw.logs, 'call ended').length).toBe(1);
     expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['bot-bye']);
   });
 
@@ -110,6 +114,8 @@ describe('CCAI found by DNS SRV, CCAI_SIP_PORT unset (RFC 3263)', () => {
     expect(stop.stop).toMatchObject({ command: 'error' });
     expectSippSuccess(await busy.done);
     await td.closed;
+    // the client may see the close before the gateway has finished the call's teardown and logged it
+    await expect.poll(() => linesWith(gw.logs, 'call ended').length).toBe(1);
     expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['sip-503']);
     expect(linesWith(gw.logs, 'INVITE failed')).toEqual([
       expect.objectContaining({ cause: 'sip-503', reason: expect.stringMatching(/503 Service Unavailable \(the last of 2 CCAI targets; each failed\)$/) }),
