@@ -383,7 +383,10 @@ export interface StepResult {
   playoutMaxMs: number;
   /** how many of the step's calls were deepest, above 60 ms, before the window's end ('call ended': rtp.maxPlayoutDelayAtMs) */
   playoutOver60Calls: number;
-  /** the same after the window: while all N calls were ended at once, the last of them waiting behind the others' ends */
+  /**
+   * the same after the window: while the load generator works out its report and all N calls are then ended at once,
+   * the last of them waiting behind the others' ends
+   */
   playoutAtEnds: { maxMs: number; over60Calls: number };
   /**
    * measured right before the plugin's window and right after it: `usPerPacket` is the mean of the two (`bracket`),
@@ -492,7 +495,7 @@ function udpRcvbufErrors(): number {
  * the plugin's /metrics counted of the caller's audio meanwhile (scraped as the window opens and once its last frames
  * had time to arrive).
  */
-async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seconds: number): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape; scrapeSecs: number; udpDrops: number }> {
+async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seconds: number): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape; atEnd: { at: number; scrape: Scrape }; scrapeSecs: number; udpDrops: number }> {
   const m0 = await scrape(metricsPort);
   const s0 = performance.now();
   const drops0 = udpRcvbufErrors();
@@ -503,9 +506,11 @@ async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seco
   await lg.call({ op: 'window-end' });
   const cpu = cpuSeconds(pid) - c0;
   const secs = (performance.now() - t0) / 1000;
+  // the plugin as the window closes, before the load generator works out its report (while the calls go on)
+  const atEnd = { at: Date.now(), scrape: await scrape(metricsPort) };
   const window = await lg.call<WindowReport>({ op: 'window-report' });
   const m1 = await scrape(metricsPort);
-  return { window, caller: callerAudio(m0, m1), cpu, secs, m0, m1, scrapeSecs: (performance.now() - s0) / 1000, udpDrops: udpRcvbufErrors() - drops0 };
+  return { window, caller: callerAudio(m0, m1), cpu, secs, m0, m1, atEnd, scrapeSecs: (performance.now() - s0) / 1000, udpDrops: udpRcvbufErrors() - drops0 };
 }
 
 async function measureFloor(lg: LoadGen, floor: { child: ChildProcess; port: number }, metricsPort: number, n: number, opts: Options): Promise<Omit<NonNullable<StepResult['floor']>, 'bracket'>> {
@@ -551,15 +556,13 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   const setupLoop = loopDelta(mSetup, setupScrape, 1);
   log(`${name}: setup and settle: clock p99 ≤ ${setupClock.p99BoundMs} ms (${setupClock.over2msPercent}% > 2 ms), loop delay p99/max ${setupLoop.delayP99Ms}/${setupLoop.delayMaxMs} ms, major GCs ${setupLoop.majorGcs}, WS→RTP buffer max ${round(setupScrape.value('talkdesk_gw_playout_delay_max_seconds') * 1000)} ms`);
   await probe?.startAllocationSampling();
-  const { window, caller, cpu, secs, m0, m1, scrapeSecs, udpDrops } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
+  const { window, caller, cpu, secs, m0, m1, atEnd, scrapeSecs, udpDrops } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
   const allocated = await probe?.stopAllocationSampling();
   const rss = rssMB(pid);
   const clock = clockDelta(m0, m1);
   const packets = window.rtpIn + window.rtpOut;
   // the profile spans the window and the wait for its last frames: per packet, against the plugin's own count of both
   const allocPackets = m1.value('talkdesk_gw_rtp_packets_total') - m0.value('talkdesk_gw_rtp_packets_total');
-  const windowEndAt = Date.now();
-  const mEnd = await scrape(metricsPort);
   const ends = await lg.call<EndReport>({ op: 'end-calls', botEnds: 'half' });
   if (!(await waitForIdle(metricsPort, 10_000))) log(`${name}: the plugin still has calls 10 s after the end`);
   const ended = (await callEndedLines(plugin, logFrom, start.up)).map((l) => {
@@ -568,9 +571,9 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
     const deepestAt = (l.time as number) - (l.talkMs as number) + (rtp.maxPlayoutDelayAtMs ?? 0);
     return { ...rtp, maxMs: rtp.maxPlayoutDelayMs ?? 0, deepestAt };
   });
-  const playoutMaxMs = round(mEnd.value('talkdesk_gw_playout_delay_max_seconds') * 1000);
-  const deepBefore = ended.filter((c) => c.maxMs > 60 && c.deepestAt <= windowEndAt);
-  const atEnds = ended.filter((c) => c.deepestAt > windowEndAt);
+  const playoutMaxMs = round(atEnd.scrape.value('talkdesk_gw_playout_delay_max_seconds') * 1000);
+  const deepBefore = ended.filter((c) => c.maxMs > 60 && c.deepestAt <= atEnd.at);
+  const atEnds = ended.filter((c) => c.deepestAt > atEnd.at);
   const playoutOver60Calls = deepBefore.length;
   const playoutAtEnds = { maxMs: Math.max(0, ...atEnds.map((c) => c.maxMs)), over60Calls: atEnds.filter((c) => c.maxMs > 60).length };
   const phaseShiftsPerCall = ended.reduce((sum, rtp) => sum + (rtp.playoutPhaseShifts ?? 0), 0) / Math.max(1, ended.length);
@@ -632,7 +635,7 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
       `speech lost ${window.toBot.lost} of ${window.toBot.sent} (plugin: ${caller.pluginSpeechLost}), loss →TD ${window.toTalkdesk.lost}, UDP receive-buffer drops ${udpDrops}, silence inserted ${caller.silenceInserted} / removed ${caller.silenceRemoved}, ` +
       `clock p99 ≤ ${clock.p99BoundMs} ms (${clock.over2msPercent}% > 2 ms), loop busy ${step.plugin.loop.utilizationPercent}%, loop delay p99/max ${step.plugin.loop.delayP99Ms}/${step.plugin.loop.delayMaxMs} ms, ` +
       `scavenges ${step.plugin.loop.minorGcPerSecond}/s of ${step.plugin.loop.minorGcMeanMs} ms, major GCs ${step.plugin.loop.majorGcs}, busiest step ${step.plugin.loop.busiestStep} sinks (even ${step.plugin.loop.evenStep}), at bot p99 ${window.lateness.p99} ms (phase shifts: ${window.phaseShifts} seen at the bots in the window, ${step.plugin.phaseShiftsPerCall} per call made), ` +
-      `caller delay p50/p95/max ${window.toBot.latency.p50}/${window.toBot.latency.p95}/${window.toBot.latency.max} ms, latency →TD p95 ${window.toTalkdesk.latency.p95} ms, buffer max ${playoutMaxMs} ms (${playoutOver60Calls} of ${ended.length} calls over 60${playoutOver60Calls > 0 ? `, deepest at ${deepBefore.map((c) => round((c.maxPlayoutDelayAtMs ?? 0) / 1000, 1)).sort((a, b) => a - b).join('/')} s after the answer` : ''}; at the ends ${playoutAtEnds.maxMs} ms, ${playoutAtEnds.over60Calls} over 60), loadgen ${window.loadgen.cpuPercent}% (caller frames sent late p99/max ${window.loadgen.callerSendLateness.p99}/${window.loadgen.callerSendLateness.max} ms, loop delay max ${window.loadgen.loopDelayMaxMs} ms, ${window.loadgen.gcs} GCs, longest ${window.loadgen.gcMaxMs} ms)` +
+      `caller delay p50/p95/max ${window.toBot.latency.p50}/${window.toBot.latency.p95}/${window.toBot.latency.max} ms, latency →TD p95 ${window.toTalkdesk.latency.p95} ms, buffer max ${playoutMaxMs} ms (${playoutOver60Calls} of ${ended.length} calls over 60${playoutOver60Calls > 0 ? `, deepest at ${deepBefore.map((c) => round((c.maxPlayoutDelayAtMs ?? 0) / 1000, 1)).sort((a, b) => a - b).join('/')} s after the answer` : ''}; after the window and at the ends ${playoutAtEnds.maxMs} ms, ${playoutAtEnds.over60Calls} over 60), loadgen ${window.loadgen.cpuPercent}% (caller frames sent late p99/max ${window.loadgen.callerSendLateness.p99}/${window.loadgen.callerSendLateness.max} ms, loop delay max ${window.loadgen.loopDelayMaxMs} ms, ${window.loadgen.gcs} GCs, longest ${window.loadgen.gcMaxMs} ms)` +
       (b.length ? ` — SLO: ${b.join('; ')}` : ''),
   );
   return step;
@@ -687,7 +690,7 @@ function evaluate(all: RunResult): RunResult['targets'] {
     judged ? undefined : buf <= 60,
     judged ??
       `most caller audio a frame found waiting, any steady call, from its answer to the window's end: ${buf} ms${over60.length > 0 ? ` (over 60 ms: ${over60.join(', ')})` : ''}; ` +
-        `as all calls of a step were ended at once (not judged: the ends' targets below): ${worst((s) => s.playoutAtEnds?.maxMs ?? 0)} ms`,
+        `after the window, as the load generator reports and all calls of a step are ended at once (not judged: the ends' targets below): ${worst((s) => s.playoutAtEnds?.maxMs ?? 0)} ms`,
   );
   const stale = worst((s) => s.ends.staleAfterByeMs.max);
   add('stale audio after bot stop ≤ 60 ms', stale <= 60, `last bot audio at Talkdesk after the bot stopped and sent BYE: ≤ ${stale} ms, ${worst((s) => s.ends.staleFramesMax)} frames at most`);
