@@ -495,7 +495,7 @@ function udpRcvbufErrors(): number {
  * the plugin's /metrics counted of the caller's audio meanwhile (scraped as the window opens and once its last frames
  * had time to arrive).
  */
-async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seconds: number): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape; atEnd: { at: number; scrape: Scrape }; scrapeSecs: number; udpDrops: number }> {
+async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seconds: number): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape; drained: Scrape; atEnd: number; scrapeSecs: number; udpDrops: number }> {
   const m0 = await scrape(metricsPort);
   const s0 = performance.now();
   const drops0 = udpRcvbufErrors();
@@ -506,11 +506,16 @@ async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seco
   await lg.call({ op: 'window-end' });
   const cpu = cpuSeconds(pid) - c0;
   const secs = (performance.now() - t0) / 1000;
-  // the plugin as the window closes, before the load generator works out its report (while the calls go on)
-  const atEnd = { at: Date.now(), scrape: await scrape(metricsPort) };
-  const window = await lg.call<WindowReport>({ op: 'window-report' });
+  // the plugin as the window closes (m1: its clock, loop and buffer over the window), before the load generator works
+  // out its report while the calls go on; prom-client's loop-delay histogram restarts at each scrape, so this one
+  // must be the window's
+  const atEnd = Date.now();
   const m1 = await scrape(metricsPort);
-  return { window, caller: callerAudio(m0, m1), cpu, secs, m0, m1, atEnd, scrapeSecs: (performance.now() - s0) / 1000, udpDrops: udpRcvbufErrors() - drops0 };
+  const scrapeSecs = (performance.now() - s0) / 1000;
+  const window = await lg.call<WindowReport>({ op: 'window-report' });
+  // the caller audio's counts once the window's last frames have come (the report waits for them)
+  const drained = await scrape(metricsPort);
+  return { window, caller: callerAudio(m0, drained), cpu, secs, m0, m1, drained, atEnd, scrapeSecs, udpDrops: udpRcvbufErrors() - drops0 };
 }
 
 async function measureFloor(lg: LoadGen, floor: { child: ChildProcess; port: number }, metricsPort: number, n: number, opts: Options): Promise<Omit<NonNullable<StepResult['floor']>, 'bracket'>> {
@@ -556,13 +561,13 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   const setupLoop = loopDelta(mSetup, setupScrape, 1);
   log(`${name}: setup and settle: clock p99 ≤ ${setupClock.p99BoundMs} ms (${setupClock.over2msPercent}% > 2 ms), loop delay p99/max ${setupLoop.delayP99Ms}/${setupLoop.delayMaxMs} ms, major GCs ${setupLoop.majorGcs}, WS→RTP buffer max ${round(setupScrape.value('talkdesk_gw_playout_delay_max_seconds') * 1000)} ms`);
   await probe?.startAllocationSampling();
-  const { window, caller, cpu, secs, m0, m1, atEnd, scrapeSecs, udpDrops } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
+  const { window, caller, cpu, secs, m0, m1, drained, atEnd, scrapeSecs, udpDrops } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
   const allocated = await probe?.stopAllocationSampling();
   const rss = rssMB(pid);
   const clock = clockDelta(m0, m1);
   const packets = window.rtpIn + window.rtpOut;
   // the profile spans the window and the wait for its last frames: per packet, against the plugin's own count of both
-  const allocPackets = m1.value('talkdesk_gw_rtp_packets_total') - m0.value('talkdesk_gw_rtp_packets_total');
+  const allocPackets = drained.value('talkdesk_gw_rtp_packets_total') - m0.value('talkdesk_gw_rtp_packets_total');
   const ends = await lg.call<EndReport>({ op: 'end-calls', botEnds: 'half' });
   if (!(await waitForIdle(metricsPort, 10_000))) log(`${name}: the plugin still has calls 10 s after the end`);
   const ended = (await callEndedLines(plugin, logFrom, start.up)).map((l) => {
@@ -571,9 +576,9 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
     const deepestAt = (l.time as number) - (l.talkMs as number) + (rtp.maxPlayoutDelayAtMs ?? 0);
     return { ...rtp, maxMs: rtp.maxPlayoutDelayMs ?? 0, deepestAt };
   });
-  const playoutMaxMs = round(atEnd.scrape.value('talkdesk_gw_playout_delay_max_seconds') * 1000);
-  const deepBefore = ended.filter((c) => c.maxMs > 60 && c.deepestAt <= atEnd.at);
-  const atEnds = ended.filter((c) => c.deepestAt > atEnd.at);
+  const playoutMaxMs = round(m1.value('talkdesk_gw_playout_delay_max_seconds') * 1000);
+  const deepBefore = ended.filter((c) => c.maxMs > 60 && c.deepestAt <= atEnd);
+  const atEnds = ended.filter((c) => c.deepestAt > atEnd);
   const playoutOver60Calls = deepBefore.length;
   const playoutAtEnds = { maxMs: Math.max(0, ...atEnds.map((c) => c.maxMs)), over60Calls: atEnds.filter((c) => c.maxMs > 60).length };
   const phaseShiftsPerCall = ended.reduce((sum, rtp) => sum + (rtp.playoutPhaseShifts ?? 0), 0) / Math.max(1, ended.length);
