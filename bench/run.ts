@@ -495,8 +495,15 @@ function udpRcvbufErrors(): number {
  * the plugin's /metrics counted of the caller's audio meanwhile (scraped as the window opens and once its last frames
  * had time to arrive).
  */
-async function measureWindow(lg: LoadGen, pid: number, metricsPort: number, seconds: number): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape; drained: Scrape; atEnd: number; scrapeSecs: number; udpDrops: number }> {
-  const m0 = await scrape(metricsPort);
+async function measureWindow(
+  lg: LoadGen,
+  pid: number,
+  metricsPort: number,
+  seconds: number,
+  opened?: Scrape,
+): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape; drained: Scrape; atEnd: number; scrapeSecs: number; udpDrops: number }> {
+  // `opened`: a scrape the caller has just taken, so the plugin is not scraped twice in a row as the window opens
+  const m0 = opened ?? (await scrape(metricsPort));
   const s0 = performance.now();
   const drops0 = udpRcvbufErrors();
   const c0 = cpuSeconds(pid);
@@ -553,15 +560,16 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   const floorBefore = withFloor ? await measureFloor(lg, floor, metricsPort, n, opts) : undefined;
   log(`${name}: starting ${n} calls at ${opts.startRate}/s`);
   const mSetup = await scrape(metricsPort);
+  const setupFrom = performance.now();
   const start = await lg.call<StartReport>({ op: 'start-calls', n, target: { kind: 'plugin', wsPort }, rate: opts.startRate, sender });
   if (start.failed > 0) log(`${name}: ${start.failed} calls failed to come up: ${JSON.stringify(start.failures)}`);
   await sleep(opts.settleSeconds * 1000);
   const setupScrape = await scrape(metricsPort);
   const setupClock = clockDelta(mSetup, setupScrape);
-  const setupLoop = loopDelta(mSetup, setupScrape, 1);
+  const setupLoop = loopDelta(mSetup, setupScrape, (performance.now() - setupFrom) / 1000);
   log(`${name}: setup and settle: clock p99 ≤ ${setupClock.p99BoundMs} ms (${setupClock.over2msPercent}% > 2 ms), loop delay p99/max ${setupLoop.delayP99Ms}/${setupLoop.delayMaxMs} ms, major GCs ${setupLoop.majorGcs}, WS→RTP buffer max ${round(setupScrape.value('talkdesk_gw_playout_delay_max_seconds') * 1000)} ms`);
   await probe?.startAllocationSampling();
-  const { window, caller, cpu, secs, m0, m1, drained, atEnd, scrapeSecs, udpDrops } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds);
+  const { window, caller, cpu, secs, m0, m1, drained, atEnd, scrapeSecs, udpDrops } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds, setupScrape);
   const allocated = await probe?.stopAllocationSampling();
   const rss = rssMB(pid);
   const clock = clockDelta(m0, m1);
