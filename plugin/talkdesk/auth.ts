@@ -95,13 +95,14 @@ export function authenticateUpgrade(
  * bot's current (first) secret. No `iat` or `exp`: Studio keeps the URL and sends the same token on every call.
  */
 export function signToken(bot: BotCredentials): string {
-  return jwt.sign({ appId: bot.clientId }, bot.clientSecrets[0], { algorithm: 'HS256', noTimestamp: true });
+  return jwt.sign({ appId: bot.clientId }, secretKeysOf(bot)[0]!, { algorithm: 'HS256', noTimestamp: true });
 }
 
 /**
  * Each bot's secrets as HMAC keys, made once. Given a string, jsonwebtoken first tries it as a PEM public key
  * (createPublicKey, which fails) on every verify: 0.3 ms of the event loop per token and secret, against 10 µs with
- * a KeyObject, paid by every call set up. Keyed by the bot's object, so a new configuration gets its own.
+ * a KeyObject, paid by every call set up. signToken signs with the first of them. Keyed by the bot's object, so a new
+ * configuration gets its own.
  */
 const secretKeys = new WeakMap<BotCredentials, KeyObject[]>();
 function secretKeysOf(bot: BotCredentials): KeyObject[] {
