@@ -46,7 +46,7 @@ describe('EmbeddedSipBackend: a challenged INVITE (RFC 3261 §22.2)', () => {
     expect(first.message.sip.get('proxy-authorization')).toBeUndefined();
     s.uas.reply(first, 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n1') });
     await s.uas.next('ACK');
-    const second = await s.uas.next('INVITE');
+    const second = await s.uas.nextAfter('INVITE', first);
     expectSameDialogNextCSeq(first, second);
     const auth = second.message.sip.get('proxy-authorization')!;
     expect(auth).toMatch(/^Digest username="talkdesk-gw", realm="ccai.example.com", nonce="n1", uri="sip:/);
@@ -60,11 +60,12 @@ describe('EmbeddedSipBackend: a challenged INVITE (RFC 3261 §22.2)', () => {
 
   it('401 → Authorization; a stale nonce is answered again with the new one; a third challenge fails sip-auth-failed', async () => {
     const s = await setup();
-    s.uas.reply(await s.uas.next('INVITE'), 401, 'Unauthorized', { headers: challenge('WWW-Authenticate', 'n1') });
-    const second = await s.uas.next('INVITE');
+    const first = await s.uas.next('INVITE');
+    s.uas.reply(first, 401, 'Unauthorized', { headers: challenge('WWW-Authenticate', 'n1') });
+    const second = await s.uas.nextAfter('INVITE', first);
     expect(digestVerifies(second.message.sip.get('authorization')!, 'INVITE', 's3cret')).toBe(true);
     s.uas.reply(second, 401, 'Unauthorized', { headers: challenge('WWW-Authenticate', 'n2', ', stale=true') });
-    const third = await s.uas.next('INVITE');
+    const third = await s.uas.nextAfter('INVITE', second);
     expectSameDialogNextCSeq(second, third);
     expect(third.message.sip.get('authorization')).toContain('nonce="n2"');
     // one Authorization only: the stale one was replaced
@@ -75,11 +76,12 @@ describe('EmbeddedSipBackend: a challenged INVITE (RFC 3261 §22.2)', () => {
 
   it('wrong credentials: challenged again without stale → sip-auth-failed, no third INVITE', async () => {
     const s = await setup({ username: 'talkdesk-gw', password: 'wrong' });
-    s.uas.reply(await s.uas.next('INVITE'), 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n1') });
-    s.uas.reply(await s.uas.next('INVITE'), 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n2') });
+    const first = await s.uas.next('INVITE');
+    s.uas.reply(first, 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n1') });
+    s.uas.reply(await s.uas.nextAfter('INVITE', first), 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n2') });
     await expect(s.outgoing.answered).rejects.toMatchObject({ cause: 'sip-auth-failed' });
     await new Promise((r) => setTimeout(r, 100));
-    expect(s.uas.received.filter((r) => r.message.sip.method === 'INVITE')).toHaveLength(2);
+    expect(s.uas.cseqs('INVITE')).toEqual([1, 2]);
   });
 
   it.each([
@@ -89,7 +91,7 @@ describe('EmbeddedSipBackend: a challenged INVITE (RFC 3261 §22.2)', () => {
     const s = await setup(credentials);
     s.uas.reply(await s.uas.next('INVITE'), 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'n1') });
     await expect(s.outgoing.answered).rejects.toMatchObject({ cause: 'sip-407' });
-    expect(s.uas.received.filter((r) => r.message.sip.method === 'INVITE')).toHaveLength(1);
+    expect(s.uas.cseqs('INVITE')).toEqual([1]);
   });
 });
 
@@ -116,17 +118,6 @@ describe('EmbeddedSipBackend: a challenged BYE', () => {
   });
 });
 
-/**
- * The next UPDATE after `previous`: with T1 at 10 ms a loaded machine can answer later than the first retransmission,
- * and a retransmitted UPDATE is the same request, not the next one.
- */
-async function nextUpdate(uas: FakeUas, previous: Received): Promise<Received> {
-  for (;;) {
-    const update = await uas.next('UPDATE');
-    if (update.message.cseq.seq > previous.message.cseq.seq) return update;
-  }
-}
-
 describe('EmbeddedSipBackend: a challenged session refresh (RFC 4028)', () => {
   it('a 407 to our refresh (UPDATE) is answered once with the credentials; the session carries on, the next refresh unchallenged', async () => {
     const s = await setup();
@@ -137,11 +128,11 @@ describe('EmbeddedSipBackend: a challenged session refresh (RFC 4028)', () => {
     const update = await s.uas.next('UPDATE');
     expect(update.message.sip.get('proxy-authorization')).toBeUndefined();
     s.uas.reply(update, 407, 'Proxy Authentication Required', { headers: challenge('Proxy-Authenticate', 'u1') });
-    const again = await nextUpdate(s.uas, update);
+    const again = await s.uas.nextAfter('UPDATE', update);
     expect(again.message.cseq).toEqual({ seq: update.message.cseq.seq + 1, method: 'UPDATE' });
     expect(digestVerifies(again.message.sip.get('proxy-authorization')!, 'UPDATE', 's3cret')).toBe(true);
     s.uas.reply(again, 200, 'OK', { headers: ['Session-Expires: 2;refresher=uac'] });
-    const next = await nextUpdate(s.uas, again);
+    const next = await s.uas.nextAfter('UPDATE', again);
     expect(next.message.sip.get('proxy-authorization')).toBeUndefined();
     s.uas.reply(next, 200, 'OK', { headers: ['Session-Expires: 2;refresher=uac'] });
     expect(s.delegate.onEnded).not.toHaveBeenCalled();

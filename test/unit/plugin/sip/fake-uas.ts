@@ -82,6 +82,23 @@ export class FakeUas {
     }
   }
 
+  /**
+   * The next `method` request after `previous`, a higher CSeq: with T1 at 10 ms a loaded machine can answer later than
+   * the first retransmission, and a retransmitted request is the same one (a real UAS's server transaction absorbs
+   * it, RFC 3261 §17.2), not the next.
+   */
+  async nextAfter(method: string, previous: Received): Promise<Received> {
+    for (;;) {
+      const request = await this.next(method);
+      if (request.message.cseq.seq > previous.message.cseq.seq) return request;
+    }
+  }
+
+  /** The CSeqs of the `method` requests received, in order, each once: retransmissions are the same request. */
+  cseqs(method: string): number[] {
+    return [...new Set(this.received.filter((r) => r.message.sip.method === method).map((r) => r.message.cseq.seq))];
+  }
+
   count(what: string): number {
     return this.received.filter((r) => label(r) === what).length;
   }
