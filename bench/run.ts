@@ -27,6 +27,14 @@ import { markdown, svg } from './report.js';
 const here = dirname(fileURLToPath(import.meta.url));
 /** built into node_modules/.bench-build/bench/ (npm run bench), so the repository is three levels up */
 const repo = resolve(here, '..', '..', '..');
+/**
+ * Each process here is pinned to one core, where V8's parallel and concurrent GC threads can only run by taking that
+ * core from the event loop, a scheduler slice at a time: the load generator's loop came 12-15 ms late in every window
+ * with no GC pause over 5 ms, and the plugin's up to 15 ms (clock-under-load.md §15). With the GC's work on the main
+ * thread it comes in the pauses V8 schedules there. README "One core" tells operators the same for a plugin confined
+ * to one core. The load generator always; the plugin and the floor unless --concurrent-gc.
+ */
+const ONE_CORE_NODE_ARGS = ['--single-threaded-gc'];
 
 // ---- options ----
 
@@ -66,6 +74,8 @@ export interface Options {
   versus: string | undefined;
   /** extra node/V8 flags for the plugin (`--node-arg`), to measure a runtime setting before it becomes a default */
   nodeArgs: string[];
+  /** the plugin and the floor with V8's default GC threads instead of ONE_CORE_NODE_ARGS (`--concurrent-gc`), to compare */
+  concurrentGc: boolean;
   out: string;
 }
 
@@ -89,6 +99,7 @@ function parseArgs(argv: string[]): Options {
     cpuProf: false,
     heapSnapshots: false,
     nodeArgs: [],
+    concurrentGc: false,
     allocProf: false,
     keepGoing: false,
     settleSeconds: 2,
@@ -122,6 +133,7 @@ function parseArgs(argv: string[]): Options {
       case '--cpu-prof': opts.cpuProf = true; break;
       case '--heap-snapshots': opts.heapSnapshots = true; break;
       case '--node-arg': opts.nodeArgs.push(v()); break;
+      case '--concurrent-gc': opts.concurrentGc = true; break;
       case '--alloc-prof': opts.allocProf = true; break;
       case '--keep-going': opts.keepGoing = true; break;
       case '--settle-seconds': opts.settleSeconds = Number(v()); break;
@@ -318,8 +330,10 @@ class LoadGen {
     });
   }
 
-  static async start(): Promise<LoadGen> {
-    const child = spawn('taskset', ['-c', '1', process.execPath, join(here, 'loadgen.js')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: repo });
+  /** `profDir`: CPU-profile it there, so its own stalls can be looked into as the plugin's are */
+  static async start(profDir?: string): Promise<LoadGen> {
+    const nodeArgs = [...ONE_CORE_NODE_ARGS, ...(profDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profDir}`])];
+    const child = spawn('taskset', ['-c', '1', process.execPath, ...nodeArgs, join(here, 'loadgen.js')], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], cwd: repo });
     const sipPort = await new Promise<number>((res, rej) => {
       child.once('message', (m: { sipPort: number }) => res(m.sipPort));
       child.once('exit', (code) => rej(new Error(`load generator exited (${code})`)));
@@ -336,9 +350,9 @@ class LoadGen {
   }
 }
 
-async function startFloor(worker: boolean): Promise<{ child: ChildProcess; port: number }> {
+async function startFloor(worker: boolean, nodeArgs: string[]): Promise<{ child: ChildProcess; port: number }> {
   // threads inherit the affinity: the worker's too
-  const child = spawn('taskset', ['-c', '0', process.execPath, join(here, worker ? 'floor-worker.js' : 'floor.js')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repo });
+  const child = spawn('taskset', ['-c', '0', process.execPath, ...nodeArgs, join(here, worker ? 'floor-worker.js' : 'floor.js')], { stdio: ['ignore', 'pipe', 'inherit'], cwd: repo });
   const port = await new Promise<number>((res, rej) => {
     createInterface({ input: child.stdout! }).once('line', (line) => res((JSON.parse(line) as { floorPort: number }).floorPort));
     child.once('exit', (code) => rej(new Error(`floor exited (${code})`)));
@@ -796,7 +810,8 @@ async function main(): Promise<void> {
   if (versusMain !== undefined && !existsSync(versusMain)) {
     throw new Error(`--versus: no ${versusMain}; build that checkout first: (cd ${opts.versus} && npm ci && npm run build)`);
   }
-  const lg = await LoadGen.start();
+  const lg = await LoadGen.start(opts.cpuProf ? join(profDir, 'loadgen') : undefined);
+  const subjectNodeArgs = opts.concurrentGc ? [] : ONE_CORE_NODE_ARGS;
   // both on core 0, one measured at a time; the second's RTP ports above the first's
   const startSubject = async (main: string, versus: boolean): Promise<Subject> => {
     const plugin = spawnPlugin(main, {
@@ -806,14 +821,14 @@ async function main(): Promise<void> {
       RTP_PORT_MAX: versus ? '49999' : '39999',
       MAX_CALLS: '10000',
       LOG_LEVEL: 'info',
-    }, ['--inspect-port=0', ...opts.nodeArgs, ...(opts.cpuProf && !versus ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
+    }, ['--inspect-port=0', ...subjectNodeArgs, ...opts.nodeArgs, ...(opts.cpuProf && !versus ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]);
     pin(plugin.child.pid!, 0);
     return { plugin, wsPort: await plugin.port, metricsPort: await plugin.metricsPort, versus };
   };
   const subject = await startSubject(join(here, '..', 'plugin', 'main.js'), false);
   const versus = versusMain === undefined ? undefined : await startSubject(versusMain, true);
   const { plugin, wsPort, metricsPort } = subject;
-  const floor = opts.floorSeconds > 0 ? await startFloor(opts.floorWorker) : undefined;
+  const floor = opts.floorSeconds > 0 ? await startFloor(opts.floorWorker, subjectNodeArgs) : undefined;
   const cleanup = (): void => {
     killPlugins();
     floor?.child.kill('SIGKILL');
