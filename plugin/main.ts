@@ -1,7 +1,9 @@
+import { availableParallelism } from 'node:os';
 import { pino } from 'pino';
 import { appConfigFile, loadConfig } from '../config/load.js';
 import { startApp } from './app.js';
 import { logDestination } from './operations/log-destination.js';
+import { oneCoreGcAdvice } from './operations/one-core.js';
 import { exitOnShutdownSignals } from './operations/shutdown.js';
 
 /** `npm start`: load jambonz-app.json (or APP_CONFIG), start, and shut down cleanly on SIGTERM/SIGINT. */
@@ -19,6 +21,8 @@ async function main(): Promise<void> {
     log.warn('BOTS still holds the shipped EXAMPLE bot secret: listening on loopback only until you set your own');
   }
   for (const warning of loaded.warnings) log.warn(warning);
+  const gcAdvice = oneCoreGcAdvice(availableParallelism(), process.execArgv);
+  if (gcAdvice !== undefined) log.warn(gcAdvice);
 
   const app = await startApp(config, log, loaded.appJson, { droppedLogLines: logs.droppedLines }).catch((err: Error) => {
     log.fatal(err.message);
