@@ -159,6 +159,8 @@ export interface WindowReport {
   /** RTP packets the bot legs received (ours) and sent in the window */
   rtpIn: number;
   rtpOut: number;
+  /** both ways, by the calls' target: the window with the plugin and the floor side by side splits its CPU by these */
+  rtpByTarget: Record<Target['kind'], number>;
   /** RTP packets that carried no marker: the caller's pauses, and silence the plugin sent when audio was late */
   silencePackets: number;
   /**

@@ -4,6 +4,12 @@ import type { StepResult } from './run.js';
 
 /** The floor ratio a step must keep (issue 14): the plugin's own work on top of the unavoidable, at most 30 %. */
 export const MAX_FLOOR_RATIO = 1.3;
+/**
+ * The ratio is measured with the plugin and the floor side by side on core 0 (run.ts measureBeside), up to this many
+ * calls each: past it the two would need more than that core (at 200 they take about three quarters of it). Steps
+ * above it are judged without a ratio.
+ */
+export const RATIO_MAX_CALLS = 200;
 
 /** What keeps a steady step from meeting every per-step target; empty when it meets them all. */
 function missedTargets(s: StepResult): string[] {

@@ -827,6 +827,7 @@ async function windowReport(): Promise<WindowReport> {
   };
   let rtpIn = 0;
   let rtpOut = 0;
+  const rtpByTarget = { plugin: 0, floor: 0 };
   let silence = 0;
   let driftMax = 0;
   let countErrMax = 0;
@@ -834,9 +835,11 @@ async function windowReport(): Promise<WindowReport> {
   for (let i = 0; i < calls.length; i++) {
     // the calls go on while this runs (a few ms a call): let their frames out between calls
     if (i > 0) await new Promise((r) => setImmediate(r));
-    const w = calls[i]!.win;
+    const call = calls[i]!;
+    const w = call.win;
     rtpIn += w.rtpIn;
     rtpOut += w.rtpOut;
+    rtpByTarget[call.target.kind] += w.rtpIn + w.rtpOut;
     silence += w.silence;
     if (w.offsets.length === 0) continue;
     const { pieces, netShiftMs } = phaseSegments(w.offsets);
@@ -861,6 +864,7 @@ async function windowReport(): Promise<WindowReport> {
     toTalkdesk: dir((c) => c.toTalkdesk, histograms.toTalkdesk),
     rtpIn,
     rtpOut,
+    rtpByTarget,
     silencePackets: silence,
     lateness: histogramPercentiles(histograms.lateness),
     driftMaxMs: round(driftMax),

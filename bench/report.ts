@@ -9,7 +9,7 @@ export function markdown(run: RunResult): string {
   lines.push(`# Benchmark ${run.label}`, '');
   lines.push(`${run.startedAt} · ${run.machine} · ${run.command}`, '');
   lines.push(
-    '| sender | N | plugin CPU % (per call) | RSS MB | µs/pkt plugin / floor (ratio) | speech lost →bot / loss →TD | silence inserted / removed | clock p99 (plugin) | event-loop delay p99 / max ms | scavenges /s (mean ms) | lateness at bot p50/p99/max ms | drift ms | caller delay →bot p50/p95/max ms | latency →TD p50/p95/p99 ms | WS→RTP buffer max ms | stale after BYE max ms | BYE→stop p99 ms | loadgen CPU % (loop delay p99 ms; caller frames sent late p99 / max ms) |',
+    '| sender | N | plugin CPU % (per call) | RSS MB | µs/pkt plugin alone; side by side, plugin / floor (ratio) | speech lost →bot / loss →TD | silence inserted / removed | clock p99 (plugin) | event-loop delay p99 / max ms | scavenges /s (mean ms) | lateness at bot p50/p99/max ms | drift ms | caller delay →bot p50/p95/max ms | latency →TD p50/p95/p99 ms | WS→RTP buffer max ms | stale after BYE max ms | BYE→stop p99 ms | loadgen CPU % (loop delay p99 ms; caller frames sent late p99 / max ms) |',
   );
   lines.push('|---|---:|---|---:|---|---|---|---|---|---|---|---:|---|---|---:|---:|---:|---:|');
   for (const s of run.steps) lines.push(row(s));
@@ -68,7 +68,7 @@ function row(s: StepResult): string {
     s.n,
     `${fmt(s.plugin.cpuPercent, 1)} (${fmt(s.plugin.cpuPerCallPercent, 3)})`,
     fmt(s.plugin.rssMB, 1),
-    `${fmt(s.plugin.usPerPacket)} / ${fmt(s.floor?.usPerPacket)} (${fmt(s.ratio)}×)`,
+    `${fmt(s.plugin.usPerPacket)}; ${fmt(s.floor?.plugin.usPerPacket)} / ${fmt(s.floor?.usPerPacket)} (${fmt(s.ratio)}×)`,
     `${w.toBot.lost} of ${w.toBot.sent} / ${w.toTalkdesk.lost}`,
     `${s.caller.silenceInserted} / ${s.caller.silenceRemoved}`,
     `≤ ${fmt(s.plugin.clockP99BoundMs)} ms (${fmt(s.plugin.clockOver2msPercent, 3)}% > 2 ms)`,

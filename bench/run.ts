@@ -3,10 +3,10 @@
  * issue 12 under each sender profile (`--sender`), and its CI smoke (`--smoke`).
  *
  * Three processes besides this one: the built plugin (main.js, as `npm start` runs it) pinned to core 0; the floor
- * (floor.ts), also on core 0, idle while the plugin is measured and vice versa; the load generator (loadgen.ts) and
- * this orchestrator on core 1. Each step, for each sender profile: N calls through the plugin, a measurement window
- * in which their Talkdesk side sends as the profile does, all calls ended (half by the bot's BYE, half by Talkdesk's
- * stop), then, for the steady sender, the same N through the floor. The plugin's CPU and RSS come from
+ * (floor.ts), also on core 0, idle in the plugin's window; the load generator (loadgen.ts) and this orchestrator on
+ * core 1. Each step, for each sender profile: N calls through the plugin, a measurement window in which their Talkdesk
+ * side sends as the profile does, all calls ended (half by the bot's BYE, half by Talkdesk's stop), then, for the
+ * steady sender, N calls through the plugin and N through the floor side by side, for the CPU ratio (measureBeside). The plugin's CPU and RSS come from
  * /proc/<pid>; its clock lateness, packet counts and leak gauges from its own /metrics; everything else from the
  * load generator, which sees both sides of every call.
  */
@@ -19,9 +19,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { killPlugins, spawnPlugin, type PluginProcess } from '../test/support/plugin-process.js';
 import { SENDER_PROFILES, parseSenderProfile, type SenderProfile } from '../test/support/sender-profiles.js';
-import { drifted, percentiles, round, type ChurnProgress, type ChurnReport, type EndReport, type Request, type StartReport, type Target, type WindowReport } from './common.js';
+import { drifted, percentiles, round, type ChurnProgress, type ChurnReport, type EndReport, type Request, type StartReport, type WindowReport } from './common.js';
 import { HeapProbe, type MemoryAfterGc } from './heap.js';
-import { knee, MAX_FLOOR_RATIO } from './knee.js';
+import { knee, MAX_FLOOR_RATIO, RATIO_MAX_CALLS } from './knee.js';
 import { markdown, svg } from './report.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -403,11 +403,19 @@ export interface StepResult {
    */
   playoutAtEnds: { maxMs: number; over60Calls: number };
   /**
-   * measured right before the plugin's window and right after it: `usPerPacket` is the mean of the two (`bracket`),
-   * so a machine that drifts through the step weighs on the floor as on the plugin
+   * the floor, measured side by side with the plugin after the plugin's window (measureBeside): its CPU and µs per
+   * packet, and the plugin's in the same seconds
    */
-  floor?: { cpuPercent: number; cpuPerCallPercent: number; usPerPacket: number; bracket: [before: number, after: number]; window: WindowReport; start: StartReport };
-  /** plugin µs per packet / floor µs per packet */
+  floor?: {
+    cpuPercent: number;
+    cpuPerCallPercent: number;
+    usPerPacket: number;
+    plugin: { cpuPercent: number; usPerPacket: number };
+    window: WindowReport;
+    start: StartReport;
+    pluginStart: StartReport;
+  };
+  /** plugin µs per packet / floor µs per packet, side by side */
   ratio?: number;
   sloBreaks: string[];
 }
@@ -505,27 +513,27 @@ function udpRcvbufErrors(): number {
 }
 
 /**
- * One measurement window: the load generator's report, `pid`'s CPU seconds and the wall seconds it lasted, and what
- * the plugin's /metrics counted of the caller's audio meanwhile (scraped as the window opens and once its last frames
- * had time to arrive).
+ * One measurement window: the load generator's report, each of `pids`' CPU seconds and the wall seconds it lasted, and
+ * what the plugin's /metrics counted of the caller's audio meanwhile (scraped as the window opens and once its last
+ * frames had time to arrive).
  */
 async function measureWindow(
   lg: LoadGen,
-  pid: number,
+  pids: number[],
   metricsPort: number,
   seconds: number,
   opened?: Scrape,
-): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number; secs: number; m0: Scrape; m1: Scrape; drained: Scrape; atEnd: number; scrapeSecs: number; udpDrops: number }> {
+): Promise<{ window: WindowReport; caller: CallerAudio; cpu: number[]; secs: number; m0: Scrape; m1: Scrape; drained: Scrape; atEnd: number; scrapeSecs: number; udpDrops: number }> {
   // `opened`: a scrape the caller has just taken, so the plugin is not scraped twice in a row as the window opens
   const m0 = opened ?? (await scrape(metricsPort));
   const s0 = performance.now();
   const drops0 = udpRcvbufErrors();
-  const c0 = cpuSeconds(pid);
+  const c0 = pids.map(cpuSeconds);
   const t0 = performance.now();
   await lg.call({ op: 'window-start' });
   await sleep(seconds * 1000);
   await lg.call({ op: 'window-end' });
-  const cpu = cpuSeconds(pid) - c0;
+  const cpu = pids.map((pid, i) => cpuSeconds(pid) - c0[i]!);
   const secs = (performance.now() - t0) / 1000;
   // the plugin as the window closes (m1: its clock, loop and buffer over the window), before the load generator works
   // out its report while the calls go on; prom-client's loop-delay histogram restarts at each scrape, so this one
@@ -539,20 +547,32 @@ async function measureWindow(
   return { window, caller: callerAudio(m0, drained), cpu, secs, m0, m1, drained, atEnd, scrapeSecs, udpDrops: udpRcvbufErrors() - drops0 };
 }
 
-async function measureFloor(lg: LoadGen, floor: { child: ChildProcess; port: number }, metricsPort: number, n: number, opts: Options): Promise<Omit<NonNullable<StepResult['floor']>, 'bracket'>> {
-  const target: Target = { kind: 'floor', wsPort: floor.port };
-  const start = await lg.call<StartReport>({ op: 'start-calls', n, target, rate: opts.startRate * 2, sender: 'steady' });
-  await sleep(2000);
-  const { window, cpu, secs } = await measureWindow(lg, floor.child.pid!, metricsPort, opts.floorSeconds);
+/**
+ * The CPU ratio's window: N steady calls through the plugin and N through the floor at once, both on core 0, each
+ * process's CPU seconds over the same seconds, per packet of its own calls. Measured one after the other, the floor
+ * moved by up to 45 % between the two sides of one plugin window (clock-under-load.md §10, §15): this VM's speed
+ * changes within a minute, and a ratio of two windows measured that as much as the code. Up to RATIO_MAX_CALLS only.
+ */
+async function measureBeside(lg: LoadGen, subject: Subject, floor: { child: ChildProcess; port: number }, n: number, opts: Options): Promise<NonNullable<StepResult['floor']>> {
+  const { plugin, wsPort, metricsPort } = subject;
+  const started = await Promise.all([
+    lg.call<StartReport>({ op: 'start-calls', n, target: { kind: 'plugin', wsPort }, rate: opts.startRate, sender: 'steady' }),
+    lg.call<StartReport>({ op: 'start-calls', n, target: { kind: 'floor', wsPort: floor.port }, rate: opts.startRate, sender: 'steady' }),
+  ]);
+  await sleep(opts.settleSeconds * 1000);
+  const { window, cpu, secs } = await measureWindow(lg, [plugin.child.pid!, floor.child.pid!], metricsPort, opts.floorSeconds);
   await lg.call<EndReport>({ op: 'end-calls', botEnds: 'none' });
-  const packets = window.rtpIn + window.rtpOut;
-  const cpuPercent = (cpu / secs) * 100;
+  if (!(await waitForIdle(metricsPort, 10_000))) log(`N=${n}: the plugin still has calls 10 s after the side-by-side window`);
+  const perPacket = (cpuSeconds: number, packets: number): number => round((cpuSeconds * 1e6) / Math.max(1, packets), 2);
+  const floorPercent = (cpu[1]! / secs) * 100;
   return {
-    cpuPercent: round(cpuPercent, 1),
-    cpuPerCallPercent: round(cpuPercent / n, 4),
-    usPerPacket: round((cpu * 1e6) / packets, 2),
+    cpuPercent: round(floorPercent, 1),
+    cpuPerCallPercent: round(floorPercent / n, 4),
+    usPerPacket: perPacket(cpu[1]!, window.rtpByTarget.floor),
+    plugin: { cpuPercent: round((cpu[0]! / secs) * 100, 1), usPerPacket: perPacket(cpu[0]!, window.rtpByTarget.plugin) },
     window,
-    start,
+    start: started[1],
+    pluginStart: started[0],
   };
 }
 
@@ -568,10 +588,8 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   const pid = plugin.child.pid!;
   const logFrom = plugin.logs.length;
   const name = `N=${n} ${sender}${subject.versus ? ' (versus)' : ''}`;
-  // the floor is for the CPU ratio, judged on the steady sender: once before the plugin's window and once after it
-  const withFloor = floor !== undefined && sender === 'steady';
-  if (withFloor) log(`${name}: floor, before`);
-  const floorBefore = withFloor ? await measureFloor(lg, floor, metricsPort, n, opts) : undefined;
+  // the floor is for the CPU ratio, judged on the steady sender, side by side with the plugin after its window
+  const withFloor = floor !== undefined && sender === 'steady' && n <= RATIO_MAX_CALLS;
   log(`${name}: starting ${n} calls at ${opts.startRate}/s`);
   const mSetup = await scrape(metricsPort);
   const setupFrom = performance.now();
@@ -583,7 +601,8 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   const setupLoop = loopDelta(mSetup, setupScrape, (performance.now() - setupFrom) / 1000);
   log(`${name}: setup and settle: clock p99 ≤ ${setupClock.p99BoundMs} ms (${setupClock.over2msPercent}% > 2 ms), loop delay p99/max ${setupLoop.delayP99Ms}/${setupLoop.delayMaxMs} ms, major GCs ${setupLoop.majorGcs}, WS→RTP buffer max ${round(setupScrape.value('talkdesk_gw_playout_delay_max_seconds') * 1000)} ms`);
   await probe?.startAllocationSampling();
-  const { window, caller, cpu, secs, m0, m1, drained, atEnd, scrapeSecs, udpDrops } = await measureWindow(lg, pid, metricsPort, opts.stepSeconds, setupScrape);
+  const { window, caller, cpu: cpus, secs, m0, m1, drained, atEnd, scrapeSecs, udpDrops } = await measureWindow(lg, [pid], metricsPort, opts.stepSeconds, setupScrape);
+  const cpu = cpus[0]!;
   const allocated = await probe?.stopAllocationSampling();
   const rss = rssMB(pid);
   const clock = clockDelta(m0, m1);
@@ -638,17 +657,10 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
     step.allocation = { bytesPerPacket: perPacket(allocated.totalBytes), sites: allocated.sites.slice(0, 20).map((x) => ({ fn: x.fn, bytesPerPacket: perPacket(x.bytes) })) };
     log(`${name}: allocated ${step.allocation.bytesPerPacket} B per packet; by function: ${step.allocation.sites.slice(0, 12).map((x) => `${x.fn} ${x.bytesPerPacket}`).join(', ')}`);
   }
-  if (withFloor && floorBefore) {
-    log(`${name}: floor, after`);
-    const after = await measureFloor(lg, floor, metricsPort, n, opts);
-    step.floor = {
-      ...after,
-      cpuPercent: round((floorBefore.cpuPercent + after.cpuPercent) / 2, 1),
-      cpuPerCallPercent: round((floorBefore.cpuPerCallPercent + after.cpuPerCallPercent) / 2, 4),
-      usPerPacket: round((floorBefore.usPerPacket + after.usPerPacket) / 2, 2),
-      bracket: [floorBefore.usPerPacket, after.usPerPacket],
-    };
-    step.ratio = round(step.plugin.usPerPacket / step.floor.usPerPacket, 2);
+  if (withFloor) {
+    log(`${name}: the plugin and the floor side by side, ${n} calls each`);
+    step.floor = await measureBeside(lg, subject, floor, n, opts);
+    step.ratio = round(step.floor.plugin.usPerPacket / step.floor.usPerPacket, 2);
   }
   const b = step.sloBreaks;
   if (start.failed > 0) b.push(`${start.failed} calls failed to start`);
@@ -658,7 +670,7 @@ async function measureStep(lg: LoadGen, subject: Subject, floor: { child: ChildP
   if (cpuPercent > 90) b.push(`plugin CPU ${round(cpuPercent, 0)}%`);
   if (window.loadgen.cpuPercent > 90) b.push(`load generator saturated (${window.loadgen.cpuPercent}% CPU): later steps would measure it, not the plugin`);
   log(
-    `${name}: plugin ${step.plugin.cpuPercent}% CPU (${step.plugin.usPerPacket} µs/pkt${step.ratio ? `, ${step.ratio}× floor` : ''}), RSS ${step.plugin.rssMB} MB, ` +
+    `${name}: plugin ${step.plugin.cpuPercent}% CPU (${step.plugin.usPerPacket} µs/pkt${step.floor ? `; side by side ${step.floor.plugin.usPerPacket} against the floor's ${step.floor.usPerPacket}, ${step.ratio}×` : ''}), RSS ${step.plugin.rssMB} MB, ` +
       `speech lost ${window.toBot.lost} of ${window.toBot.sent} (plugin: ${caller.pluginSpeechLost}), loss →TD ${window.toTalkdesk.lost}, UDP receive-buffer drops ${udpDrops}, silence inserted ${caller.silenceInserted} / removed ${caller.silenceRemoved}, ` +
       `clock p99 ≤ ${clock.p99BoundMs} ms (${clock.over2msPercent}% > 2 ms), loop busy ${step.plugin.loop.utilizationPercent}%, loop delay p99/max ${step.plugin.loop.delayP99Ms}/${step.plugin.loop.delayMaxMs} ms, ` +
       `scavenges ${step.plugin.loop.minorGcPerSecond}/s of ${step.plugin.loop.minorGcMeanMs} ms, major GCs ${step.plugin.loop.majorGcs}, busiest step ${step.plugin.loop.busiestStep} sinks (even ${step.plugin.loop.evenStep}), at bot p99 ${window.lateness.p99} ms (phase shifts: ${window.phaseShifts} seen at the bots in the window, ${step.plugin.phaseShiftsPerCall} per call made), ` +
@@ -728,7 +740,7 @@ function evaluate(all: RunResult): RunResult['targets'] {
   const atN = steady.filter((s) => s.n === ratioN && s.ratio !== undefined && s.floor !== undefined);
   if (atN.length > 0) {
     const median = percentiles(atN.map((s) => s.ratio!)).p50;
-    const windows = atN.map((s) => `${s.plugin.usPerPacket} µs vs ${s.floor!.usPerPacket} µs (floor before ${s.floor!.bracket[0]}, after ${s.floor!.bracket[1]}) = ${s.ratio}×`);
+    const windows = atN.map((s) => `${s.floor!.plugin.usPerPacket} µs vs ${s.floor!.usPerPacket} µs side by side = ${s.ratio}×`);
     add(ratioTarget, median <= MAX_FLOOR_RATIO, `N=${ratioN}, median of ${atN.length} window(s): ${median}×; ${windows.join('; ')} (all steps: ${ratios.join(', ')})`);
   } else add(ratioTarget, undefined, 'no floor measured');
   const k = knee(run.steps);
@@ -895,7 +907,7 @@ async function main(): Promise<void> {
     const caller: CallerAudio = { pluginSpeechLost: 0, silenceInserted: 0, silenceRemoved: 0 };
     let worstClock = 0;
     for (let m = 0; m < opts.soakMinutes; m++) {
-      const { window: w, caller: c, m0, m1 } = await measureWindow(lg, plugin.child.pid!, metricsPort, 60);
+      const { window: w, caller: c, m0, m1 } = await measureWindow(lg, [plugin.child.pid!], metricsPort, 60);
       windows.push(w);
       caller.pluginSpeechLost += c.pluginSpeechLost;
       caller.silenceInserted += c.silenceInserted;
