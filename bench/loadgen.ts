@@ -289,7 +289,8 @@ class BenchCall implements PacedSender {
   invite: { msg: IncomingMessage; from: RemoteInfo; okRaw: string } | undefined;
   private byeCseq = 1;
   // what the window measures at the bot
-  win = { open: false, rtpIn: 0, rtpOut: 0, silence: 0, ts0: -1, offsets: [] as number[] };
+  /** ts0: the window's first RTP timestamp; lastFrame: the latest packet's 20 ms frame counted from it */
+  win = { open: false, rtpIn: 0, rtpOut: 0, silence: 0, ts0: -1, lastFrame: 0, offsets: [] as number[] };
   // setup and end
   private upResolve!: (failure: Failure | undefined) => void;
   readonly up = new Promise<Failure | undefined>((r) => (this.upResolve = r));
@@ -485,7 +486,10 @@ class BenchCall implements PacedSender {
       if (idx < 0) w.silence++;
       const ts = msg.readUInt32BE(4);
       if (w.ts0 < 0) w.ts0 = ts;
-      w.offsets.push(t - (((ts - w.ts0) >>> 0) / FRAME_BYTES) * 20);
+      const frame = ((ts - w.ts0) >>> 0) / FRAME_BYTES;
+      // a reordered packet from before ts0 wraps to ~2^32
+      if (frame > w.lastFrame && frame < 2 ** 31 / FRAME_BYTES) w.lastFrame = frame;
+      w.offsets.push(t - frame * 20);
     }
     if (idx >= 0) this.toBot.received(idx, t);
     if (!this.gotRtp) {
@@ -530,7 +534,7 @@ class BenchCall implements PacedSender {
     this.toBot.openWindow();
     this.toTalkdesk.openWindow();
     this.caller.switchTo(this.sender);
-    this.win = { open: true, rtpIn: 0, rtpOut: 0, silence: 0, ts0: -1, offsets: [] };
+    this.win = { open: true, rtpIn: 0, rtpOut: 0, silence: 0, ts0: -1, lastFrame: 0, offsets: [] };
   }
 
   closeWindow(): void {
@@ -854,8 +858,14 @@ async function windowReport(): Promise<WindowReport> {
       if (second >= 10) drift += median(piece.slice(-second)) - median(piece.slice(0, second));
     }
     driftMax = Math.max(driftMax, Math.abs(drift));
-    // frames moved earlier by the plugin fit more packets into the window, and later fewer
-    countErrMax = Math.max(countErrMax, Math.abs(w.offsets.length - (seconds * 1000 - netShiftMs) / 20));
+    // Packets received against those the plugin's clock owed between the first and the last of them: its frames
+    // span lastFrame + 1 timestamps, and the time they took beyond that (the offsets' change, medians of STEP_K at
+    // each end), less the moves it made, owed a packet a 20 ms more. The edges are the packets' own: counted against
+    // the window's wall length, a stall of the load generator's as it opened or closed the window moved them by a
+    // packet or two (clock-under-load.md §16).
+    const k = Math.min(STEP_K, w.offsets.length);
+    const offsetChangeMs = median(w.offsets.slice(-k)) - median(w.offsets.slice(0, k));
+    countErrMax = Math.max(countErrMax, Math.abs(w.offsets.length - (w.lastFrame + 1 + (offsetChangeMs - netShiftMs) / 20)));
   }
   return {
     seconds: round(seconds),
