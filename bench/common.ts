@@ -39,6 +39,26 @@ export function drifted(w: Pick<WindowReport, 'driftMaxMs' | 'packetCountErrorMa
   return w.driftMaxMs > DRIFT_NOISE_MS || w.packetCountErrorMax > PACKET_COUNT_SLACK;
 }
 
+export function median(v: readonly number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length ? s[Math.floor(s.length / 2)]! : 0;
+}
+
+/**
+ * One call's packets received in a window against those the plugin's clock owed between the first and the last of
+ * them, positive when more came. `offsets`: each packet's arrival less its RTP timestamp's time from the first, ms;
+ * `lastFrame`: the latest packet's 20 ms frame from the first; `netShiftMs`: the moves the plugin made (each later
+ * one owes a packet fewer per 20 ms). The time the packets took beyond their timestamps' span is the offsets' change
+ * between the medians of the first and the last `k`: the edges are the packets' own, so a stall of the load
+ * generator's as it opened or closed the window does not move them (clock-under-load.md §16).
+ */
+export function packetCountError(offsets: readonly number[], lastFrame: number, netShiftMs: number, k: number): number {
+  if (offsets.length === 0) return 0;
+  const n = Math.min(k, offsets.length);
+  const offsetChangeMs = median(offsets.slice(-n)) - median(offsets.slice(0, n));
+  return offsets.length - (lastFrame + 1 + (offsetChangeMs - netShiftMs) / 20);
+}
+
 /** Writes the marker of 20 ms frame `idx` at `offset`: magic, then the index (u32 BE). */
 function writeMarker(buf: Buffer, offset: number, idx: number): void {
   buf[offset] = MARK0;

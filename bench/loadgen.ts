@@ -31,6 +31,8 @@ import {
   SILENCE,
   SILENT_FRAME_BASE64,
   histogramPercentiles,
+  median,
+  packetCountError,
   percentiles,
   readMarker,
   round,
@@ -763,11 +765,6 @@ function windowEnd(): void {
   for (const call of closed.calls) call.closeWindow();
 }
 
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length ? s[Math.floor(s.length / 2)]! : 0;
-}
-
 /** Packets each side of a candidate step; a median of 9 ignores a stall that delays up to four packets. */
 const STEP_K = 9;
 /** The plugin moves a call's frames in whole 2 ms clock steps (its playout phase adaptation); half of one is noise. */
@@ -858,14 +855,7 @@ async function windowReport(): Promise<WindowReport> {
       if (second >= 10) drift += median(piece.slice(-second)) - median(piece.slice(0, second));
     }
     driftMax = Math.max(driftMax, Math.abs(drift));
-    // Packets received against those the plugin's clock owed between the first and the last of them: its frames
-    // span lastFrame + 1 timestamps, and the time they took beyond that (the offsets' change, medians of STEP_K at
-    // each end), less the moves it made, owed a packet a 20 ms more. The edges are the packets' own: counted against
-    // the window's wall length, a stall of the load generator's as it opened or closed the window moved them by a
-    // packet or two (clock-under-load.md §16).
-    const k = Math.min(STEP_K, w.offsets.length);
-    const offsetChangeMs = median(w.offsets.slice(-k)) - median(w.offsets.slice(0, k));
-    countErrMax = Math.max(countErrMax, Math.abs(w.offsets.length - (w.lastFrame + 1 + (offsetChangeMs - netShiftMs) / 20)));
+    countErrMax = Math.max(countErrMax, Math.abs(packetCountError(w.offsets, w.lastFrame, netShiftMs, STEP_K)));
   }
   return {
     seconds: round(seconds),
