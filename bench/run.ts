@@ -6,9 +6,9 @@
  * (floor.ts), also on core 0, idle in the plugin's window; the load generator (loadgen.ts) and this orchestrator on
  * core 1. Each step, for each sender profile: N calls through the plugin, a measurement window in which their Talkdesk
  * side sends as the profile does, all calls ended (half by the bot's BYE, half by Talkdesk's stop), then, for the
- * steady sender, N calls through the plugin and N through the floor side by side, for the CPU ratio (measureBeside). The plugin's CPU and RSS come from
- * /proc/<pid>; its clock lateness, packet counts and leak gauges from its own /metrics; everything else from the
- * load generator, which sees both sides of every call.
+ * steady sender, N calls through the plugin and N through the floor side by side, for the CPU ratio (measureBeside).
+ * The plugin's CPU and RSS come from /proc/<pid>; its clock lateness, packet counts and leak gauges from its own
+ * /metrics; everything else from the load generator, which sees both sides of every call.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -30,7 +30,7 @@ const repo = resolve(here, '..', '..', '..');
 /**
  * Each process here is pinned to one core, where V8's parallel and concurrent GC threads can only run by taking that
  * core from the event loop, a scheduler slice at a time: the load generator's loop came 12-15 ms late in every window
- * with no GC pause over 5 ms, and the plugin's up to 15 ms (clock-under-load.md §15). With the GC's work on the main
+ * with no GC pause over 5 ms, and the plugin's up to 26 ms (clock-under-load.md §15). With the GC's work on the main
  * thread it comes in the pauses V8 schedules there. README "One core" tells operators the same for a plugin confined
  * to one core. The load generator always; the plugin and the floor unless --concurrent-gc.
  */
