@@ -49,9 +49,7 @@ describe.each(['udp', 'tcp'] as const)('through a Record-Routing proxy (kamailio
     expect(result.messages).toMatch(new RegExp(`^Route: <sip:127\\.0\\.0\\.1:${PROXY_PORT};[^>]*lr[^>]*>`, 'm'));
     expect(splitBotAudio(td.received, sipp.ttsUlaw).ttsFramesInOrder).toBe(sipp.ttsUlaw.length / 160);
     await td.closed;
-    // the client may see the close before the gateway has finished the call's teardown and logged it
-    await expect.poll(() => linesWith(gw.logs, 'call ended').length).toBe(1);
-    expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['bot-bye']);
+    await expect.poll(() => linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['bot-bye']);
   });
 
   it('the bot escalates: its BYE with escalation headers comes through the proxy, Talkdesk gets stop{escalate}', async () => {

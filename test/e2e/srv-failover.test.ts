@@ -72,9 +72,7 @@ describe('CCAI found by DNS SRV, CCAI_SIP_PORT unset (RFC 3263)', () => {
       }),
     ]);
     await td.closed;
-    // the client may see the close before the gateway has finished the call's teardown and logged it
-    await expect.poll(() => linesWith(gw.logs, 'call ended').length).toBe(1);
-    expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['bot-bye']);
+    await expect.poll(() => linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['bot-bye']);
   });
 
   it('a first target answering 503: the INVITE goes at once to the second, Talkdesk gets stop{ok}', async () => {
@@ -97,9 +95,7 @@ describe('CCAI found by DNS SRV, CCAI_SIP_PORT unset (RFC 3263)', () => {
       expect.objectContaining({ target: `127.0.0.1:${unavailable.sipPort} (out-of-service.ccai.test)`, reason: '503 Service Unavailable' }),
     ]);
     await td.closed;
-    // the client may see the close before the gateway has finished the call's teardown and logged it
-    await expect.poll(() => linesWith(gw.logs, 'call ended').length).toBe(1);
-    expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['bot-bye']);
+    await expect.poll(() => linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['bot-bye']);
   });
 
   it('every target failing (silent, then 503): Talkdesk gets stop{error}, the cause the last target\'s, and the log says all failed', async () => {
@@ -114,9 +110,7 @@ describe('CCAI found by DNS SRV, CCAI_SIP_PORT unset (RFC 3263)', () => {
     expect(stop.stop).toMatchObject({ command: 'error' });
     expectSippSuccess(await busy.done);
     await td.closed;
-    // the client may see the close before the gateway has finished the call's teardown and logged it
-    await expect.poll(() => linesWith(gw.logs, 'call ended').length).toBe(1);
-    expect(linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['sip-503']);
+    await expect.poll(() => linesWith(gw.logs, 'call ended').map((l) => l.cause)).toEqual(['sip-503']);
     expect(linesWith(gw.logs, 'INVITE failed')).toEqual([
       expect.objectContaining({ cause: 'sip-503', reason: expect.stringMatching(/503 Service Unavailable \(the last of 2 CCAI targets; each failed\)$/) }),
     ]);
