@@ -270,16 +270,17 @@ export class GatewayMetrics {
       registers,
     });
 
+    /** The live calls as this scrape read them, or read now for a collect() outside text() */
+    const live = (): LiveCalls => this.scrape ?? this.readLiveCalls();
     /** A counter of what calls carried; with no label, its one series is the first entry's value. */
     const carried = (name: string, help: string, label: string | undefined, series: ReadonlyArray<[string, keyof Carried]>): void => {
-      const read = (): Carried => (this.scrape ?? this.readLiveCalls()).carried;
       new Counter({
         name,
         help,
         labelNames: label === undefined ? [] : [label],
         registers,
         collect() {
-          const now = read();
+          const now = live().carried;
           this.reset();
           for (const [value, key] of series) this.inc(label === undefined ? {} : { [label]: value }, now[key]);
         },
@@ -417,13 +418,12 @@ export class GatewayMetrics {
       gauge('talkdesk_gw_sip_dialogs', 'SIP dialogs alive now in the embedded stack', 'dialogs');
     }
     const playoutGauge = (name: string, help: string, key: 'playoutDelayMs' | 'maxPlayoutDelayMs'): void => {
-      const read = (): LiveCalls => this.scrape ?? this.readLiveCalls();
       new Gauge({
         name,
         help,
         registers,
         collect() {
-          this.set(read()[key] / 1000);
+          this.set(live()[key] / 1000);
         },
       });
     };
